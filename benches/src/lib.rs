@@ -1,0 +1,52 @@
+//! Shared helpers for the benchmarks: scenario caching, reference timings and memory readings.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Directory for generated benchmark inputs (kept between runs, outside the source tree).
+pub fn data_dir() -> PathBuf {
+    // The bench binary lives in <target>/<profile>/deps/.
+    let exe = std::env::current_exe().unwrap_or_default();
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("bench-data")
+}
+
+/// Generates (once) a scenario of the given size and returns its directory.
+pub fn scenario(size: f64, seed: u64) -> anyhow::Result<PathBuf> {
+    let dir = data_dir().join(format!("scenario-size{size}-seed{seed}"));
+    if !dir.join("scenario.json").exists() {
+        let cfg = reachwatch_gen::GenConfig {
+            seed,
+            size,
+            ..Default::default()
+        };
+        eprintln!("generating size {size} scenario into {}", dir.display());
+        reachwatch_gen::generate(&cfg, &dir)?;
+    }
+    Ok(dir)
+}
+
+/// Best wall time of `runs` runs of a command.
+pub fn time_command(runs: usize, mut cmd: impl FnMut() -> Command) -> anyhow::Result<Duration> {
+    let mut best = Duration::MAX;
+    for _ in 0..runs {
+        let start = Instant::now();
+        let status = cmd().status()?;
+        anyhow::ensure!(status.success(), "reference command failed");
+        best = best.min(start.elapsed());
+    }
+    Ok(best)
+}
+
+/// Peak resident set size of this process, from /proc (bytes), if available.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}

@@ -1,0 +1,169 @@
+//! Detection quality against labels: which campaigns were detected, how many alerts were false,
+//! for reachwatch and for the "new terms" reference detector on the same data.
+
+use anyhow::{Context, Result};
+use reachwatch_engine::newterms::NewTerms;
+use reachwatch_formats::lines::for_each_line;
+use reachwatch_formats::{decoder, Format, Stream};
+use reachwatch_gen::Campaign;
+use reachwatch_model::{Alert, Classifier, Event, Interner, Ts};
+use serde::Serialize;
+use std::path::Path;
+
+/// How close in time (seconds) an alert must be to a campaign event to detect it.
+pub const MATCH_WINDOW_SECS: f64 = 3600.0;
+
+/// The parts of an alert that evaluation looks at.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Flagged {
+    /// Alert time (seconds).
+    pub time: f64,
+    /// Identity.
+    pub identity: String,
+    /// Hosts the alert names (source, destination, grouped destinations).
+    pub hosts: Vec<String>,
+}
+
+impl From<&Alert> for Flagged {
+    fn from(a: &Alert) -> Self {
+        let mut hosts: Vec<String> = a.src.iter().cloned().collect();
+        hosts.push(a.dst.clone());
+        hosts.extend(a.evidence.destinations.iter().cloned());
+        for step in a.evidence.path.iter().chain(&a.evidence.observations) {
+            hosts.extend(step.src.iter().cloned());
+            hosts.push(step.dst.clone());
+        }
+        Flagged {
+            time: a.time.0,
+            identity: a.identity.clone(),
+            hosts,
+        }
+    }
+}
+
+/// One row of the comparison.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalRow {
+    /// Detector name.
+    pub detector: String,
+    /// Labelled campaigns.
+    pub campaigns: usize,
+    /// Campaigns detected.
+    pub detected: usize,
+    /// Alerts after the learning period.
+    pub alerts: usize,
+    /// Alerts that match no campaign.
+    pub false_alerts: usize,
+    /// Days after the learning period.
+    pub days: f64,
+    /// False alerts per day.
+    pub false_per_day: f64,
+    /// Kinds of the campaigns missed.
+    pub missed: Vec<String>,
+}
+
+fn eq(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// Does the alert name the campaign's identity and one of its hosts, close in time?
+pub fn matches(f: &Flagged, c: &Campaign, window: f64) -> bool {
+    c.identities.iter().any(|i| eq(i, &f.identity))
+        && f.hosts.iter().any(|h| c.hosts.iter().any(|ch| eq(ch, h)))
+        && c.events
+            .iter()
+            .any(|e| (e.time as f64 - f.time).abs() <= window)
+}
+
+/// Scores alerts against campaigns. Alerts before `learn_end_secs` are ignored.
+pub fn evaluate(
+    detector: &str,
+    flagged: &[Flagged],
+    campaigns: &[Campaign],
+    learn_end_secs: f64,
+    end_secs: f64,
+) -> EvalRow {
+    let after: Vec<&Flagged> = flagged
+        .iter()
+        .filter(|f| f.time >= learn_end_secs)
+        .collect();
+    let mut missed = vec![];
+    let mut detected = 0;
+    for c in campaigns {
+        if after.iter().any(|f| matches(f, c, MATCH_WINDOW_SECS)) {
+            detected += 1;
+        } else {
+            missed.push(c.kind.clone());
+        }
+    }
+    let false_alerts = after
+        .iter()
+        .filter(|f| !campaigns.iter().any(|c| matches(f, c, MATCH_WINDOW_SECS)))
+        .count();
+    let days = ((end_secs - learn_end_secs) / 86_400.0).max(1e-9);
+    EvalRow {
+        detector: detector.into(),
+        campaigns: campaigns.len(),
+        detected,
+        alerts: after.len(),
+        false_alerts,
+        days,
+        false_per_day: false_alerts as f64 / days,
+        missed,
+    }
+}
+
+/// Runs the new-terms reference detector over an auth file.
+pub fn new_terms(auth: &Path, format: Format, learn: Ts) -> Result<Vec<Flagged>> {
+    let file =
+        std::fs::File::open(auth).with_context(|| format!("cannot open {}", auth.display()))?;
+    let mut dec = decoder(format, Stream::Auth);
+    let mut syms = Interner::new();
+    let mut nt = NewTerms::new(learn, Classifier::default());
+    let mut out = vec![];
+    for_each_line(file, |_, line, too_long| {
+        if too_long {
+            return;
+        }
+        if let Ok(Some(Event::Auth(a))) = dec.decode(line, &mut syms) {
+            if let Some(t) = nt.observe(&a, &syms) {
+                out.push(Flagged {
+                    time: t.time as f64 / 1000.0,
+                    identity: syms.resolve(t.identity).to_string(),
+                    hosts: t
+                        .src
+                        .iter()
+                        .map(|&s| syms.resolve(s).to_string())
+                        .chain([syms.resolve(t.dst).to_string()])
+                        .collect(),
+                });
+            }
+        }
+    })?;
+    Ok(out)
+}
+
+/// Renders rows as a fixed-width table.
+pub fn render(rows: &[EvalRow]) -> String {
+    let mut s = format!(
+        "{:<12} {:>9} {:>8} {:>7} {:>6} {:>9}  missed\n",
+        "detector", "campaigns", "detected", "alerts", "false", "false/day"
+    );
+    for r in rows {
+        s.push_str(&format!(
+            "{:<12} {:>9} {:>8} {:>7} {:>6} {:>9.2}  {}\n",
+            r.detector,
+            r.campaigns,
+            r.detected,
+            r.alerts,
+            r.false_alerts,
+            r.false_per_day,
+            if r.missed.is_empty() {
+                "-".to_string()
+            } else {
+                r.missed.join(",")
+            }
+        ));
+    }
+    s
+}

@@ -1,0 +1,6 @@
+//! reachwatch's command-line drivers: replay of historical logs, the scenario generator, and the
+//! evaluation of detections against labels. Wiring only: decoding lives in `reachwatch-formats`,
+//! detection in `reachwatch-engine`.
+
+pub mod eval;
+pub mod replay;

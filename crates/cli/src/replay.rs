@@ -1,0 +1,382 @@
+//! Replay: decode auth and flow files on two threads, merge them in event-time order, run the
+//! engine at full speed, write alerts and dead letters, and report what happened.
+
+use anyhow::{Context, Result};
+use reachwatch_engine::{Engine, EngineConfig, Rejection, Stats};
+use reachwatch_formats::lines::{spawn_decoder, Batch};
+use reachwatch_formats::native::format_rfc3339;
+use reachwatch_formats::{alert_json, DeadLetter, DecodeError, Format, Reason, Stream};
+use reachwatch_model::{Alert, Classifier, Event, Interner, Sym};
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+/// Where replay reads from and writes to.
+#[derive(Clone, Debug)]
+pub struct ReplayOptions {
+    /// Input format of both files.
+    pub format: Format,
+    /// Authentication log (`-` for standard input).
+    pub auth: Option<PathBuf>,
+    /// Flow log (`-` for standard input).
+    pub flows: Option<PathBuf>,
+    /// Alerts output (`-` for standard output); `None` discards alerts.
+    pub alerts: Option<PathBuf>,
+    /// Dead-letter output (JSON lines); `None` counts dead letters without writing them.
+    pub dead_letter: Option<PathBuf>,
+    /// Absolute time (ms since the Unix epoch) of relative time 0, for RFC 3339 timestamps.
+    pub base_time: Option<i64>,
+    /// Engine settings.
+    pub engine: EngineConfig,
+    /// Progress lines on standard error every this often (wall clock); `None` for none.
+    pub progress: Option<Duration>,
+}
+
+/// What a replay did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ReplaySummary {
+    /// Lines read per input.
+    pub lines: BTreeMap<String, u64>,
+    /// Bytes read over all inputs.
+    pub bytes: u64,
+    /// Events decoded and accepted by the engine.
+    pub events: u64,
+    /// Dead letters by reason.
+    pub dead_letters: BTreeMap<String, u64>,
+    /// Authentication events.
+    pub auth_events: u64,
+    /// Flow events.
+    pub flow_events: u64,
+    /// Reach observations.
+    pub observations: u64,
+    /// Flows joined to an authentication.
+    pub join_hits: u64,
+    /// Flows attributed to the source host's machine account.
+    pub join_misses: u64,
+    /// Novel edges after the learning period.
+    pub novel_edges: u64,
+    /// Matches absorbed into an incident already emitted.
+    pub absorbed_matches: u64,
+    /// Alerts emitted.
+    pub alerts: u64,
+    /// Alerts by rule.
+    pub alerts_by_rule: BTreeMap<String, u64>,
+    /// Alerts by severity.
+    pub alerts_by_severity: BTreeMap<String, u64>,
+    /// Identities in the reach graph.
+    pub identities: u64,
+    /// Baseline edges (identity→destination, identity→destination:port, identity←source).
+    pub edges: u64,
+    /// Estimated bytes of engine state at the end.
+    pub state_bytes: u64,
+    /// First and last event time processed (ms).
+    pub first_time: Option<i64>,
+    /// Last event time processed (ms).
+    pub last_time: Option<i64>,
+    /// End of the learning period (ms).
+    pub learn_end: Option<i64>,
+    /// Wall-clock seconds.
+    pub elapsed_seconds: f64,
+    /// Events per wall-clock second.
+    pub events_per_second: f64,
+}
+
+impl ReplaySummary {
+    /// Dead letters in total.
+    pub fn dead_letter_total(&self) -> u64 {
+        self.dead_letters.values().sum()
+    }
+
+    /// The human-readable summary printed on standard error.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let lines: Vec<String> = self.lines.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        s.push_str(&format!(
+            "replay: {} events in {:.2} s ({:.0} events/s); lines read: {}\n",
+            self.events,
+            self.elapsed_seconds,
+            self.events_per_second,
+            lines.join(", ")
+        ));
+        s.push_str(&format!(
+            "  auth {} · flows {} · observations {} · flows joined {} · unattributed {} · novel edges {}\n",
+            self.auth_events, self.flow_events, self.observations, self.join_hits, self.join_misses, self.novel_edges
+        ));
+        let dl: Vec<String> = self
+            .dead_letters
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        s.push_str(&format!(
+            "  dead letters {}{}\n",
+            self.dead_letter_total(),
+            if dl.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", dl.join(", "))
+            }
+        ));
+        let rules: Vec<String> = self
+            .alerts_by_rule
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        s.push_str(&format!(
+            "  alerts {}{} · absorbed matches {}\n",
+            self.alerts,
+            if rules.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", rules.join(", "))
+            },
+            self.absorbed_matches
+        ));
+        s.push_str(&format!(
+            "  state: {} identities, {} edges, ~{} KiB",
+            self.identities,
+            self.edges,
+            self.state_bytes / 1024
+        ));
+        s
+    }
+}
+
+fn open_input(path: &Path) -> Result<Box<dyn Read + Send>> {
+    if path == Path::new("-") {
+        Ok(Box::new(io::stdin()))
+    } else {
+        let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(Box::new(f))
+    }
+}
+
+fn open_output(path: &Path) -> Result<Box<dyn Write>> {
+    if path == Path::new("-") {
+        Ok(Box::new(io::stdout().lock()))
+    } else {
+        let f = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(Box::new(f))
+    }
+}
+
+/// One input being merged: its batches, the current batch, and its symbol translation.
+struct Input {
+    name: String,
+    rx: Receiver<io::Result<Batch>>,
+    batch: VecDeque<(Event, u64)>,
+    local_to_global: Vec<Sym>,
+    lines: u64,
+    done: bool,
+}
+
+impl Input {
+    fn new(path: &Path, format: Format, stream: Stream) -> Result<Input> {
+        let name = path.display().to_string();
+        let rx = spawn_decoder(open_input(path)?, format, stream, name.clone());
+        Ok(Input {
+            name,
+            rx,
+            batch: VecDeque::new(),
+            local_to_global: vec![],
+            lines: 0,
+            done: false,
+        })
+    }
+
+    /// Makes sure a batch is loaded unless the input is exhausted; dead letters go to `sink`.
+    fn fill(&mut self, syms: &mut Interner, sink: &mut DeadLetters, bytes: &mut u64) -> Result<()> {
+        while self.batch.is_empty() && !self.done {
+            match self.rx.recv() {
+                Ok(Ok(b)) => {
+                    for name in b.new_names.iter() {
+                        self.local_to_global.push(syms.intern(name.as_bytes()));
+                    }
+                    for d in b.dead {
+                        sink.write(d)?;
+                    }
+                    self.lines = self.lines.max(b.lines);
+                    *bytes += b.bytes;
+                    let map = &self.local_to_global;
+                    self.batch.extend(b.events.into_iter().map(|(mut e, line)| {
+                        e.map_syms(|s| map[s.index()]);
+                        (e, line)
+                    }));
+                }
+                Ok(Err(e)) => return Err(e).with_context(|| format!("reading {}", self.name)),
+                Err(_) => self.done = true,
+            }
+        }
+        Ok(())
+    }
+
+    fn head_time(&self) -> Option<i64> {
+        self.batch.front().map(|(e, _)| e.time())
+    }
+}
+
+/// Dead-letter output and counts.
+struct DeadLetters {
+    out: Option<BufWriter<Box<dyn Write>>>,
+    counts: BTreeMap<String, u64>,
+}
+
+impl DeadLetters {
+    fn write(&mut self, d: DeadLetter) -> Result<()> {
+        *self.counts.entry(d.reason.name().to_string()).or_insert(0) += 1;
+        if let Some(out) = &mut self.out {
+            serde_json::to_writer(&mut *out, &d)?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+}
+
+/// The dead letter of an event the engine refused.
+fn rejected(source: &str, line: u64, event: &Event, rej: &Rejection) -> DeadLetter {
+    let reason = match rej {
+        Rejection::Late { .. } => Reason::Late,
+        Rejection::ClockSkew { .. } => Reason::ClockSkew,
+    };
+    let raw = format!("event time {} s", event.time() as f64 / 1000.0);
+    DeadLetter::new(
+        source,
+        line,
+        DecodeError::new(reason, rej.to_string()),
+        raw.as_bytes(),
+    )
+}
+
+/// Runs a replay. Alerts are also passed to `on_alert` (after their timestamp is set).
+pub fn replay(opts: &ReplayOptions, mut on_alert: impl FnMut(&Alert)) -> Result<ReplaySummary> {
+    let started = Instant::now();
+    let mut engine = Engine::new(opts.engine.clone(), Classifier::default());
+    let mut inputs = vec![];
+    if let Some(p) = &opts.auth {
+        inputs.push(Input::new(p, opts.format, Stream::Auth)?);
+    }
+    if let Some(p) = &opts.flows {
+        inputs.push(Input::new(p, opts.format, Stream::Flows)?);
+    }
+    anyhow::ensure!(
+        !inputs.is_empty(),
+        "nothing to replay: give --auth and/or --flows"
+    );
+    let mut alerts_out = match &opts.alerts {
+        Some(p) => Some(BufWriter::with_capacity(1 << 16, open_output(p)?)),
+        None => None,
+    };
+    let mut dead = DeadLetters {
+        out: match &opts.dead_letter {
+            Some(p) => Some(BufWriter::new(open_output(p)?)),
+            None => None,
+        },
+        counts: BTreeMap::new(),
+    };
+    let mut summary = ReplaySummary::default();
+    let mut pending = Vec::new();
+    let mut events = 0u64;
+    let mut last_progress = Instant::now();
+    let emit = |alerts: &mut Vec<Alert>,
+                out: &mut Option<BufWriter<Box<dyn Write>>>,
+                summary: &mut ReplaySummary,
+                on_alert: &mut dyn FnMut(&Alert)|
+     -> Result<()> {
+        for mut a in alerts.drain(..) {
+            if let Some(base) = opts.base_time {
+                a.timestamp = Some(format_rfc3339(base + (a.time.0 * 1000.0).round() as i64));
+            }
+            summary.alerts += 1;
+            *summary
+                .alerts_by_severity
+                .entry(a.severity.name().to_string())
+                .or_insert(0) += 1;
+            if let Some(out) = out {
+                alert_json::write_alert(out, &a)?;
+            }
+            on_alert(&a);
+        }
+        Ok(())
+    };
+    loop {
+        for input in inputs.iter_mut() {
+            loop {
+                input.fill(engine.symbols_mut(), &mut dead, &mut summary.bytes)?;
+                // A skewed head would hold the other inputs back until it is due: refuse it now.
+                let Some(t) = input.head_time() else { break };
+                let Err(rej @ Rejection::ClockSkew { .. }) = engine.check(t) else {
+                    break;
+                };
+                let (event, line) = input.batch.pop_front().expect("head exists");
+                dead.write(rejected(&input.name, line, &event, &rej))?;
+            }
+        }
+        // Earliest head first; ties go to the first input (authentications before flows).
+        let next = inputs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, inp)| inp.head_time().map(|t| (t, i)))
+            .min();
+        let Some((_, i)) = next else { break };
+        let (event, line) = inputs[i].batch.pop_front().expect("head exists");
+        events += 1;
+        match engine.push(event, &mut pending) {
+            Ok(()) => {}
+            Err(rej) => {
+                dead.write(rejected(&inputs[i].name, line, &event, &rej))?;
+                events -= 1;
+            }
+        }
+        if !pending.is_empty() {
+            emit(&mut pending, &mut alerts_out, &mut summary, &mut on_alert)?;
+        }
+        if summary.first_time.is_none() {
+            summary.first_time = Some(event.time());
+        }
+        summary.last_time = Some(summary.last_time.unwrap_or(i64::MIN).max(event.time()));
+        if let Some(every) = opts.progress {
+            if events.is_multiple_of(65_536) && last_progress.elapsed() >= every {
+                last_progress = Instant::now();
+                let secs = started.elapsed().as_secs_f64();
+                eprintln!(
+                    "progress: {events} events, {:.0} events/s, event time {:.1} days, {} alerts",
+                    events as f64 / secs,
+                    event.time() as f64 / 86_400_000.0,
+                    summary.alerts
+                );
+            }
+        }
+    }
+    engine.finish(&mut pending);
+    emit(&mut pending, &mut alerts_out, &mut summary, &mut on_alert)?;
+    if let Some(mut out) = alerts_out {
+        out.flush()?;
+    }
+    if let Some(out) = &mut dead.out {
+        out.flush()?;
+    }
+    let stats: &Stats = engine.stats();
+    for input in &inputs {
+        summary.lines.insert(input.name.clone(), input.lines);
+    }
+    summary.events = events;
+    summary.dead_letters = dead.counts;
+    summary.auth_events = stats.auth_events;
+    summary.flow_events = stats.flow_events;
+    summary.observations = stats.observations;
+    summary.join_hits = stats.join_hits;
+    summary.join_misses = stats.join_misses;
+    summary.novel_edges = stats.novel_edges;
+    summary.absorbed_matches = stats.absorbed;
+    summary.alerts_by_rule = stats.alerts_by_rule.clone();
+    summary.identities = engine.graph().identities.len() as u64;
+    summary.edges = engine.graph().edge_count() as u64;
+    summary.state_bytes = engine.state_bytes() as u64;
+    summary.learn_end = engine.learn_end();
+    summary.elapsed_seconds = started.elapsed().as_secs_f64();
+    summary.events_per_second = events as f64 / summary.elapsed_seconds.max(1e-9);
+    Ok(summary)
+}

@@ -1,0 +1,637 @@
+//! The engine: reorder → join → observe (score, group, learn) → alerts.
+
+use crate::config::EngineConfig;
+use crate::graph::{FxMap, Graph, IdentityProfile, MAX_LISTED_SOURCES};
+use crate::incident::{service_name, Best, Incident, MAX_INCIDENT};
+use crate::join::Join;
+use crate::reorder::{Refusal, Reorder};
+use crate::score::{score, Observation, Via};
+use reachwatch_model::classify::principal;
+use reachwatch_model::time::DAY;
+use reachwatch_model::{
+    Alert, AuthEvent, AuthProtocol, Baseline, Classifier, Event, FlowEvent, IdentityKind, Interner,
+    LogonType, Orientation, Outcome, Peers, Seconds, Step, Sym, Ts,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How often (event time) the join forgets authentications too old to claim a flow.
+const JOIN_EVICT_EVERY: Ts = 10 * reachwatch_model::time::MINUTE;
+
+/// Why the engine refused an event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// Older than the watermark minus nothing: its window has been processed.
+    Late {
+        /// Watermark at arrival (ms).
+        watermark: Ts,
+    },
+    /// Too far ahead of the stream's time.
+    ClockSkew {
+        /// Latest event time seen (ms).
+        max_seen: Ts,
+    },
+}
+
+impl From<Refusal> for Rejection {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Late { watermark } => Rejection::Late { watermark },
+            Refusal::Skew { max_seen } => Rejection::ClockSkew { max_seen },
+        }
+    }
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rejection::Late { watermark } => write!(
+                f,
+                "event is older than the watermark ({} s): its window was already processed",
+                watermark / 1000
+            ),
+            Rejection::ClockSkew { max_seen } => write!(
+                f,
+                "event is too far ahead of the latest event time ({} s)",
+                max_seen / 1000
+            ),
+        }
+    }
+}
+
+/// Counters of what the engine did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Authentication events accepted.
+    pub auth_events: u64,
+    /// Flow events accepted.
+    pub flow_events: u64,
+    /// Events refused as late.
+    pub late: u64,
+    /// Events refused as clock skew.
+    pub skewed: u64,
+    /// Authentications that are not logons (logoff, ticket requests, …): counted, not observed.
+    pub auth_not_logon: u64,
+    /// Failed authentications.
+    pub auth_failures: u64,
+    /// Flows joined to an authentication.
+    pub join_hits: u64,
+    /// Flows with no authentication, attributed to the source host's machine account.
+    pub join_misses: u64,
+    /// Reach observations scored or learned.
+    pub observations: u64,
+    /// Observations that made a new edge after the learning period.
+    pub novel_edges: u64,
+    /// Observations that scored at or above the threshold.
+    pub matches: u64,
+    /// Matches absorbed by an incident already emitted.
+    pub absorbed: u64,
+    /// Alerts emitted, by rule.
+    pub alerts_by_rule: BTreeMap<String, u64>,
+}
+
+/// The detection engine. Feed events with [`Engine::push`], finish with [`Engine::finish`].
+pub struct Engine {
+    cfg: EngineConfig,
+    classifier: Classifier,
+    syms: Interner,
+    reorder: Reorder,
+    join: Join,
+    graph: Graph,
+    /// Latest unusual login into a host: host → (time, identity, source).
+    chain_in: FxMap<Sym, (Ts, Sym, Option<Sym>)>,
+    incidents: FxMap<Sym, Incident>,
+    due: BTreeSet<(Ts, Sym)>,
+    learn_end: Option<Ts>,
+    next_sweep: Ts,
+    next_join_evict: Ts,
+    now: Ts,
+    stats: Stats,
+}
+
+impl Engine {
+    /// A new engine.
+    pub fn new(cfg: EngineConfig, classifier: Classifier) -> Engine {
+        Engine {
+            reorder: Reorder::new(cfg.lateness, cfg.max_skew),
+            cfg,
+            classifier,
+            syms: Interner::new(),
+            join: Join::default(),
+            graph: Graph::default(),
+            chain_in: FxMap::default(),
+            incidents: FxMap::default(),
+            due: BTreeSet::new(),
+            learn_end: None,
+            next_sweep: Ts::MIN,
+            next_join_evict: Ts::MIN,
+            now: Ts::MIN,
+            stats: Stats::default(),
+        }
+    }
+
+    /// The symbol table events must be interned in.
+    pub fn symbols_mut(&mut self) -> &mut Interner {
+        &mut self.syms
+    }
+
+    /// The symbol table.
+    pub fn symbols(&self) -> &Interner {
+        &self.syms
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The learned reach graph.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// Settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    /// End of the learning period, once the first event has been processed.
+    pub fn learn_end(&self) -> Option<Ts> {
+        self.learn_end
+    }
+
+    /// Estimated bytes of engine state (graph, join buffers, reorder buffer, incidents, symbols).
+    pub fn state_bytes(&self) -> usize {
+        self.graph.estimated_bytes()
+            + self.join.estimated_bytes()
+            + self.reorder.len() * std::mem::size_of::<(Ts, u64, Event)>()
+            + self.syms.heap_bytes()
+    }
+
+    /// Entries held in the join and reorder buffers.
+    pub fn buffered(&self) -> usize {
+        self.join.len() + self.reorder.len()
+    }
+
+    /// Would an event at time `t` be accepted now? Lets a driver that merges several inputs by
+    /// time drop a skewed event before it holds back the other inputs.
+    pub fn check(&self, t: Ts) -> Result<(), Rejection> {
+        self.reorder.check(t).map_err(Rejection::from)
+    }
+
+    /// Accepts an event (symbols from [`Engine::symbols_mut`]); alerts that become due are
+    /// appended to `out`. A late or skewed event is refused and changes nothing.
+    pub fn push(&mut self, event: Event, out: &mut Vec<Alert>) -> Result<(), Rejection> {
+        if let Err(refusal) = self.reorder.push(event) {
+            let rejection = Rejection::from(refusal);
+            match rejection {
+                Rejection::Late { .. } => self.stats.late += 1,
+                Rejection::ClockSkew { .. } => self.stats.skewed += 1,
+            }
+            return Err(rejection);
+        }
+        while let Some(ev) = self.reorder.pop(false) {
+            self.process(ev, out);
+        }
+        Ok(())
+    }
+
+    /// End of input: processes everything buffered and emits every open incident.
+    pub fn finish(&mut self, out: &mut Vec<Alert>) {
+        while let Some(ev) = self.reorder.pop(true) {
+            self.process(ev, out);
+        }
+        while let Some(f) = self.join.drain() {
+            self.on_flow(f, out);
+        }
+        self.emit_due(Ts::MAX, out);
+    }
+
+    fn process(&mut self, ev: Event, out: &mut Vec<Alert>) {
+        let t = ev.time();
+        self.tick(t, out);
+        match ev {
+            Event::Auth(a) => self.on_auth(a, out),
+            Event::Flow(f) => {
+                self.stats.flow_events += 1;
+                self.join.flow(f);
+            }
+        }
+    }
+
+    fn tick(&mut self, now: Ts, out: &mut Vec<Alert>) {
+        if self.learn_end.is_none() {
+            self.learn_end = Some(now.saturating_add(self.cfg.learn));
+            self.graph.data_start = now;
+            self.next_sweep = now.saturating_add(DAY);
+        }
+        self.now = now;
+        while let Some(f) = self.join.due(now, self.cfg.join_before) {
+            self.on_flow(f, out);
+        }
+        if self.due.first().is_some_and(|&(at, _)| at < now) {
+            self.emit_due(now, out);
+        }
+        if now >= self.next_join_evict {
+            self.join
+                .evict(now - self.cfg.join_after - self.cfg.join_before);
+            self.next_join_evict = now + JOIN_EVICT_EVERY;
+        }
+        if now >= self.next_sweep {
+            self.sweep(now);
+            self.next_sweep = now + DAY;
+        }
+    }
+
+    fn sweep(&mut self, now: Ts) {
+        self.graph.age_out(now, self.cfg.edge_ttl);
+        let chain_cut = now - self.cfg.chain_window;
+        self.chain_in.retain(|_, (t, _, _)| *t >= chain_cut);
+        let window = self.cfg.incident_window;
+        self.incidents
+            .retain(|_, i| !i.emitted || i.last_match + window >= now);
+    }
+
+    fn emit_due(&mut self, now: Ts, out: &mut Vec<Alert>) {
+        while let Some(&(at, id)) = self.due.first() {
+            if at >= now {
+                break;
+            }
+            self.due.pop_first();
+            let Some(inc) = self.incidents.get_mut(&id) else {
+                continue;
+            };
+            inc.emitted = true;
+            let kind = self
+                .graph
+                .identities
+                .get(&id)
+                .map_or(IdentityKind::Unknown, |p| p.kind);
+            let alert = inc.to_alert(id, kind.name(), &self.syms);
+            *self
+                .stats
+                .alerts_by_rule
+                .entry(alert.rule.clone())
+                .or_insert(0) += 1;
+            out.push(alert);
+        }
+    }
+
+    fn profile(&mut self, identity: Sym, now: Ts) -> &mut IdentityProfile {
+        if !self.graph.identities.contains_key(&identity) {
+            self.new_profile(identity, now);
+        }
+        self.graph.identities.get_mut(&identity).expect("inserted")
+    }
+
+    #[cold]
+    fn new_profile(&mut self, identity: Sym, now: Ts) {
+        let name = self.syms.resolve(identity).to_string();
+        let kind = self.classifier.classify(&name);
+        let group = self.graph.group_of(&name);
+        self.graph.identities.insert(
+            identity,
+            IdentityProfile {
+                kind,
+                group,
+                first_seen: now,
+                last_seen: now,
+                observations: 0,
+                protocols: 0,
+                logons: 0,
+                dst_groups: Default::default(),
+                src_groups: Default::default(),
+                destinations: 0,
+                sources: Default::default(),
+                recent: None,
+            },
+        );
+        // A computer account `HOST$` is its host's machine identity.
+        if let Some(host) = principal(&name).strip_suffix('$') {
+            let host = self.syms.intern(host.as_bytes());
+            self.graph.host(&self.syms, host, now).machine_account = Some(identity);
+        }
+    }
+
+    fn machine_account(&mut self, host: Sym, now: Ts) -> Sym {
+        if let Some(id) = self.graph.host(&self.syms, host, now).machine_account {
+            return id;
+        }
+        let name = format!("{}$", self.syms.resolve(host));
+        let id = self.syms.intern(name.as_bytes());
+        self.profile(id, now);
+        id
+    }
+
+    fn on_auth(&mut self, a: AuthEvent, out: &mut Vec<Alert>) {
+        self.stats.auth_events += 1;
+        if a.orientation != Orientation::LogOn {
+            self.stats.auth_not_logon += 1;
+            return;
+        }
+        let t = a.time;
+        self.graph.host(&self.syms, a.dst, t);
+        if let Some(src) = a.src {
+            self.graph.host(&self.syms, src, t);
+        }
+        self.profile(a.identity, t);
+        // Failed attempts also move packets: their flows belong to the failing identity.
+        if let Some(src) = a.src {
+            self.join.auth(
+                src,
+                a.dst,
+                t,
+                a.identity,
+                self.cfg.join_after + self.cfg.join_before,
+                self.cfg.join_cap,
+            );
+            self.graph
+                .record_host_edge(src, a.dst, t, self.cfg.edge_ttl);
+        }
+        if a.outcome == Outcome::Failure {
+            self.stats.auth_failures += 1;
+            self.on_failure(a, out);
+            return;
+        }
+        let obs = Observation {
+            time: t,
+            identity: a.identity,
+            src: a.src,
+            dst: a.dst,
+            port: 0,
+            service: a.service,
+            protocol: a.protocol,
+            logon: a.logon,
+            via: Via::Auth,
+        };
+        self.observe(obs, out);
+    }
+
+    fn on_failure(&mut self, a: AuthEvent, out: &mut Vec<Alert>) {
+        let window = self.cfg.failure_window;
+        let p = self.graph.identities.get_mut(&a.identity).expect("profile");
+        let failures = &mut p.recent_mut().failures;
+        failures.push_back((a.time, a.dst));
+        while failures.front().is_some_and(|(t, _)| *t < a.time - window) {
+            failures.pop_front();
+        }
+        let distinct: BTreeSet<Sym> = failures.iter().map(|(_, d)| *d).collect();
+        if distinct.len() < self.cfg.failure_min_dsts as usize || !self.alerting(a.identity, a.time)
+        {
+            return;
+        }
+        let obs = Observation {
+            time: a.time,
+            identity: a.identity,
+            src: a.src,
+            dst: a.dst,
+            port: 0,
+            service: a.service,
+            protocol: a.protocol,
+            logon: a.logon,
+            via: Via::Failure,
+        };
+        self.score_and_group(obs, None, out);
+    }
+
+    fn on_flow(&mut self, f: FlowEvent, out: &mut Vec<Alert>) {
+        let t = f.time;
+        self.graph.host(&self.syms, f.src, t);
+        self.graph.host(&self.syms, f.dst, t);
+        let pair_new = self
+            .graph
+            .record_host_edge(f.src, f.dst, t, self.cfg.edge_ttl);
+        if let Some(id) = self
+            .join
+            .claim(&f, self.cfg.join_before, self.cfg.join_after)
+        {
+            self.stats.join_hits += 1;
+            if f.dst_port != 0 {
+                self.graph.record_service(id, f.dst, f.dst_port, f.bytes, t);
+            }
+            return;
+        }
+        self.stats.join_misses += 1;
+        let id = self.machine_account(f.src, t);
+        let obs = Observation {
+            time: t,
+            identity: id,
+            src: Some(f.src),
+            dst: f.dst,
+            port: f.dst_port,
+            service: None,
+            protocol: AuthProtocol::Unknown,
+            logon: LogonType::Unknown,
+            via: Via::Flow,
+        };
+        if pair_new {
+            self.observe(obs, out);
+        } else {
+            self.learn(&obs);
+        }
+        if f.dst_port != 0 {
+            self.graph.record_service(id, f.dst, f.dst_port, f.bytes, t);
+        }
+    }
+
+    /// Past the learning period, and the identity past its own grace period.
+    fn alerting(&self, identity: Sym, t: Ts) -> bool {
+        let Some(end) = self.learn_end else {
+            return false;
+        };
+        t >= end
+            && self.graph.identities.get(&identity).is_some_and(|p| {
+                (p.first_seen < end || p.first_seen + self.cfg.identity_grace <= t)
+                    && self.cfg.alert_kinds.contains(&p.kind)
+            })
+    }
+
+    fn observe(&mut self, obs: Observation, out: &mut Vec<Alert>) {
+        self.stats.observations += 1;
+        let t = obs.time;
+        let after_learning = self.learn_end.is_some_and(|e| t >= e);
+        if after_learning {
+            let edge_new = self
+                .graph
+                .edge_is_new(obs.identity, obs.dst, t, self.cfg.edge_ttl);
+            if edge_new {
+                self.stats.novel_edges += 1;
+            }
+            let chain = obs
+                .src
+                .and_then(|s| self.chain_in.get(&s).copied())
+                .filter(|&(at, from, _)| at + self.cfg.chain_window >= t && from != obs.identity);
+            let mut dst_group_new = false;
+            if self.alerting(obs.identity, t) {
+                dst_group_new = self.score_and_group(obs, chain, out);
+            } else if edge_new {
+                let p = &self.graph.identities[&obs.identity];
+                dst_group_new = self
+                    .graph
+                    .hosts
+                    .get(&obs.dst)
+                    .is_some_and(|h| !p.dst_groups.contains(&h.group));
+            }
+            if edge_new {
+                if dst_group_new && obs.via == Via::Auth {
+                    self.chain_in.insert(obs.dst, (t, obs.identity, obs.src));
+                }
+                let window = self.cfg.fanout_window;
+                let p = self
+                    .graph
+                    .identities
+                    .get_mut(&obs.identity)
+                    .expect("profile");
+                let novel = &mut p.recent_mut().novel;
+                novel.push_back((t, obs.dst));
+                while novel.front().is_some_and(|(rt, _)| *rt < t - window) {
+                    novel.pop_front();
+                }
+            }
+        }
+        self.learn(&obs);
+    }
+
+    fn learn(&mut self, obs: &Observation) {
+        let p = self
+            .graph
+            .identities
+            .get_mut(&obs.identity)
+            .expect("profile");
+        p.last_seen = p.last_seen.max(obs.time);
+        p.observations += 1;
+        if obs.via == Via::Auth {
+            p.protocols |= obs.protocol.bit();
+            p.logons |= obs.logon.bit();
+        }
+        if let Some(src) = obs.src {
+            if p.sources.len() < MAX_LISTED_SOURCES && !p.sources.contains(&src) {
+                p.sources.push(src);
+            }
+        }
+        self.graph
+            .record_edge(obs.identity, obs.src, obs.dst, obs.time);
+    }
+
+    /// Scores an observation of an alerting identity and groups a match into its incident.
+    /// Returns whether the destination's group was new for the identity.
+    fn score_and_group(
+        &mut self,
+        obs: Observation,
+        chain: Option<(Ts, Sym, Option<Sym>)>,
+        out: &mut Vec<Alert>,
+    ) -> bool {
+        let _ = out;
+        let profile = &self.graph.identities[&obs.identity];
+        let scored = score(
+            &self.graph,
+            &self.cfg,
+            &self.syms,
+            profile,
+            &obs,
+            chain.map(|(at, from, _)| (from, at)),
+        );
+        let dst_group_new = scored.dst_group_new;
+        let is_match = scored.score >= self.cfg.alert_threshold && scored.detection.is_some();
+        let step = self.step(&obs);
+        let t = obs.time;
+        if !is_match {
+            // Novel reach of an identity with a pending incident is part of the story.
+            if scored.edge_new {
+                if let Some(inc) = self.incidents.get_mut(&obs.identity) {
+                    if !inc.emitted {
+                        inc.add(step, obs.dst, t, None, self.cfg.max_evidence);
+                    }
+                }
+            }
+            return dst_group_new;
+        }
+        self.stats.matches += 1;
+        let path = match chain {
+            Some((at, from, from_src)) if scored.hits.iter().any(|h| h.name == "chain") => {
+                let hop = Step {
+                    time: Seconds::from_ms(at),
+                    identity: self.syms.resolve(from).to_string(),
+                    src: from_src.map(|s| self.syms.resolve(s).to_string()),
+                    dst: obs
+                        .src
+                        .map_or_else(String::new, |s| self.syms.resolve(s).to_string()),
+                    service: None,
+                    via: "auth".into(),
+                };
+                vec![hop, step.clone()]
+            }
+            _ => vec![],
+        };
+        let best = Best {
+            baseline: self.baseline(obs.identity),
+            peers: self.peers(obs.identity, obs.dst),
+            obs,
+            scored,
+            path,
+        };
+        let window = self.cfg.incident_window;
+        match self.incidents.get_mut(&obs.identity) {
+            Some(inc) if !inc.emitted => {
+                inc.add(step, obs.dst, t, Some(best), self.cfg.max_evidence);
+            }
+            Some(inc) if t <= inc.last_match + window && t <= inc.opened + MAX_INCIDENT => {
+                inc.absorbed += 1;
+                inc.last_match = t;
+                self.stats.absorbed += 1;
+            }
+            _ => {
+                let inc = Incident::open(best, step, self.cfg.incident_hold);
+                self.due.insert((inc.emit_at, obs.identity));
+                self.incidents.insert(obs.identity, inc);
+            }
+        }
+        dst_group_new
+    }
+
+    fn step(&self, obs: &Observation) -> Step {
+        let name = |s: Sym| self.syms.resolve(s).to_string();
+        Step {
+            time: Seconds::from_ms(obs.time),
+            identity: name(obs.identity),
+            src: obs.src.map(name),
+            dst: name(obs.dst),
+            service: service_name(obs, &self.syms),
+            via: obs.via.name().into(),
+        }
+    }
+
+    fn baseline(&self, identity: Sym) -> Baseline {
+        let p = &self.graph.identities[&identity];
+        let group = |g: &u32| self.graph.group_names[*g as usize].clone();
+        Baseline {
+            first_seen: Seconds::from_ms(p.first_seen),
+            observations: p.observations,
+            destinations: p.destinations,
+            sources: p
+                .sources
+                .iter()
+                .map(|&s| self.syms.resolve(s).to_string())
+                .collect(),
+            destination_groups: p.dst_groups.iter().take(10).map(group).collect(),
+            protocols: AuthProtocol::ALL
+                .iter()
+                .filter(|pr| p.protocols & pr.bit() != 0)
+                .map(|pr| pr.name().to_string())
+                .collect(),
+        }
+    }
+
+    fn peers(&self, identity: Sym, dst: Sym) -> Peers {
+        let p = &self.graph.identities[&identity];
+        Peers {
+            group: self.graph.group_names[p.group as usize].clone(),
+            group_reaching_dst: self
+                .graph
+                .group_reach
+                .get(&(p.group, dst))
+                .copied()
+                .unwrap_or(0),
+            identities_reaching_dst: self.graph.hosts.get(&dst).map_or(0, |h| h.identities),
+        }
+    }
+}

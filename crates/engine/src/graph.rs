@@ -1,0 +1,371 @@
+//! The baseline reach graph: per identity, the destinations, services and sources it uses, with
+//! first/last seen and counts; per host, who reaches it; per peer group, which destinations the
+//! group reaches. Keys are interned symbols, so an edge costs a few dozen bytes.
+
+use hashbrown::HashMap;
+use reachwatch_model::classify::stem;
+use reachwatch_model::{IdentityKind, Interner, Sym, Ts};
+use rustc_hash::FxBuildHasher;
+use smallvec::SmallVec;
+use std::collections::VecDeque;
+
+/// Fast hash map keyed by symbols.
+pub type FxMap<K, V> = HashMap<K, V, FxBuildHasher>;
+
+/// A peer-group id (interned name stem).
+pub type Group = u32;
+
+/// Usage statistics of one edge (identity → destination). Times are whole
+/// seconds since the first event, to keep the record at 12 bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// First time seen (seconds since the first event).
+    pub first: u32,
+    /// Last time seen (seconds since the first event).
+    pub last: u32,
+    /// Observations.
+    pub count: u32,
+}
+
+impl Usage {
+    fn new(t: u32) -> Self {
+        Usage {
+            first: t,
+            last: t,
+            count: 0,
+        }
+    }
+
+    fn touch(&mut self, t: u32) {
+        self.last = self.last.max(t);
+        self.count = self.count.saturating_add(1);
+    }
+}
+
+/// Usage of one (identity, destination, port) edge, with the bytes of the flows attributed to it.
+/// Packed to 4-byte alignment so that an entry with its key takes 32 bytes.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C, packed(4))]
+pub struct ServiceUsage {
+    /// First, last and count.
+    pub usage: Usage,
+    /// Bytes attributed from flows.
+    pub bytes: u64,
+}
+
+/// What the graph knows about one identity.
+#[derive(Clone, Debug)]
+pub struct IdentityProfile {
+    /// Machine, human or unknown.
+    pub kind: IdentityKind,
+    /// Peer group (name stem unless rules say otherwise).
+    pub group: Group,
+    /// First observation time (ms).
+    pub first_seen: Ts,
+    /// Last observation time (ms).
+    pub last_seen: Ts,
+    /// Observations so far.
+    pub observations: u64,
+    /// Protocols used (bit mask of `AuthProtocol::bit`).
+    pub protocols: u8,
+    /// Logon types used (bit mask of `LogonType::bit`).
+    pub logons: u16,
+    /// Host groups it reaches.
+    pub dst_groups: SmallVec<[Group; 4]>,
+    /// Host groups it is used from.
+    pub src_groups: SmallVec<[Group; 2]>,
+    /// Distinct destinations.
+    pub destinations: u32,
+    /// First sources it was used from (up to [`MAX_LISTED_SOURCES`]), for evidence.
+    pub sources: SmallVec<[Sym; MAX_LISTED_SOURCES]>,
+    /// Recent activity windows, allocated on the identity's first novel reach or failure.
+    pub recent: Option<Box<Recent>>,
+}
+
+/// Sources listed per identity in evidence.
+pub const MAX_LISTED_SOURCES: usize = 4;
+
+/// Short-lived per-identity windows (only identities that do something unusual have them).
+#[derive(Clone, Debug, Default)]
+pub struct Recent {
+    /// Recent novel destinations (time, destination), for fan-out.
+    pub novel: VecDeque<(Ts, Sym)>,
+    /// Recent failed authentications (time, destination), for sprays.
+    pub failures: VecDeque<(Ts, Sym)>,
+}
+
+impl IdentityProfile {
+    /// The identity's recent-activity windows, allocated on first use.
+    pub fn recent_mut(&mut self) -> &mut Recent {
+        self.recent.get_or_insert_with(Default::default)
+    }
+
+    /// Recent failed authentications.
+    pub fn recent_failures(&self) -> impl Iterator<Item = &(Ts, Sym)> {
+        self.recent.iter().flat_map(|r| r.failures.iter())
+    }
+
+    /// Recent novel destinations.
+    pub fn recent_novel(&self) -> impl Iterator<Item = &(Ts, Sym)> {
+        self.recent.iter().flat_map(|r| r.novel.iter())
+    }
+}
+
+/// What the graph knows about one host.
+#[derive(Clone, Debug)]
+pub struct HostProfile {
+    /// Host group (name stem unless the inventory says otherwise).
+    pub group: Group,
+    /// First time the host appeared as a destination or source (ms).
+    pub first_seen: Ts,
+    /// Identities that reach it.
+    pub identities: u32,
+    /// Times at which identities first reached it, most recent last (a few kept).
+    pub recent_new: [Ts; 4],
+    /// The host's own machine account (`HOST$`), once known.
+    pub machine_account: Option<Sym>,
+}
+
+/// The baseline reach graph.
+#[derive(Default)]
+pub struct Graph {
+    /// Identity profiles.
+    pub identities: FxMap<Sym, IdentityProfile>,
+    /// Host profiles.
+    pub hosts: FxMap<Sym, HostProfile>,
+    /// (identity, destination) edges.
+    pub edges: FxMap<(Sym, Sym), Usage>,
+    /// (identity, destination, port) edges, from flows.
+    pub services: FxMap<(Sym, Sym, u16), ServiceUsage>,
+    /// (identity, source) pairs, with the last time used.
+    pub sources: FxMap<(Sym, Sym), u32>,
+    /// (source host, destination host) pairs seen in any authentication or flow, with the last
+    /// time seen: the host-level reach graph.
+    pub host_edges: FxMap<(Sym, Sym), u32>,
+    /// (peer group, destination) → identities of the group reaching it.
+    pub group_reach: FxMap<(Group, Sym), u32>,
+    /// Group names, indexed by group id.
+    pub group_names: Vec<String>,
+    /// Time of the first event: hosts present from the start are never new assets.
+    pub data_start: Ts,
+    group_ids: FxMap<String, Group>,
+}
+
+impl Graph {
+    /// Whole seconds from the first event to `ts` (0 before it), the time unit of edge records.
+    pub fn rel(&self, ts: Ts) -> u32 {
+        ((ts - self.data_start).max(0) / 1000).min(u32::MAX as i64) as u32
+    }
+
+    /// The group id of a name stem.
+    pub fn group_of(&mut self, name: &str) -> Group {
+        let s = stem(name);
+        if let Some(&g) = self.group_ids.get(&s) {
+            return g;
+        }
+        let g = self.group_names.len() as Group;
+        self.group_names.push(s.clone());
+        self.group_ids.insert(s, g);
+        g
+    }
+
+    /// The host profile, created on first sight.
+    pub fn host(&mut self, syms: &Interner, host: Sym, now: Ts) -> &mut HostProfile {
+        if !self.hosts.contains_key(&host) {
+            let group = self.group_of(syms.resolve(host));
+            self.hosts.insert(
+                host,
+                HostProfile {
+                    group,
+                    first_seen: now,
+                    identities: 0,
+                    recent_new: [Ts::MIN; 4],
+                    machine_account: None,
+                },
+            );
+        }
+        self.hosts.get_mut(&host).expect("inserted")
+    }
+
+    /// Did the host appear within `age` before `now`, after the first day of data?
+    pub fn is_new_asset(&self, host: &HostProfile, now: Ts, age: Ts) -> bool {
+        host.first_seen >= now - age
+            && host.first_seen > self.data_start + reachwatch_model::time::DAY
+    }
+
+    /// Is the edge unknown or aged out?
+    pub fn edge_is_new(&self, identity: Sym, dst: Sym, now: Ts, ttl: Ts) -> bool {
+        self.edges
+            .get(&(identity, dst))
+            .is_none_or(|u| u.last < self.rel(now - ttl))
+    }
+
+    /// Is the source unknown or aged out for the identity?
+    pub fn source_is_new(&self, identity: Sym, src: Sym, now: Ts, ttl: Ts) -> bool {
+        self.sources
+            .get(&(identity, src))
+            .is_none_or(|&last| last < self.rel(now - ttl))
+    }
+
+    /// Records that `identity` reached `dst` (and from `src`) at `now`. Returns true when the edge
+    /// is new.
+    pub fn record_edge(&mut self, identity: Sym, src: Option<Sym>, dst: Sym, now: Ts) -> bool {
+        let t = self.rel(now);
+        let mut new = false;
+        let usage = self.edges.entry((identity, dst)).or_insert_with(|| {
+            new = true;
+            Usage::new(t)
+        });
+        usage.touch(t);
+        let dst_group = self.hosts.get(&dst).map(|h| h.group);
+        if new {
+            if let Some(h) = self.hosts.get_mut(&dst) {
+                h.identities += 1;
+                h.recent_new.rotate_left(1);
+                h.recent_new[3] = now;
+            }
+        }
+        let id = self
+            .identities
+            .get_mut(&identity)
+            .expect("identity profile");
+        if new {
+            id.destinations += 1;
+            let group = id.group;
+            *self.group_reach.entry((group, dst)).or_insert(0) += 1;
+        }
+        if let Some(g) = dst_group {
+            if !id.dst_groups.contains(&g) {
+                id.dst_groups.push(g);
+            }
+        }
+        if let Some(src) = src {
+            let last = self.sources.entry((identity, src)).or_insert(t);
+            *last = (*last).max(t);
+            if let Some(g) = self.hosts.get(&src).map(|h| h.group) {
+                let id = self
+                    .identities
+                    .get_mut(&identity)
+                    .expect("identity profile");
+                if !id.src_groups.contains(&g) {
+                    id.src_groups.push(g);
+                }
+            }
+        }
+        new
+    }
+
+    /// Records a flow's service port and bytes on an identity's edge. Returns true when the
+    /// (identity, destination, port) edge is new.
+    pub fn record_service(
+        &mut self,
+        identity: Sym,
+        dst: Sym,
+        port: u16,
+        bytes: u64,
+        now: Ts,
+    ) -> bool {
+        let t = self.rel(now);
+        let mut new = false;
+        let u = self
+            .services
+            .entry((identity, dst, port))
+            .or_insert_with(|| {
+                new = true;
+                ServiceUsage {
+                    usage: Usage::new(t),
+                    bytes: 0,
+                }
+            });
+        let mut usage = u.usage;
+        usage.touch(t);
+        u.usage = usage;
+        let total = u.bytes.saturating_add(bytes);
+        u.bytes = total;
+        new
+    }
+
+    /// Forgets edges and sources unseen since `now - ttl`.
+    pub fn age_out(&mut self, now: Ts, ttl: Ts) -> usize {
+        let cutoff = self.rel(now - ttl);
+        let before = self.edge_count();
+        let mut dropped = vec![];
+        self.edges.retain(|&(id, dst), u| {
+            let keep = u.last >= cutoff;
+            if !keep {
+                dropped.push((id, dst));
+            }
+            keep
+        });
+        for (id, dst) in dropped {
+            if let Some(p) = self.identities.get_mut(&id) {
+                p.destinations = p.destinations.saturating_sub(1);
+                if let Some(c) = self.group_reach.get_mut(&(p.group, dst)) {
+                    *c = c.saturating_sub(1);
+                }
+            }
+            if let Some(h) = self.hosts.get_mut(&dst) {
+                h.identities = h.identities.saturating_sub(1);
+            }
+        }
+        self.group_reach.retain(|_, c| *c > 0);
+        self.services.retain(|_, u| {
+            let usage = u.usage;
+            usage.last >= cutoff
+        });
+        self.sources.retain(|_, last| *last >= cutoff);
+        self.host_edges.retain(|_, last| *last >= cutoff);
+        before - self.edge_count()
+    }
+
+    /// Records that `src` reached `dst` at `now`; returns true when the host pair is new (or aged
+    /// out after `ttl`).
+    pub fn record_host_edge(&mut self, src: Sym, dst: Sym, now: Ts, ttl: Ts) -> bool {
+        let t = self.rel(now);
+        let cutoff = self.rel(now - ttl);
+        self.host_edges
+            .insert((src, dst), t)
+            .is_none_or(|last| last < cutoff)
+    }
+
+    /// Number of baseline edges: (identity, destination), (identity, destination, port),
+    /// (identity, source) and (source host, destination host).
+    pub fn edge_count(&self) -> usize {
+        self.edges.len() + self.services.len() + self.sources.len() + self.host_edges.len()
+    }
+
+    /// Estimated heap bytes of the graph.
+    pub fn estimated_bytes(&self) -> usize {
+        fn map<K, V>(m: &FxMap<K, V>) -> usize {
+            m.capacity() * (std::mem::size_of::<(K, V)>() + 1)
+        }
+        let per_identity: usize = self
+            .identities
+            .values()
+            .map(|p| {
+                let spilled =
+                    |spilled: bool, cap: usize, size: usize| if spilled { cap * size } else { 0 };
+                spilled(p.dst_groups.spilled(), p.dst_groups.capacity(), 4)
+                    + spilled(p.src_groups.spilled(), p.src_groups.capacity(), 4)
+                    + spilled(p.sources.spilled(), p.sources.capacity(), 4)
+                    + p.recent.as_ref().map_or(0, |r| {
+                        std::mem::size_of::<Recent>()
+                            + (r.novel.capacity() + r.failures.capacity()) * 16
+                    })
+            })
+            .sum();
+        map(&self.identities)
+            + map(&self.hosts)
+            + map(&self.edges)
+            + map(&self.services)
+            + map(&self.sources)
+            + map(&self.host_edges)
+            + map(&self.group_reach)
+            + per_identity
+            + self
+                .group_names
+                .iter()
+                .map(|n| n.len() * 2 + 48)
+                .sum::<usize>()
+    }
+}

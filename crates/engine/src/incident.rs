@@ -1,0 +1,140 @@
+//! Incidents: matches of one identity grouped into one alert. An incident opens at its first
+//! match, collects every match and novel observation until `incident_hold` has passed, is then
+//! emitted once, and absorbs (counts) later matches that come within `incident_window`.
+
+use crate::score::{Observation, Scored};
+use reachwatch_model::{
+    Alert, Baseline, Evidence, Interner, Peers, Seconds, Severity, Step, Sym, Ts,
+};
+use xxhash_rust::xxh3::xxh3_64;
+
+/// The strongest match of an incident, with the context captured when it happened.
+pub struct Best {
+    /// The observation.
+    pub obs: Observation,
+    /// Its features and score.
+    pub scored: Scored,
+    /// The identity's baseline just before it.
+    pub baseline: Baseline,
+    /// Peer context for its destination.
+    pub peers: Peers,
+    /// Credential-switching path, if any.
+    pub path: Vec<Step>,
+}
+
+/// An open incident.
+pub struct Incident {
+    /// First match time.
+    pub opened: Ts,
+    /// When it is emitted.
+    pub emit_at: Ts,
+    /// Last match time.
+    pub last_match: Ts,
+    /// Already emitted.
+    pub emitted: bool,
+    /// Strongest match so far.
+    pub best: Best,
+    /// Observations grouped (capped).
+    pub steps: Vec<Step>,
+    /// Observations grouped, including those beyond the cap.
+    pub count: u32,
+    /// Distinct destinations, in order of appearance.
+    pub destinations: Vec<Sym>,
+    /// Last observation time.
+    pub last_time: Ts,
+    /// Matches absorbed after emission.
+    pub absorbed: u32,
+}
+
+/// Longest an incident keeps absorbing matches after it opened.
+pub const MAX_INCIDENT: Ts = 6 * reachwatch_model::time::HOUR;
+
+impl Incident {
+    /// A new incident from its first match.
+    pub fn open(best: Best, step: Step, hold: Ts) -> Incident {
+        let t = best.obs.time;
+        Incident {
+            opened: t,
+            emit_at: t + hold,
+            last_match: t,
+            emitted: false,
+            destinations: vec![best.obs.dst],
+            best,
+            steps: vec![step],
+            count: 1,
+            last_time: t,
+            absorbed: 0,
+        }
+    }
+
+    /// Adds an observation (a match when `best` is given) to an incident not yet emitted.
+    pub fn add(&mut self, step: Step, dst: Sym, time: Ts, best: Option<Best>, cap: usize) {
+        self.count += 1;
+        if self.steps.len() < cap {
+            self.steps.push(step);
+        }
+        if !self.destinations.contains(&dst) {
+            self.destinations.push(dst);
+        }
+        self.last_time = self.last_time.max(time);
+        if let Some(b) = best {
+            self.last_match = time;
+            if b.scored.score > self.best.scored.score {
+                self.best = b;
+            }
+        }
+    }
+
+    /// Renders the incident as an alert.
+    pub fn to_alert(&self, identity: Sym, kind: &str, syms: &Interner) -> Alert {
+        let b = &self.best;
+        let det = b.scored.detection.expect("a match has a detection");
+        let name = |s: Sym| syms.resolve(s).to_string();
+        let ident = name(identity);
+        let dst = name(b.obs.dst);
+        let key = format!("{ident}|{}|{}|{dst}", det.rule, self.opened);
+        let top = b.scored.hits.first().map_or("", |h| h.detail.as_str());
+        let mut summary = format!("{ident}: {top}");
+        if self.destinations.len() > 1 {
+            summary.push_str(&format!(
+                " (+{} more destinations)",
+                self.destinations.len() - 1
+            ));
+        }
+        Alert {
+            id: format!("rw-{:016x}", xxh3_64(key.as_bytes())),
+            time: Seconds::from_ms(self.opened),
+            timestamp: None,
+            identity: ident,
+            identity_kind: kind.to_string(),
+            src: b.obs.src.map(name),
+            dst,
+            service: service_name(&b.obs, syms),
+            rule: det.rule.to_string(),
+            severity: Severity::from_score(b.scored.score),
+            score: b.scored.score,
+            attack: det.attack.iter().map(|a| a.to_string()).collect(),
+            summary,
+            evidence: Evidence {
+                features: b.scored.hits.clone(),
+                baseline: b.baseline.clone(),
+                peers: b.peers.clone(),
+                path: b.path.clone(),
+                observations: self.steps.clone(),
+                observation_count: self.count,
+                destinations: self.destinations.iter().map(|&d| name(d)).collect(),
+                first_time: Seconds::from_ms(self.opened),
+                last_time: Seconds::from_ms(self.last_time),
+            },
+        }
+    }
+}
+
+/// The service of an observation: its service name, else its port.
+pub fn service_name(obs: &Observation, syms: &Interner) -> Option<String> {
+    match (obs.service, obs.port) {
+        (Some(s), _) => Some(syms.resolve(s).to_string()),
+        (None, 0) => None,
+        (None, p) => Some(p.to_string()),
+    }
+}

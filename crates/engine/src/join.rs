@@ -1,0 +1,199 @@
+//! The event-time join of authentications and flows on (source, destination).
+//!
+//! A flow belongs to the latest authentication of the same pair that started at most
+//! `join_after` before it or at most `join_before` after it. A flow is decided once processing
+//! time has passed `flow.time + join_before`, so every authentication that could claim it has been
+//! seen; until then it waits in a time-ordered queue.
+
+use crate::graph::FxMap;
+use reachwatch_model::{FlowEvent, Sym, Ts};
+use smallvec_lite::TinyVec;
+use std::collections::VecDeque;
+
+/// Recent authentications per (source, destination), newest last.
+#[derive(Default)]
+pub struct Join {
+    recent: FxMap<(Sym, Sym), TinyVec>,
+    pending: VecDeque<FlowEvent>,
+}
+
+impl Join {
+    /// Remembers a successful authentication of `identity` from `src` to `dst` at `time`.
+    pub fn auth(
+        &mut self,
+        src: Sym,
+        dst: Sym,
+        time: Ts,
+        identity: Sym,
+        keep_after: Ts,
+        cap: usize,
+    ) {
+        let v = self.recent.entry((src, dst)).or_default();
+        v.retain_from(time - keep_after);
+        v.push((time, identity), cap);
+    }
+
+    /// Queues a flow until it can be decided.
+    pub fn flow(&mut self, flow: FlowEvent) {
+        self.pending.push_back(flow);
+    }
+
+    /// The next queued flow that can be decided at processing time `now`.
+    pub fn due(&mut self, now: Ts, join_before: Ts) -> Option<FlowEvent> {
+        match self.pending.front() {
+            Some(f) if f.time + join_before < now => self.pending.pop_front(),
+            _ => None,
+        }
+    }
+
+    /// Every queued flow (end of input).
+    pub fn drain(&mut self) -> Option<FlowEvent> {
+        self.pending.pop_front()
+    }
+
+    /// The identity whose authentication claims `flow`, if any.
+    pub fn claim(&self, flow: &FlowEvent, join_before: Ts, join_after: Ts) -> Option<Sym> {
+        let v = self.recent.get(&(flow.src, flow.dst))?;
+        v.iter()
+            .rev()
+            .find(|(t, _)| *t <= flow.time + join_before && *t >= flow.time - join_after)
+            .map(|&(_, id)| id)
+    }
+
+    /// Drops authentications older than `cutoff`.
+    pub fn evict(&mut self, cutoff: Ts) {
+        self.recent.retain(|_, v| {
+            v.retain_from(cutoff);
+            !v.is_empty()
+        });
+    }
+
+    /// Entries held (authentications and queued flows).
+    pub fn len(&self) -> usize {
+        self.recent.values().map(TinyVec::len).sum::<usize>() + self.pending.len()
+    }
+
+    /// Estimated heap bytes.
+    pub fn estimated_bytes(&self) -> usize {
+        self.recent.capacity() * (std::mem::size_of::<((Sym, Sym), TinyVec)>() + 1)
+            + self.recent.values().map(TinyVec::heap_bytes).sum::<usize>()
+            + self.pending.capacity() * std::mem::size_of::<FlowEvent>()
+    }
+}
+
+/// A tiny vector of (time, identity) that keeps one entry inline, the common case.
+mod smallvec_lite {
+    use reachwatch_model::{Sym, Ts};
+
+    /// One inline entry, more on the heap.
+    #[derive(Default)]
+    pub enum TinyVec {
+        /// No entries.
+        #[default]
+        Empty,
+        /// One entry.
+        One((Ts, Sym)),
+        /// Several entries, oldest first.
+        Many(Vec<(Ts, Sym)>),
+    }
+
+    impl TinyVec {
+        pub fn push(&mut self, e: (Ts, Sym), cap: usize) {
+            *self = match std::mem::take(self) {
+                TinyVec::Empty => TinyVec::One(e),
+                TinyVec::One(_) if cap <= 1 => TinyVec::One(e),
+                TinyVec::One(a) => TinyVec::Many(vec![a, e]),
+                TinyVec::Many(mut v) => {
+                    if v.len() >= cap.max(1) {
+                        v.remove(0);
+                    }
+                    v.push(e);
+                    TinyVec::Many(v)
+                }
+            };
+        }
+
+        pub fn retain_from(&mut self, cutoff: Ts) {
+            match self {
+                TinyVec::Empty => {}
+                TinyVec::One((t, _)) => {
+                    if *t < cutoff {
+                        *self = TinyVec::Empty;
+                    }
+                }
+                TinyVec::Many(v) => {
+                    v.retain(|(t, _)| *t >= cutoff);
+                    match v.len() {
+                        0 => *self = TinyVec::Empty,
+                        1 => *self = TinyVec::One(v[0]),
+                        _ => {}
+                    }
+                }
+            }
+        }
+
+        pub fn iter(&self) -> std::slice::Iter<'_, (Ts, Sym)> {
+            match self {
+                TinyVec::Empty => [].iter(),
+                TinyVec::One(e) => std::slice::from_ref(e).iter(),
+                TinyVec::Many(v) => v.iter(),
+            }
+        }
+
+        pub fn len(&self) -> usize {
+            self.iter().len()
+        }
+
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
+        pub fn heap_bytes(&self) -> usize {
+            match self {
+                TinyVec::Many(v) => v.capacity() * 16,
+                _ => 0,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reachwatch_model::Interner;
+
+    #[test]
+    fn flows_join_the_latest_authentication_in_the_window() {
+        let mut syms = Interner::new();
+        let (a, b, u1, u2) = (
+            syms.intern(b"A"),
+            syms.intern(b"B"),
+            syms.intern(b"u1"),
+            syms.intern(b"u2"),
+        );
+        let mut j = Join::default();
+        j.auth(a, b, 1_000, u1, 60_000, 8);
+        j.auth(a, b, 30_000, u2, 60_000, 8);
+        let flow = |t| FlowEvent {
+            time: t,
+            duration: 0,
+            src: a,
+            dst: b,
+            src_port: 0,
+            dst_port: 445,
+            protocol: 6,
+            packets: 1,
+            bytes: 1,
+        };
+        assert_eq!(j.claim(&flow(20_000), 5_000, 60_000), Some(u1));
+        assert_eq!(j.claim(&flow(26_000), 5_000, 60_000), Some(u2));
+        assert_eq!(j.claim(&flow(95_000), 5_000, 60_000), None);
+        assert_eq!(j.claim(&flow(0), 5_000, 60_000), Some(u1));
+        let mut back = flow(0);
+        back.src = b;
+        back.dst = a;
+        assert_eq!(j.claim(&back, 5_000, 60_000), None);
+        j.evict(10_000);
+        assert_eq!(j.claim(&flow(20_000), 5_000, 60_000), None);
+    }
+}

@@ -1,0 +1,174 @@
+//! String interning: identities and hosts become 4-byte symbols so that events and the reach graph
+//! never allocate per field.
+//!
+//! Lookups are case-insensitive (`WS01$` and `ws01$` are one identity); the first spelling seen is the
+//! one reported. Each name is stored once; the table holds only symbols.
+
+use hashbrown::HashTable;
+use rustc_hash::FxHasher;
+use std::hash::Hasher;
+use std::num::NonZeroU32;
+
+/// An interned string. Cheap to copy, hash and compare; resolve it with [`Interner::resolve`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sym(NonZeroU32);
+
+impl Sym {
+    /// Dense index of the symbol (0-based), for side tables indexed by symbol.
+    #[inline]
+    pub fn index(self) -> usize {
+        (self.0.get() - 1) as usize
+    }
+
+    /// The symbol with the given dense index.
+    #[inline]
+    pub fn from_index(index: usize) -> Sym {
+        Sym(NonZeroU32::new(index as u32 + 1).expect("symbol index overflow"))
+    }
+}
+
+/// Maps strings to symbols and back. Deterministic: symbols are numbered in order of first sight.
+#[derive(Default, Debug, Clone)]
+pub struct Interner {
+    table: HashTable<Sym>,
+    /// Canonical (first-seen) spelling of each symbol.
+    names: Vec<Box<str>>,
+    /// Exact-match mode: no case folding (for short-lived per-thread tables).
+    exact_only: bool,
+}
+
+fn hash(bytes: &[u8], fold: bool) -> u64 {
+    let mut h = FxHasher::default();
+    if fold {
+        let mut buf = [0u8; 64];
+        for chunk in bytes.chunks(64) {
+            let b = &mut buf[..chunk.len()];
+            b.copy_from_slice(chunk);
+            b.make_ascii_lowercase();
+            h.write(b);
+        }
+    } else {
+        h.write(bytes);
+    }
+    h.write_usize(bytes.len());
+    h.finish()
+}
+
+impl Interner {
+    /// An empty, case-folding interner.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An interner that does not fold case: every spelling is its own symbol. Faster; for
+    /// per-thread tables whose names are re-interned into a folding interner.
+    pub fn exact_only() -> Self {
+        Interner {
+            exact_only: true,
+            ..Self::default()
+        }
+    }
+
+    #[inline]
+    fn same(&self, sym: Sym, bytes: &[u8]) -> bool {
+        let name = self.names[sym.index()].as_bytes();
+        if self.exact_only {
+            name == bytes
+        } else {
+            name.eq_ignore_ascii_case(bytes)
+        }
+    }
+
+    /// The symbol for `bytes`, creating it on first sight. Invalid UTF-8 is replaced lossily.
+    #[inline]
+    pub fn intern(&mut self, bytes: &[u8]) -> Sym {
+        let fold = !self.exact_only;
+        let h = hash(bytes, fold);
+        if let Some(&sym) = self.table.find(h, |&s| self.same(s, bytes)) {
+            return sym;
+        }
+        self.insert(h, bytes)
+    }
+
+    #[cold]
+    fn insert(&mut self, h: u64, bytes: &[u8]) -> Sym {
+        let sym = Sym::from_index(self.names.len());
+        self.names
+            .push(String::from_utf8_lossy(bytes).into_owned().into_boxed_str());
+        let fold = !self.exact_only;
+        let names = &self.names;
+        self.table
+            .insert_unique(h, sym, |&s| hash(names[s.index()].as_bytes(), fold));
+        sym
+    }
+
+    /// The symbol for `bytes` if it was seen before.
+    pub fn get(&self, bytes: &[u8]) -> Option<Sym> {
+        let h = hash(bytes, !self.exact_only);
+        self.table.find(h, |&s| self.same(s, bytes)).copied()
+    }
+
+    /// The canonical spelling of a symbol.
+    #[inline]
+    pub fn resolve(&self, sym: Sym) -> &str {
+        &self.names[sym.index()]
+    }
+
+    /// Number of distinct symbols.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// True when nothing was interned yet.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Approximate heap bytes held (names and table).
+    pub fn heap_bytes(&self) -> usize {
+        let names: usize = self.names.iter().map(|n| n.len() + 16).sum();
+        names + self.table.capacity() * 5
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_case_and_keeps_first_spelling() {
+        let mut i = Interner::new();
+        let a = i.intern(b"WS01$@DOM1");
+        let b = i.intern(b"ws01$@dom1");
+        let c = i.intern(b"WS02$@DOM1");
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(i.resolve(b), "WS01$@DOM1");
+        assert_eq!(i.len(), 2);
+        assert_eq!(i.get(b"Ws01$@Dom1"), Some(a));
+        assert_eq!(i.get(b"nope"), None);
+        let long = "X".repeat(200);
+        let l = i.intern(long.as_bytes());
+        assert_eq!(i.intern(long.to_lowercase().as_bytes()), l);
+    }
+
+    #[test]
+    fn exact_only_keeps_case_variants_apart() {
+        let mut i = Interner::exact_only();
+        assert_ne!(i.intern(b"A"), i.intern(b"a"));
+        assert_eq!(i.intern(b"A"), i.intern(b"A"));
+    }
+
+    #[test]
+    fn symbols_are_dense_and_ordered_by_first_sight() {
+        let mut i = Interner::new();
+        for (n, name) in ["a", "b", "c"].iter().enumerate() {
+            assert_eq!(i.intern(name.as_bytes()).index(), n);
+        }
+        for n in 0..10_000 {
+            let s = i.intern(format!("host-{n}").as_bytes());
+            assert_eq!(i.resolve(s), format!("host-{n}"));
+        }
+        assert_eq!(i.len(), 10_003);
+    }
+}

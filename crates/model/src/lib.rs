@@ -1,0 +1,14 @@
+//! Types shared by every reachwatch crate: interned symbols, authentication and flow events,
+//! identity classification and the alert record. No IO, no clock.
+
+pub mod alert;
+pub mod classify;
+pub mod event;
+pub mod intern;
+pub mod time;
+
+pub use alert::{Alert, Baseline, Evidence, FeatureHit, Peers, Seconds, Severity, Step};
+pub use classify::{Classifier, IdentityKind};
+pub use event::{AuthEvent, AuthProtocol, Event, FlowEvent, LogonType, Orientation, Outcome};
+pub use intern::{Interner, Sym};
+pub use time::Ts;
