@@ -12,6 +12,7 @@ use reachwatch_model::{
     Alert, AuthEvent, AuthProtocol, Baseline, Classifier, Event, FlowEvent, IdentityKind, Interner,
     LogonType, Orientation, Outcome, Peers, Seconds, Step, Sym, Ts,
 };
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How often (event time) the join forgets authentications too old to claim a flow.
@@ -59,7 +60,7 @@ impl std::fmt::Display for Rejection {
 }
 
 /// Counters of what the engine did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     /// Authentication events accepted.
     pub auth_events: u64,
@@ -108,7 +109,108 @@ pub struct Engine {
     stats: Stats,
 }
 
+/// Magic bytes and format version at the head of an engine snapshot.
+const SNAPSHOT_MAGIC: &[u8; 8] = b"RWENGv01";
+
+/// Everything the engine learned and holds, borrowed for writing a snapshot.
+#[derive(Serialize)]
+struct StateRef<'a> {
+    syms: &'a Interner,
+    reorder: &'a Reorder,
+    join: &'a Join,
+    graph: &'a Graph,
+    chain_in: &'a FxMap<Sym, (Ts, Sym, Option<Sym>)>,
+    incidents: &'a FxMap<Sym, Incident>,
+    due: &'a BTreeSet<(Ts, Sym)>,
+    learn_end: Option<Ts>,
+    next_sweep: Ts,
+    next_join_evict: Ts,
+    now: Ts,
+    stats: &'a Stats,
+}
+
+/// The same, owned, for reading a snapshot.
+#[derive(Deserialize)]
+struct State {
+    syms: Interner,
+    reorder: Reorder,
+    join: Join,
+    graph: Graph,
+    chain_in: FxMap<Sym, (Ts, Sym, Option<Sym>)>,
+    incidents: FxMap<Sym, Incident>,
+    due: BTreeSet<(Ts, Sym)>,
+    learn_end: Option<Ts>,
+    next_sweep: Ts,
+    next_join_evict: Ts,
+    now: Ts,
+    stats: Stats,
+}
+
+/// A snapshot that could not be read.
+#[derive(Debug)]
+pub struct SnapshotError(String);
+
+impl std::fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SnapshotError {}
+
 impl Engine {
+    /// Serialises the engine's whole state (symbols, buffers, graph, incidents, counters) into a
+    /// versioned byte string. Settings are not included: they are given again on restore.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let state = StateRef {
+            syms: &self.syms,
+            reorder: &self.reorder,
+            join: &self.join,
+            graph: &self.graph,
+            chain_in: &self.chain_in,
+            incidents: &self.incidents,
+            due: &self.due,
+            learn_end: self.learn_end,
+            next_sweep: self.next_sweep,
+            next_join_evict: self.next_join_evict,
+            now: self.now,
+            stats: &self.stats,
+        };
+        let out = SNAPSHOT_MAGIC.to_vec();
+        postcard::to_extend(&state, out).expect("engine state serialises")
+    }
+
+    /// An engine restored from [`Engine::snapshot`] bytes, with (possibly new) settings.
+    pub fn restore(
+        bytes: &[u8],
+        cfg: EngineConfig,
+        classifier: Classifier,
+    ) -> Result<Engine, SnapshotError> {
+        let body = bytes.strip_prefix(SNAPSHOT_MAGIC).ok_or_else(|| {
+            SnapshotError("not a reachwatch engine snapshot of this version".into())
+        })?;
+        let st: State = postcard::from_bytes(body)
+            .map_err(|e| SnapshotError(format!("corrupt engine snapshot: {e}")))?;
+        let mut reorder = st.reorder;
+        reorder.set_limits(cfg.lateness, cfg.max_skew);
+        Ok(Engine {
+            cfg,
+            classifier,
+            syms: st.syms,
+            reorder,
+            join: st.join,
+            graph: st.graph,
+            chain_in: st.chain_in,
+            incidents: st.incidents,
+            due: st.due,
+            learn_end: st.learn_end,
+            next_sweep: st.next_sweep,
+            next_join_evict: st.next_join_evict,
+            now: st.now,
+            stats: st.stats,
+        })
+    }
+
     /// A new engine.
     pub fn new(cfg: EngineConfig, classifier: Classifier) -> Engine {
         Engine {

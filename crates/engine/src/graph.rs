@@ -6,6 +6,7 @@ use hashbrown::HashMap;
 use reachwatch_model::classify::stem;
 use reachwatch_model::{IdentityKind, Interner, Sym, Ts};
 use rustc_hash::FxBuildHasher;
+use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::collections::VecDeque;
 
@@ -17,7 +18,7 @@ pub type Group = u32;
 
 /// Usage statistics of one edge (identity → destination). Times are whole
 /// seconds since the first event, to keep the record at 12 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     /// First time seen (seconds since the first event).
     pub first: u32,
@@ -44,7 +45,7 @@ impl Usage {
 
 /// Usage of one (identity, destination, port) edge, with the bytes of the flows attributed to it.
 /// Packed to 4-byte alignment so that an entry with its key takes 32 bytes.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 #[repr(C, packed(4))]
 pub struct ServiceUsage {
     /// First, last and count.
@@ -54,7 +55,7 @@ pub struct ServiceUsage {
 }
 
 /// What the graph knows about one identity.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct IdentityProfile {
     /// Machine, human or unknown.
     pub kind: IdentityKind,
@@ -86,7 +87,7 @@ pub struct IdentityProfile {
 pub const MAX_LISTED_SOURCES: usize = 4;
 
 /// Short-lived per-identity windows (only identities that do something unusual have them).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Recent {
     /// Recent novel destinations (time, destination), for fan-out.
     pub novel: VecDeque<(Ts, Sym)>,
@@ -112,7 +113,7 @@ impl IdentityProfile {
 }
 
 /// What the graph knows about one host.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HostProfile {
     /// Host group (name stem unless the inventory says otherwise).
     pub group: Group,
@@ -127,7 +128,7 @@ pub struct HostProfile {
 }
 
 /// The baseline reach graph.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 pub struct Graph {
     /// Identity profiles.
     pub identities: FxMap<Sym, IdentityProfile>,

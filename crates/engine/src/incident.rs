@@ -6,9 +6,11 @@ use crate::score::{Observation, Scored};
 use reachwatch_model::{
     Alert, Baseline, Evidence, Interner, Peers, Seconds, Severity, Step, Sym, Ts,
 };
+use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
 /// The strongest match of an incident, with the context captured when it happened.
+#[derive(Serialize, Deserialize)]
 pub struct Best {
     /// The observation.
     pub obs: Observation,
@@ -23,6 +25,7 @@ pub struct Best {
 }
 
 /// An open incident.
+#[derive(Serialize, Deserialize)]
 pub struct Incident {
     /// First match time.
     pub opened: Ts,

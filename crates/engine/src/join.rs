@@ -7,11 +7,12 @@
 
 use crate::graph::FxMap;
 use reachwatch_model::{FlowEvent, Sym, Ts};
+use serde::{Deserialize, Serialize};
 use smallvec_lite::TinyVec;
 use std::collections::VecDeque;
 
 /// Recent authentications per (source, destination), newest last.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 pub struct Join {
     recent: FxMap<(Sym, Sym), TinyVec>,
     pending: VecDeque<FlowEvent>,
@@ -86,7 +87,7 @@ mod smallvec_lite {
     use reachwatch_model::{Sym, Ts};
 
     /// One inline entry, more on the heap.
-    #[derive(Default)]
+    #[derive(Default, serde::Serialize, serde::Deserialize)]
     pub enum TinyVec {
         /// No entries.
         #[default]

@@ -17,5 +17,5 @@ mod reorder;
 mod score;
 
 pub use config::{EngineConfig, Weights};
-pub use engine::{Engine, Rejection, Stats};
+pub use engine::{Engine, Rejection, SnapshotError, Stats};
 pub use graph::Graph;

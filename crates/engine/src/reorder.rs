@@ -2,6 +2,7 @@
 //! the watermark (latest time seen minus the allowed lateness) has passed them.
 
 use reachwatch_model::{Event, Ts};
+use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 
@@ -20,6 +21,7 @@ pub enum Refusal {
     },
 }
 
+#[derive(Serialize, Deserialize)]
 struct Held {
     time: Ts,
     seq: u64,
@@ -45,6 +47,7 @@ impl Ord for Held {
 }
 
 /// Event-time reorder buffer. In-order arrivals take a cheap queue; stragglers take a heap.
+#[derive(Serialize, Deserialize)]
 pub struct Reorder {
     lateness: Ts,
     max_skew: Ts,
@@ -65,6 +68,12 @@ impl Reorder {
             in_order: VecDeque::new(),
             stragglers: BinaryHeap::new(),
         }
+    }
+
+    /// Changes the lateness and skew allowances (for a restored buffer with new settings).
+    pub fn set_limits(&mut self, lateness: Ts, max_skew: Ts) {
+        self.lateness = lateness;
+        self.max_skew = max_skew;
     }
 
     /// Current watermark: every event before it has been released.

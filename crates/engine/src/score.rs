@@ -4,9 +4,10 @@ use crate::config::EngineConfig;
 use crate::graph::{Graph, IdentityProfile};
 use reachwatch_model::time::DAY;
 use reachwatch_model::{AuthProtocol, FeatureHit, Interner, LogonType, Sym, Ts};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// How an observation was made.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Via {
     /// A successful authentication.
     Auth,
@@ -28,7 +29,7 @@ impl Via {
 }
 
 /// One reach observation: an identity reached a destination from a source.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct Observation {
     /// Event time.
     pub time: Ts,
@@ -105,8 +106,39 @@ pub const DORMANT: Detection = Detection {
     attack: &["T1078"],
 };
 
+/// Every detection, in priority order.
+pub const DETECTIONS: [Detection; 9] = [
+    INTERACTIVE,
+    SPRAY,
+    CHAIN,
+    FLOW_ONLY,
+    FAN_OUT,
+    NEW_SOURCE,
+    NOVEL_REACH,
+    DOWNGRADE,
+    DORMANT,
+];
+
+/// Serialised as its rule id.
+impl Serialize for Detection {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.rule)
+    }
+}
+
+impl<'de> Deserialize<'de> for Detection {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let rule = String::deserialize(d)?;
+        DETECTIONS
+            .iter()
+            .find(|x| x.rule == rule)
+            .copied()
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown detection `{rule}`")))
+    }
+}
+
 /// The features of an observation and what they add up to.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Scored {
     /// Features that fired, strongest first.
     pub hits: Vec<FeatureHit>,
@@ -372,20 +404,10 @@ pub fn score(
     let mut hits = acc.hits;
     // Strongest first; the priority order of detections breaks ties.
     let prio = |d: Option<Detection>| {
-        [
-            INTERACTIVE,
-            SPRAY,
-            CHAIN,
-            FLOW_ONLY,
-            FAN_OUT,
-            NEW_SOURCE,
-            NOVEL_REACH,
-            DOWNGRADE,
-            DORMANT,
-        ]
-        .iter()
-        .position(|x| Some(*x) == d)
-        .unwrap_or(usize::MAX)
+        DETECTIONS
+            .iter()
+            .position(|x| Some(*x) == d)
+            .unwrap_or(usize::MAX)
     };
     hits.sort_by(|a, b| b.0.weight.cmp(&a.0.weight).then(prio(a.1).cmp(&prio(b.1))));
     let detection = hits.iter().find_map(|(_, d)| *d);

@@ -16,7 +16,9 @@ impl Seconds {
 
 impl Serialize for Seconds {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0.fract() == 0.0 && self.0.abs() < 9.0e15 {
+        if !s.is_human_readable() {
+            s.serialize_f64(self.0)
+        } else if self.0.fract() == 0.0 && self.0.abs() < 9.0e15 {
             s.serialize_i64(self.0 as i64)
         } else {
             s.serialize_f64((self.0 * 1000.0).round() / 1000.0)

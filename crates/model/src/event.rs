@@ -219,7 +219,7 @@ impl Outcome {
 }
 
 /// One authentication of an identity from a source to a destination.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthEvent {
     /// Event time.
     pub time: Ts,
@@ -244,7 +244,7 @@ pub struct AuthEvent {
 }
 
 /// One network flow between two hosts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlowEvent {
     /// Start time.
     pub time: Ts,
@@ -267,7 +267,7 @@ pub struct FlowEvent {
 }
 
 /// An input event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
     /// An authentication.
     Auth(AuthEvent),

@@ -6,11 +6,13 @@
 
 use hashbrown::HashTable;
 use rustc_hash::FxHasher;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::hash::Hasher;
 use std::num::NonZeroU32;
 
 /// An interned string. Cheap to copy, hash and compare; resolve it with [`Interner::resolve`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Sym(NonZeroU32);
 
 impl Sym {
@@ -24,6 +26,33 @@ impl Sym {
     #[inline]
     pub fn from_index(index: usize) -> Sym {
         Sym(NonZeroU32::new(index as u32 + 1).expect("symbol index overflow"))
+    }
+}
+
+/// Serialised as its list of names (and mode); the lookup table is rebuilt on load.
+impl Serialize for Interner {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (self.exact_only, &self.names).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Interner {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (exact_only, names): (bool, Vec<Box<str>>) = Deserialize::deserialize(d)?;
+        let mut i = Interner {
+            exact_only,
+            ..Interner::default()
+        };
+        for n in names {
+            let before = i.len();
+            i.intern(n.as_bytes());
+            if i.len() == before {
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate name `{n}` in symbol table"
+                )));
+            }
+        }
+        Ok(i)
     }
 }
 

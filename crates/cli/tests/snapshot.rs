@@ -1,0 +1,83 @@
+//! Engine snapshots: stopping anywhere, snapshotting, restoring and continuing gives exactly the
+//! alerts of an uninterrupted run.
+
+mod common;
+
+use reachwatch_engine::Engine;
+use reachwatch_formats::{decoder, Format, Stream};
+use reachwatch_model::{Alert, Classifier, Event};
+
+/// Decodes the small scenario into the engine's symbol table, merged by time (auth first on ties).
+fn events(engine: &mut Engine) -> Vec<Event> {
+    let dir = common::small_scenario();
+    let mut all = vec![];
+    for (file, stream) in [("auth.txt", Stream::Auth), ("flows.txt", Stream::Flows)] {
+        let text = std::fs::read(dir.join(file)).unwrap();
+        let mut dec = decoder(Format::Lanl, stream);
+        for line in text.split(|b| *b == b'\n') {
+            if let Some(ev) = dec.decode(line, engine.symbols_mut()).unwrap() {
+                all.push((ev.time(), stream == Stream::Flows, all.len(), ev));
+            }
+        }
+    }
+    all.sort_by_key(|&(t, flow, i, _)| (t, flow, i));
+    all.into_iter().map(|(_, _, _, e)| e).collect()
+}
+
+fn run_through(engine: &mut Engine, events: &[Event], out: &mut Vec<Alert>) {
+    for e in events {
+        engine.push(*e, out).unwrap();
+    }
+}
+
+#[test]
+fn snapshot_and_restore_midway_changes_nothing() {
+    let mut straight = Engine::new(common::small_config(), Classifier::default());
+    let evs = events(&mut straight);
+    let mut expected = vec![];
+    run_through(&mut straight, &evs, &mut expected);
+    straight.finish(&mut expected);
+    assert!(expected.len() >= 8);
+
+    // Cut in the learning period, right after an alert, and near the end.
+    for cut in [evs.len() / 3, evs.len() * 3 / 4, evs.len() - 10] {
+        let mut first = Engine::new(common::small_config(), Classifier::default());
+        let _ = events(&mut first);
+        let mut got = vec![];
+        run_through(&mut first, &evs[..cut], &mut got);
+        let bytes = first.snapshot();
+        drop(first);
+        let mut second =
+            Engine::restore(&bytes, common::small_config(), Classifier::default()).unwrap();
+        run_through(&mut second, &evs[cut..], &mut got);
+        second.finish(&mut got);
+        assert_eq!(got, expected, "cut at {cut}");
+        assert_eq!(
+            second.stats().alerts_by_rule,
+            straight.stats().alerts_by_rule
+        );
+    }
+}
+
+#[test]
+fn a_damaged_snapshot_is_refused_with_a_reason() {
+    let mut engine = Engine::new(common::small_config(), Classifier::default());
+    let evs = events(&mut engine);
+    run_through(&mut engine, &evs[..1000], &mut vec![]);
+    let bytes = engine.snapshot();
+    let err = Engine::restore(b"garbage", common::small_config(), Classifier::default())
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("not a reachwatch engine snapshot"),
+        "{err}"
+    );
+    let err = Engine::restore(
+        &bytes[..bytes.len() / 2],
+        common::small_config(),
+        Classifier::default(),
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("corrupt"), "{err}");
+}
