@@ -98,7 +98,7 @@ fn each_attack_kind_is_reported_by_its_own_detection() {
     );
     let expected = [
         ("stolen-service-credential", "new-source"),
-        ("nonprod-to-prod", "novel-reach"),
+        ("nonprod-to-prod", "environment-crossing"),
         ("smb-fanout", "fan-out"),
         ("credential-switch-chain", "credential-switch-chain"),
         (

@@ -1,6 +1,8 @@
 //! The engine: reorder → join → observe (score, group, learn) → alerts.
 
 use crate::config::EngineConfig;
+use reachwatch_rules::RuleSet;
+use std::sync::Arc;
 use crate::graph::{FxMap, Graph, IdentityProfile, MAX_LISTED_SOURCES};
 use crate::incident::{service_name, Best, Incident, MAX_INCIDENT};
 use crate::join::Join;
@@ -88,12 +90,16 @@ pub struct Stats {
     pub absorbed: u64,
     /// Alerts emitted, by rule.
     pub alerts_by_rule: BTreeMap<String, u64>,
+    /// Matches suppressed, by exception name.
+    pub suppressed: BTreeMap<String, u64>,
 }
 
 /// The detection engine. Feed events with [`Engine::push`], finish with [`Engine::finish`].
 pub struct Engine {
-    cfg: EngineConfig,
+    rules: Arc<RuleSet>,
     classifier: Classifier,
+    /// Added to event time for absolute comparisons (exception windows and expiry).
+    time_base: Ts,
     syms: Interner,
     reorder: Reorder,
     join: Join,
@@ -107,6 +113,13 @@ pub struct Engine {
     next_join_evict: Ts,
     now: Ts,
     stats: Stats,
+}
+
+/// The built-in rules with other settings.
+fn builtin_with(settings: EngineConfig) -> RuleSet {
+    let mut rules = reachwatch_rules::builtin();
+    rules.settings = settings;
+    rules
 }
 
 /// Magic bytes and format version at the head of an engine snapshot.
@@ -180,22 +193,27 @@ impl Engine {
         postcard::to_extend(&state, out).expect("engine state serialises")
     }
 
-    /// An engine restored from [`Engine::snapshot`] bytes, with (possibly new) settings.
-    pub fn restore(
-        bytes: &[u8],
-        cfg: EngineConfig,
-        classifier: Classifier,
-    ) -> Result<Engine, SnapshotError> {
+    /// An engine restored from [`Engine::snapshot`] bytes with the built-in rules, these
+    /// settings and this classifier.
+    pub fn restore(bytes: &[u8], cfg: EngineConfig, classifier: Classifier) -> Result<Engine, SnapshotError> {
+        let mut engine = Self::restore_with_rules(bytes, Arc::new(builtin_with(cfg)))?;
+        engine.classifier = classifier;
+        Ok(engine)
+    }
+
+    /// An engine restored from [`Engine::snapshot`] bytes, running (possibly new) rules.
+    pub fn restore_with_rules(bytes: &[u8], rules: Arc<RuleSet>) -> Result<Engine, SnapshotError> {
         let body = bytes.strip_prefix(SNAPSHOT_MAGIC).ok_or_else(|| {
             SnapshotError("not a reachwatch engine snapshot of this version".into())
         })?;
         let st: State = postcard::from_bytes(body)
             .map_err(|e| SnapshotError(format!("corrupt engine snapshot: {e}")))?;
         let mut reorder = st.reorder;
-        reorder.set_limits(cfg.lateness, cfg.max_skew);
+        reorder.set_limits(rules.settings.lateness, rules.settings.max_skew);
         Ok(Engine {
-            cfg,
-            classifier,
+            classifier: rules.classifier(),
+            rules,
+            time_base: 0,
             syms: st.syms,
             reorder,
             join: st.join,
@@ -211,12 +229,20 @@ impl Engine {
         })
     }
 
-    /// A new engine.
+    /// A new engine with the built-in rules, these settings and this classifier.
     pub fn new(cfg: EngineConfig, classifier: Classifier) -> Engine {
+        let mut engine = Self::with_rules(Arc::new(builtin_with(cfg)));
+        engine.classifier = classifier;
+        engine
+    }
+
+    /// A new engine running a compiled rule set.
+    pub fn with_rules(rules: Arc<RuleSet>) -> Engine {
         Engine {
-            reorder: Reorder::new(cfg.lateness, cfg.max_skew),
-            cfg,
-            classifier,
+            reorder: Reorder::new(rules.settings.lateness, rules.settings.max_skew),
+            classifier: rules.classifier(),
+            rules,
+            time_base: 0,
             syms: Interner::new(),
             join: Join::default(),
             graph: Graph::default(),
@@ -253,7 +279,43 @@ impl Engine {
 
     /// Settings.
     pub fn config(&self) -> &EngineConfig {
-        &self.cfg
+        &self.rules.settings
+    }
+
+    /// The active rule set.
+    pub fn rules(&self) -> &Arc<RuleSet> {
+        &self.rules
+    }
+
+    /// Sets the absolute time (ms since the Unix epoch) of event time 0, for rule-file times
+    /// (exception windows and expiry) on relative-time input such as LANL.
+    pub fn set_time_base(&mut self, base: Ts) {
+        self.time_base = base;
+    }
+
+    /// Swaps in a new rule set without losing any state: identities are re-classified, hosts
+    /// get the new inventory's attributes, and windows and thresholds apply from the next event.
+    /// Peer groups of identities already seen stay as they were.
+    pub fn set_rules(&mut self, rules: Arc<RuleSet>) {
+        self.classifier = rules.classifier();
+        self.reorder
+            .set_limits(rules.settings.lateness, rules.settings.max_skew);
+        let hosts: Vec<Sym> = self.graph.hosts.keys().copied().collect();
+        for h in hosts {
+            self.graph.apply_inventory(&rules, &self.syms, h);
+        }
+        let ids: Vec<Sym> = self.graph.identities.keys().copied().collect();
+        for id in ids {
+            let name = self.syms.resolve(id);
+            let kind = self.classifier.classify(name);
+            let env = rules.group_of(name).and_then(|g| g.environment.clone());
+            let env = self.graph.attr_id(env.as_deref());
+            if let Some(p) = self.graph.identities.get_mut(&id) {
+                p.kind = kind;
+                p.env = env;
+            }
+        }
+        self.rules = rules;
     }
 
     /// End of the learning period, once the first event has been processed.
@@ -322,12 +384,12 @@ impl Engine {
 
     fn tick(&mut self, now: Ts, out: &mut Vec<Alert>) {
         if self.learn_end.is_none() {
-            self.learn_end = Some(now.saturating_add(self.cfg.learn));
+            self.learn_end = Some(now.saturating_add(self.rules.settings.learn));
             self.graph.data_start = now;
             self.next_sweep = now.saturating_add(DAY);
         }
         self.now = now;
-        while let Some(f) = self.join.due(now, self.cfg.join_before) {
+        while let Some(f) = self.join.due(now, self.rules.settings.join_before) {
             self.on_flow(f, out);
         }
         if self.due.first().is_some_and(|&(at, _)| at < now) {
@@ -335,7 +397,7 @@ impl Engine {
         }
         if now >= self.next_join_evict {
             self.join
-                .evict(now - self.cfg.join_after - self.cfg.join_before);
+                .evict(now - self.rules.settings.join_after - self.rules.settings.join_before);
             self.next_join_evict = now + JOIN_EVICT_EVERY;
         }
         if now >= self.next_sweep {
@@ -345,10 +407,10 @@ impl Engine {
     }
 
     fn sweep(&mut self, now: Ts) {
-        self.graph.age_out(now, self.cfg.edge_ttl);
-        let chain_cut = now - self.cfg.chain_window;
+        self.graph.age_out(now, self.rules.settings.edge_ttl);
+        let chain_cut = now - self.rules.settings.chain_window;
         self.chain_in.retain(|_, (t, _, _)| *t >= chain_cut);
-        let window = self.cfg.incident_window;
+        let window = self.rules.settings.incident_window;
         self.incidents
             .retain(|_, i| !i.emitted || i.last_match + window >= now);
     }
@@ -389,12 +451,23 @@ impl Engine {
     fn new_profile(&mut self, identity: Sym, now: Ts) {
         let name = self.syms.resolve(identity).to_string();
         let kind = self.classifier.classify(&name);
-        let group = self.graph.group_of(&name);
+        let rule_group = self.rules.group_of(&name);
+        let env = rule_group.and_then(|g| g.environment.clone());
+        let group = match rule_group {
+            Some(g) => {
+                let g = g.name.clone();
+                self.graph.group_id(&g)
+            }
+            None => self.graph.group_of(&name),
+        };
+        let env = self.graph.attr_id(env.as_deref());
         self.graph.identities.insert(
             identity,
             IdentityProfile {
                 kind,
                 group,
+                env,
+                dst_envs: 0,
                 first_seen: now,
                 last_seen: now,
                 observations: 0,
@@ -410,12 +483,12 @@ impl Engine {
         // A computer account `HOST$` is its host's machine identity.
         if let Some(host) = principal(&name).strip_suffix('$') {
             let host = self.syms.intern(host.as_bytes());
-            self.graph.host(&self.syms, host, now).machine_account = Some(identity);
+            self.graph.host(&self.syms, &self.rules, host, now).machine_account = Some(identity);
         }
     }
 
     fn machine_account(&mut self, host: Sym, now: Ts) -> Sym {
-        if let Some(id) = self.graph.host(&self.syms, host, now).machine_account {
+        if let Some(id) = self.graph.host(&self.syms, &self.rules, host, now).machine_account {
             return id;
         }
         let name = format!("{}$", self.syms.resolve(host));
@@ -431,9 +504,9 @@ impl Engine {
             return;
         }
         let t = a.time;
-        self.graph.host(&self.syms, a.dst, t);
+        self.graph.host(&self.syms, &self.rules, a.dst, t);
         if let Some(src) = a.src {
-            self.graph.host(&self.syms, src, t);
+            self.graph.host(&self.syms, &self.rules, src, t);
         }
         self.profile(a.identity, t);
         // Failed attempts also move packets: their flows belong to the failing identity.
@@ -443,11 +516,11 @@ impl Engine {
                 a.dst,
                 t,
                 a.identity,
-                self.cfg.join_after + self.cfg.join_before,
-                self.cfg.join_cap,
+                self.rules.settings.join_after + self.rules.settings.join_before,
+                self.rules.settings.join_cap,
             );
             self.graph
-                .record_host_edge(src, a.dst, t, self.cfg.edge_ttl);
+                .record_host_edge(src, a.dst, t, self.rules.settings.edge_ttl);
         }
         if a.outcome == Outcome::Failure {
             self.stats.auth_failures += 1;
@@ -469,7 +542,7 @@ impl Engine {
     }
 
     fn on_failure(&mut self, a: AuthEvent, out: &mut Vec<Alert>) {
-        let window = self.cfg.failure_window;
+        let window = self.rules.settings.failure_window;
         let p = self.graph.identities.get_mut(&a.identity).expect("profile");
         let failures = &mut p.recent_mut().failures;
         failures.push_back((a.time, a.dst));
@@ -477,7 +550,7 @@ impl Engine {
             failures.pop_front();
         }
         let distinct: BTreeSet<Sym> = failures.iter().map(|(_, d)| *d).collect();
-        if distinct.len() < self.cfg.failure_min_dsts as usize || !self.alerting(a.identity, a.time)
+        if distinct.len() < self.rules.settings.failure_min_destinations as usize || !self.alerting(a.identity, a.time)
         {
             return;
         }
@@ -497,14 +570,14 @@ impl Engine {
 
     fn on_flow(&mut self, f: FlowEvent, out: &mut Vec<Alert>) {
         let t = f.time;
-        self.graph.host(&self.syms, f.src, t);
-        self.graph.host(&self.syms, f.dst, t);
+        self.graph.host(&self.syms, &self.rules, f.src, t);
+        self.graph.host(&self.syms, &self.rules, f.dst, t);
         let pair_new = self
             .graph
-            .record_host_edge(f.src, f.dst, t, self.cfg.edge_ttl);
+            .record_host_edge(f.src, f.dst, t, self.rules.settings.edge_ttl);
         if let Some(id) = self
             .join
-            .claim(&f, self.cfg.join_before, self.cfg.join_after)
+            .claim(&f, self.rules.settings.join_before, self.rules.settings.join_after)
         {
             self.stats.join_hits += 1;
             if f.dst_port != 0 {
@@ -542,8 +615,8 @@ impl Engine {
         };
         t >= end
             && self.graph.identities.get(&identity).is_some_and(|p| {
-                (p.first_seen < end || p.first_seen + self.cfg.identity_grace <= t)
-                    && self.cfg.alert_kinds.contains(&p.kind)
+                (p.first_seen < end || p.first_seen + self.rules.settings.identity_grace <= t)
+                    && self.rules.settings.alert_kinds.contains(&p.kind)
             })
     }
 
@@ -554,14 +627,14 @@ impl Engine {
         if after_learning {
             let edge_new = self
                 .graph
-                .edge_is_new(obs.identity, obs.dst, t, self.cfg.edge_ttl);
+                .edge_is_new(obs.identity, obs.dst, t, self.rules.settings.edge_ttl);
             if edge_new {
                 self.stats.novel_edges += 1;
             }
             let chain = obs
                 .src
                 .and_then(|s| self.chain_in.get(&s).copied())
-                .filter(|&(at, from, _)| at + self.cfg.chain_window >= t && from != obs.identity);
+                .filter(|&(at, from, _)| at + self.rules.settings.chain_window >= t && from != obs.identity);
             let mut dst_group_new = false;
             if self.alerting(obs.identity, t) {
                 dst_group_new = self.score_and_group(obs, chain, out);
@@ -577,7 +650,7 @@ impl Engine {
                 if dst_group_new && obs.via == Via::Auth {
                     self.chain_in.insert(obs.dst, (t, obs.identity, obs.src));
                 }
-                let window = self.cfg.fanout_window;
+                let window = self.rules.settings.fanout_window;
                 let p = self
                     .graph
                     .identities
@@ -626,22 +699,43 @@ impl Engine {
         let profile = &self.graph.identities[&obs.identity];
         let scored = score(
             &self.graph,
-            &self.cfg,
+            &self.rules,
             &self.syms,
             profile,
             &obs,
             chain.map(|(at, from, _)| (from, at)),
         );
         let dst_group_new = scored.dst_group_new;
-        let is_match = scored.score >= self.cfg.alert_threshold && scored.detection.is_some();
         let step = self.step(&obs);
         let t = obs.time;
-        if !is_match {
+        let suppressed_by = scored.matched.as_ref().and_then(|m| {
+            let name = |s: Option<Sym>| s.map_or("", |s| self.syms.resolve(s));
+            let service = step.service.as_deref().unwrap_or("");
+            self.rules
+                .exceptions
+                .iter()
+                .find(|e| {
+                    e.covers(
+                        &m.rule,
+                        name(Some(obs.identity)),
+                        name(obs.src),
+                        name(Some(obs.dst)),
+                        service,
+                        t.saturating_add(self.time_base),
+                    )
+                })
+                .map(|e| e.name.clone())
+        });
+        let suppressed = suppressed_by.is_some();
+        if let Some(exception) = suppressed_by {
+            *self.stats.suppressed.entry(exception).or_insert(0) += 1;
+        }
+        if scored.matched.is_none() || suppressed {
             // Novel reach of an identity with a pending incident is part of the story.
             if scored.edge_new {
                 if let Some(inc) = self.incidents.get_mut(&obs.identity) {
                     if !inc.emitted {
-                        inc.add(step, obs.dst, t, None, self.cfg.max_evidence);
+                        inc.add(step, obs.dst, t, None, self.rules.settings.max_evidence);
                     }
                 }
             }
@@ -671,10 +765,10 @@ impl Engine {
             scored,
             path,
         };
-        let window = self.cfg.incident_window;
+        let window = self.rules.settings.incident_window;
         match self.incidents.get_mut(&obs.identity) {
             Some(inc) if !inc.emitted => {
-                inc.add(step, obs.dst, t, Some(best), self.cfg.max_evidence);
+                inc.add(step, obs.dst, t, Some(best), self.rules.settings.max_evidence);
             }
             Some(inc) if t <= inc.last_match + window && t <= inc.opened + MAX_INCIDENT => {
                 inc.absorbed += 1;
@@ -682,7 +776,7 @@ impl Engine {
                 self.stats.absorbed += 1;
             }
             _ => {
-                let inc = Incident::open(best, step, self.cfg.incident_hold);
+                let inc = Incident::open(best, step, self.rules.settings.incident_hold);
                 self.due.insert((inc.emit_at, obs.identity));
                 self.incidents.insert(obs.identity, inc);
             }

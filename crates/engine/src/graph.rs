@@ -5,6 +5,7 @@
 use hashbrown::HashMap;
 use reachwatch_model::classify::stem;
 use reachwatch_model::{IdentityKind, Interner, Sym, Ts};
+use reachwatch_rules::RuleSet;
 use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
@@ -79,6 +80,10 @@ pub struct IdentityProfile {
     pub destinations: u32,
     /// First sources it was used from (up to [`MAX_LISTED_SOURCES`]), for evidence.
     pub sources: SmallVec<[Sym; MAX_LISTED_SOURCES]>,
+    /// Fixed environment from the identity's rule group (attribute id, 0 to infer).
+    pub env: u16,
+    /// Environments of the destinations it reached (bit `id - 1` per attribute id below 65).
+    pub dst_envs: u64,
     /// Recent activity windows, allocated on the identity's first novel reach or failure.
     pub recent: Option<Box<Recent>>,
 }
@@ -125,6 +130,14 @@ pub struct HostProfile {
     pub recent_new: [Ts; 4],
     /// The host's own machine account (`HOST$`), once known.
     pub machine_account: Option<Sym>,
+    /// Environment from the inventory (attribute id, 0 for none).
+    pub env: u16,
+    /// Zone from the inventory (attribute id, 0 for none).
+    pub zone: u16,
+    /// Role from the inventory (attribute id, 0 for none).
+    pub role: u16,
+    /// A crown jewel, per the inventory.
+    pub crown_jewel: bool,
 }
 
 /// The baseline reach graph.
@@ -149,6 +162,8 @@ pub struct Graph {
     pub group_names: Vec<String>,
     /// Time of the first event: hosts present from the start are never new assets.
     pub data_start: Ts,
+    /// Inventory attribute strings (environments, zones, roles); id 0 is "".
+    pub attr_names: Vec<String>,
     group_ids: FxMap<String, Group>,
 }
 
@@ -158,20 +173,56 @@ impl Graph {
         ((ts - self.data_start).max(0) / 1000).min(u32::MAX as i64) as u32
     }
 
-    /// The group id of a name stem.
+    /// The group id of a host or identity name: its name stem.
     pub fn group_of(&mut self, name: &str) -> Group {
-        let s = stem(name);
-        if let Some(&g) = self.group_ids.get(&s) {
+        self.group_id(&stem(name))
+    }
+
+    /// The id of a group name.
+    pub fn group_id(&mut self, group: &str) -> Group {
+        if let Some(&g) = self.group_ids.get(group) {
             return g;
         }
         let g = self.group_names.len() as Group;
-        self.group_names.push(s.clone());
-        self.group_ids.insert(s, g);
+        self.group_names.push(group.to_string());
+        self.group_ids.insert(group.to_string(), g);
         g
     }
 
-    /// The host profile, created on first sight.
-    pub fn host(&mut self, syms: &Interner, host: Sym, now: Ts) -> &mut HostProfile {
+    /// The id of an inventory attribute string (0 for none).
+    pub fn attr_id(&mut self, value: Option<&str>) -> u16 {
+        let Some(v) = value else { return 0 };
+        if self.attr_names.is_empty() {
+            self.attr_names.push(String::new());
+        }
+        if let Some(i) = self.attr_names.iter().position(|a| a.eq_ignore_ascii_case(v)) {
+            return i as u16;
+        }
+        if self.attr_names.len() >= u16::MAX as usize {
+            return 0;
+        }
+        self.attr_names.push(v.to_string());
+        (self.attr_names.len() - 1) as u16
+    }
+
+    /// The string of an attribute id.
+    pub fn attr(&self, id: u16) -> &str {
+        self.attr_names.get(id as usize).map_or("", String::as_str)
+    }
+
+    /// Sets a host's inventory attributes from the rules.
+    pub fn apply_inventory(&mut self, rules: &RuleSet, syms: &Interner, host: Sym) {
+        let info = rules.inventory.lookup(syms.resolve(host));
+        let env = self.attr_id(info.environment.as_deref());
+        let zone = self.attr_id(info.zone.as_deref());
+        let role = self.attr_id(info.role.as_deref());
+        if let Some(h) = self.hosts.get_mut(&host) {
+            (h.env, h.zone, h.role, h.crown_jewel) = (env, zone, role, info.crown_jewel);
+        }
+    }
+
+    /// The host profile, created on first sight (with its inventory attributes).
+    pub fn host(&mut self, syms: &Interner, rules: &RuleSet, host: Sym, now: Ts) -> &mut HostProfile {
         if !self.hosts.contains_key(&host) {
             let group = self.group_of(syms.resolve(host));
             self.hosts.insert(
@@ -182,8 +233,13 @@ impl Graph {
                     identities: 0,
                     recent_new: [Ts::MIN; 4],
                     machine_account: None,
+                    env: 0,
+                    zone: 0,
+                    role: 0,
+                    crown_jewel: false,
                 },
             );
+            self.apply_inventory(rules, syms, host);
         }
         self.hosts.get_mut(&host).expect("inserted")
     }
@@ -218,7 +274,7 @@ impl Graph {
             Usage::new(t)
         });
         usage.touch(t);
-        let dst_group = self.hosts.get(&dst).map(|h| h.group);
+        let (dst_group, dst_env) = self.hosts.get(&dst).map_or((None, 0), |h| (Some(h.group), h.env));
         if new {
             if let Some(h) = self.hosts.get_mut(&dst) {
                 h.identities += 1;
@@ -239,6 +295,9 @@ impl Graph {
             if !id.dst_groups.contains(&g) {
                 id.dst_groups.push(g);
             }
+        }
+        if (1..=64).contains(&dst_env) {
+            id.dst_envs |= 1u64 << (dst_env - 1);
         }
         if let Some(src) = src {
             let last = self.sources.entry((identity, src)).or_insert(t);

@@ -4,7 +4,7 @@
 
 use crate::score::{Observation, Scored};
 use reachwatch_model::{
-    Alert, Baseline, Evidence, Interner, Peers, Seconds, Severity, Step, Sym, Ts,
+    Alert, Baseline, Evidence, Interner, Peers, Seconds, Step, Sym, Ts,
 };
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
@@ -82,7 +82,9 @@ impl Incident {
         self.last_time = self.last_time.max(time);
         if let Some(b) = best {
             self.last_match = time;
-            if b.scored.score > self.best.scored.score {
+            // Higher score wins; at equal score, the higher-priority detection.
+            let rank = |b: &Best| (b.scored.score, std::cmp::Reverse(b.scored.matched.as_ref().map_or(usize::MAX, |m| m.priority)));
+            if rank(&b) > rank(&self.best) {
                 self.best = b;
             }
         }
@@ -91,7 +93,7 @@ impl Incident {
     /// Renders the incident as an alert.
     pub fn to_alert(&self, identity: Sym, kind: &str, syms: &Interner) -> Alert {
         let b = &self.best;
-        let det = b.scored.detection.expect("a match has a detection");
+        let det = b.scored.matched.as_ref().expect("an incident opens on a match");
         let name = |s: Sym| syms.resolve(s).to_string();
         let ident = name(identity);
         let dst = name(b.obs.dst);
@@ -113,10 +115,10 @@ impl Incident {
             src: b.obs.src.map(name),
             dst,
             service: service_name(&b.obs, syms),
-            rule: det.rule.to_string(),
-            severity: Severity::from_score(b.scored.score),
+            rule: det.rule.clone(),
+            severity: det.severity,
             score: b.scored.score,
-            attack: det.attack.iter().map(|a| a.to_string()).collect(),
+            attack: det.attack.clone(),
             summary,
             evidence: Evidence {
                 features: b.scored.hits.clone(),

@@ -16,6 +16,7 @@ pub mod newterms;
 mod reorder;
 mod score;
 
-pub use config::{EngineConfig, Weights};
+pub use config::EngineConfig;
 pub use engine::{Engine, Rejection, SnapshotError, Stats};
+pub use reachwatch_rules::RuleSet;
 pub use graph::Graph;

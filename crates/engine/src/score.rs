@@ -1,10 +1,11 @@
-//! Features of one reach observation against the baseline, and the detection they make.
+//! Features of one reach observation against the baseline, and the detection the rules make of
+//! them.
 
-use crate::config::EngineConfig;
-use crate::graph::{Graph, IdentityProfile};
+use crate::graph::{Graph, HostProfile, IdentityProfile};
 use reachwatch_model::time::DAY;
-use reachwatch_model::{AuthProtocol, FeatureHit, Interner, LogonType, Sym, Ts};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use reachwatch_model::{AuthProtocol, FeatureHit, Interner, LogonType, Severity, Sym, Ts};
+use reachwatch_rules::{Facts, Feature, NumField, RuleSet, SeverityRule, TextField};
+use serde::{Deserialize, Serialize};
 
 /// How an observation was made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,7 +19,7 @@ pub enum Via {
 }
 
 impl Via {
-    /// Name used in evidence.
+    /// Name used in evidence and conditions.
     pub fn name(self) -> &'static str {
         match self {
             Via::Auth => "auth",
@@ -51,90 +52,17 @@ pub struct Observation {
     pub via: Via,
 }
 
-/// A detection: the rule name and its ATT&CK techniques.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Detection {
+/// The detection an observation made.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Matched {
     /// Rule id.
-    pub rule: &'static str,
+    pub rule: String,
+    /// Position of the detection in the rule set (lower is higher priority).
+    pub priority: usize,
     /// ATT&CK technique ids.
-    pub attack: &'static [&'static str],
-}
-
-/// Detections in priority order (earlier wins when two features weigh the same).
-pub const INTERACTIVE: Detection = Detection {
-    rule: "interactive-machine-identity",
-    attack: &["T1078", "T1021.001"],
-};
-/// Failed authentications across many destinations.
-pub const SPRAY: Detection = Detection {
-    rule: "failed-auth-spray",
-    attack: &["T1110.003", "T1078"],
-};
-/// Credential-switching chain through a host.
-pub const CHAIN: Detection = Detection {
-    rule: "credential-switch-chain",
-    attack: &["T1550", "T1021", "T1078"],
-};
-/// Many novel destinations at once.
-pub const FAN_OUT: Detection = Detection {
-    rule: "fan-out",
-    attack: &["T1021.002", "T1018"],
-};
-/// A credential used from a new place.
-pub const NEW_SOURCE: Detection = Detection {
-    rule: "new-source",
-    attack: &["T1078", "T1550"],
-};
-/// Unauthenticated remote administration.
-pub const FLOW_ONLY: Detection = Detection {
-    rule: "flow-only-novelty",
-    attack: &["T1021.002", "T1021.006"],
-};
-/// Reach outside the baseline.
-pub const NOVEL_REACH: Detection = Detection {
-    rule: "novel-reach",
-    attack: &["T1021", "T1078"],
-};
-/// Weaker authentication than usual.
-pub const DOWNGRADE: Detection = Detection {
-    rule: "auth-downgrade",
-    attack: &["T1550.002"],
-};
-/// A long-silent identity back with new reach.
-pub const DORMANT: Detection = Detection {
-    rule: "dormant-reactivated",
-    attack: &["T1078"],
-};
-
-/// Every detection, in priority order.
-pub const DETECTIONS: [Detection; 9] = [
-    INTERACTIVE,
-    SPRAY,
-    CHAIN,
-    FLOW_ONLY,
-    FAN_OUT,
-    NEW_SOURCE,
-    NOVEL_REACH,
-    DOWNGRADE,
-    DORMANT,
-];
-
-/// Serialised as its rule id.
-impl Serialize for Detection {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.rule)
-    }
-}
-
-impl<'de> Deserialize<'de> for Detection {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let rule = String::deserialize(d)?;
-        DETECTIONS
-            .iter()
-            .find(|x| x.rule == rule)
-            .copied()
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown detection `{rule}`")))
-    }
+    pub attack: Vec<String>,
+    /// Severity.
+    pub severity: Severity,
 }
 
 /// The features of an observation and what they add up to.
@@ -142,33 +70,64 @@ impl<'de> Deserialize<'de> for Detection {
 pub struct Scored {
     /// Features that fired, strongest first.
     pub hits: Vec<FeatureHit>,
-    /// Sum of weights, clamped to 0–100.
+    /// Sum of weights (plus the detection's own weight), clamped to 0–100.
     pub score: u32,
-    /// The detection named by the strongest feature.
-    pub detection: Option<Detection>,
+    /// The detection, when one matched.
+    pub matched: Option<Matched>,
     /// The edge is new for the identity.
     pub edge_new: bool,
     /// The destination's group is new for the identity.
     pub dst_group_new: bool,
 }
 
-struct Acc<'a> {
-    hits: Vec<(FeatureHit, Option<Detection>)>,
-    syms: &'a Interner,
+/// Everything a condition can ask about one observation.
+struct ObsFacts<'a> {
+    fired: [bool; Feature::ALL.len()],
+    score: f64,
+    port: f64,
+    novel: f64,
+    failed: f64,
+    dst_identities: f64,
+    peers: f64,
+    observations: f64,
+    texts: [&'a str; 15],
 }
 
-impl Acc<'_> {
-    fn add(&mut self, name: &str, weight: i32, det: Option<Detection>, detail: String) {
-        if weight != 0 {
-            self.hits.push((
-                FeatureHit {
-                    name: name.into(),
-                    weight,
-                    detail,
-                },
-                det,
-            ));
+impl Facts for ObsFacts<'_> {
+    fn feature(&self, f: Feature) -> bool {
+        self.fired[f.index()]
+    }
+
+    fn number(&self, f: NumField) -> f64 {
+        match f {
+            NumField::Score => self.score,
+            NumField::Port => self.port,
+            NumField::NovelDestinations => self.novel,
+            NumField::FailedDestinations => self.failed,
+            NumField::DstIdentities => self.dst_identities,
+            NumField::PeersReachingDst => self.peers,
+            NumField::Observations => self.observations,
         }
+    }
+
+    fn text(&self, f: TextField) -> &str {
+        self.texts[f as usize]
+    }
+}
+
+struct Acc {
+    hits: Vec<FeatureHit>,
+    fired: [bool; Feature::ALL.len()],
+}
+
+impl Acc {
+    fn add(&mut self, rules: &RuleSet, f: Feature, detail: impl FnOnce() -> String) {
+        self.fired[f.index()] = true;
+        self.hits.push(FeatureHit {
+            name: f.name().into(),
+            weight: rules.weight(f),
+            detail: detail(),
+        });
     }
 }
 
@@ -176,250 +135,241 @@ fn group_name(g: &Graph, id: u32) -> &str {
     g.group_names.get(id as usize).map_or("?", String::as_str)
 }
 
-/// Scores an observation against the graph *before* the graph learns it.
+/// The environment of an identity: its fixed one, else inferred from the environments of what
+/// it reached ("" when unknown, "non-production" when several non-production ones).
+pub fn identity_env<'g>(g: &'g Graph, rules: &RuleSet, p: &IdentityProfile) -> &'g str {
+    if p.env != 0 {
+        return g.attr(p.env);
+    }
+    if p.destinations < rules.settings.env_min_destinations || p.dst_envs == 0 {
+        return "";
+    }
+    let envs: Vec<&str> = (0..64)
+        .filter(|i| p.dst_envs & (1u64 << i) != 0)
+        .map(|i| g.attr(i as u16 + 1))
+        .collect();
+    if envs.iter().any(|e| rules.inventory.is_production(e)) {
+        "production"
+    } else if envs.len() == 1 {
+        envs[0]
+    } else {
+        "non-production"
+    }
+}
+
+fn host_attrs<'g>(g: &'g Graph, h: Option<&HostProfile>) -> (&'g str, &'g str, &'g str, bool) {
+    h.map_or(("", "", "", false), |h| (g.attr(h.env), g.attr(h.zone), g.attr(h.role), h.crown_jewel))
+}
+
+/// Scores an observation against the graph *before* the graph learns it, and finds the first
+/// detection of the rule set that it makes. `chain_from` is the latest unusual login into the
+/// observation's source by another identity, within the chain window.
 pub fn score(
     g: &Graph,
-    cfg: &EngineConfig,
+    rules: &RuleSet,
     syms: &Interner,
     profile: &IdentityProfile,
     obs: &Observation,
     chain_from: Option<(Sym, Ts)>,
 ) -> Scored {
-    let w = &cfg.weights;
-    let mut acc = Acc { hits: vec![], syms };
-    let name = |s: Sym| acc_name(syms, s);
+    let cfg = &rules.settings;
+    let name = |s: Sym| syms.resolve(s);
+    let mut acc = Acc {
+        hits: vec![],
+        fired: [false; Feature::ALL.len()],
+    };
     let t = obs.time;
     let edge_new = g.edge_is_new(obs.identity, obs.dst, t, cfg.edge_ttl);
     let dst = g.hosts.get(&obs.dst);
+    let src = obs.src.and_then(|s| g.hosts.get(&s));
     let dst_group = dst.map(|h| h.group);
     let dst_group_new = dst_group.is_some_and(|dg| !profile.dst_groups.contains(&dg));
+    let failed: std::collections::BTreeSet<Sym> = profile.recent_failures().map(|(_, d)| *d).collect();
+    let novel = profile
+        .recent_novel()
+        .filter(|(rt, d)| *rt >= t - cfg.fanout_window && *d != obs.dst)
+        .count() as u32
+        + u32::from(edge_new);
+    let peers = g.group_reach.get(&(profile.group, obs.dst)).copied().unwrap_or(0);
+    let (src_env, src_zone, _, _) = host_attrs(g, src);
+    let (dst_env, dst_zone, dst_role, crown) = host_attrs(g, dst);
+    let id_env = identity_env(g, rules, profile);
 
     if obs.via == Via::Failure {
-        acc.add(
-            "failed_spray",
-            w.failed_spray,
-            Some(SPRAY),
+        acc.add(rules, Feature::FailedSpray, || {
             format!(
                 "failed authentications against {} destinations within {} min",
-                profile
-                    .recent_failures()
-                    .map(|(_, d)| *d)
-                    .collect::<std::collections::BTreeSet<_>>()
-                    .len(),
+                failed.len(),
                 cfg.failure_window / 60_000
-            ),
-        );
+            )
+        });
     }
-
     if obs.logon.is_interactive() && profile.logons & obs.logon.bit() == 0 {
-        acc.add(
-            "interactive",
-            w.interactive,
-            Some(INTERACTIVE),
-            format!(
-                "{} logon by a machine identity that never logged on this way",
-                obs.logon.name()
-            ),
-        );
+        acc.add(rules, Feature::Interactive, || {
+            format!("{} logon by an identity that never logged on this way", obs.logon.name())
+        });
     }
-
     if edge_new && obs.via != Via::Failure {
-        acc.add(
-            "new_edge",
-            w.new_edge,
-            Some(NOVEL_REACH),
-            format!(
-                "first time reaching {} (baseline: {} destinations)",
-                name(obs.dst),
-                profile.destinations
-            ),
-        );
+        acc.add(rules, Feature::NewEdge, || {
+            format!("first time reaching {} (baseline: {} destinations)", name(obs.dst), profile.destinations)
+        });
         if dst_group_new {
-            let groups: Vec<&str> = profile
-                .dst_groups
-                .iter()
-                .take(8)
-                .map(|&gid| group_name(g, gid))
-                .collect();
-            acc.add(
-                "dst_group_novel",
-                w.dst_group_novel,
-                Some(NOVEL_REACH),
+            acc.add(rules, Feature::DstGroupNovel, || {
+                let groups: Vec<&str> = profile.dst_groups.iter().take(8).map(|&gid| group_name(g, gid)).collect();
                 format!(
                     "never reached any `{}` host (reaches: {})",
                     group_name(g, dst_group.unwrap_or(0)),
                     groups.join(", ")
-                ),
-            );
+                )
+            });
         }
         if let Some(h) = dst {
             if h.identities <= cfg.rare_max_identities {
-                acc.add(
-                    "rare_dst",
-                    w.rare_dst,
-                    None,
-                    format!(
-                        "{} is reached by only {} identities",
-                        name(obs.dst),
-                        h.identities
-                    ),
-                );
+                acc.add(rules, Feature::RareDst, || {
+                    format!("{} is reached by only {} identities", name(obs.dst), h.identities)
+                });
             }
-            let peers = g
-                .group_reach
-                .get(&(profile.group, obs.dst))
-                .copied()
-                .unwrap_or(0);
             if peers > 0 {
-                acc.add(
-                    "peer_support",
-                    w.peer_support,
-                    None,
-                    format!(
-                        "{peers} identities of peer group `{}` already reach it",
-                        group_name(g, profile.group)
-                    ),
-                );
+                acc.add(rules, Feature::PeerSupport, || {
+                    format!("{peers} identities of peer group `{}` already reach it", group_name(g, profile.group))
+                });
             }
             let recent = h.recent_new.iter().filter(|&&r| r >= t - DAY).count();
             if recent >= 2 {
-                acc.add(
-                    "rollout",
-                    w.rollout,
-                    None,
-                    format!("{recent} other identities started reaching it in the last day"),
-                );
+                acc.add(rules, Feature::Rollout, || {
+                    format!("{recent} other identities started reaching it in the last day")
+                });
             }
             if g.is_new_asset(h, t, cfg.new_asset_age) {
-                acc.add(
-                    "new_asset",
-                    w.new_asset,
-                    None,
-                    format!("{} itself appeared recently", name(obs.dst)),
-                );
+                acc.add(rules, Feature::NewAsset, || format!("{} itself appeared recently", name(obs.dst)));
             }
         }
-        let window = cfg.fanout_window;
-        let novel = profile
-            .recent_novel()
-            .filter(|(rt, d)| *rt >= t - window && *d != obs.dst)
-            .count() as u32
-            + 1;
         if novel >= cfg.fanout_min {
-            acc.add(
-                "fan_out",
-                w.fan_out,
-                Some(FAN_OUT),
-                format!("{novel} novel destinations within {} min", window / 60_000),
-            );
+            acc.add(rules, Feature::FanOut, || {
+                format!("{novel} novel destinations within {} min", cfg.fanout_window / 60_000)
+            });
+        }
+        if crown {
+            acc.add(rules, Feature::CrownJewel, || format!("{} is a crown jewel", name(obs.dst)));
+        }
+        if !dst_env.is_empty() && rules.inventory.is_production(dst_env) && !id_env.is_empty() && !rules.inventory.is_production(id_env) {
+            acc.add(rules, Feature::EnvCrossing, || {
+                format!("a {id_env} identity reached {} in {dst_env}", name(obs.dst))
+            });
         }
     }
-
     let mut src_new = false;
-    if let (Some(src), Via::Auth | Via::Failure) = (obs.src, obs.via) {
-        if g.source_is_new(obs.identity, src, t, cfg.edge_ttl) {
+    if let (Some(s), Via::Auth | Via::Failure) = (obs.src, obs.via) {
+        if g.source_is_new(obs.identity, s, t, cfg.edge_ttl) {
             src_new = true;
-            let src_host = g.hosts.get(&src);
-            acc.add(
-                "new_source",
-                w.new_source,
-                Some(NEW_SOURCE),
-                format!("first use from {}", name(src)),
-            );
-            let sg = src_host.map(|h| h.group);
+            acc.add(rules, Feature::NewSource, || format!("first use from {}", name(s)));
+            let sg = src.map(|h| h.group);
             if sg.is_some_and(|sg| !profile.src_groups.contains(&sg)) {
-                let usual: Vec<&str> = profile
-                    .src_groups
-                    .iter()
-                    .take(8)
-                    .map(|&gid| group_name(g, gid))
-                    .collect();
-                acc.add(
-                    "src_group_novel",
-                    w.src_group_novel,
-                    Some(NEW_SOURCE),
+                acc.add(rules, Feature::SrcGroupNovel, || {
+                    let usual: Vec<&str> = profile.src_groups.iter().take(8).map(|&gid| group_name(g, gid)).collect();
                     format!(
                         "never used from any `{}` host (usual sources: {})",
                         group_name(g, sg.unwrap_or(0)),
                         usual.join(", ")
-                    ),
-                );
+                    )
+                });
             }
         }
     }
-
-    if obs.via == Via::Flow && cfg.admin_ports.contains(&obs.port) && edge_new {
-        acc.add(
-            "flow_only",
-            w.flow_only,
-            Some(FLOW_ONLY),
-            format!(
-                "port {} traffic to {} with no authentication for it",
-                obs.port,
-                name(obs.dst)
-            ),
-        );
+    if !src_zone.is_empty() && !dst_zone.is_empty() && rules.inventory.zone_forbidden(src_zone, dst_zone) {
+        acc.add(rules, Feature::ZoneCrossing, || format!("zone {src_zone} → {dst_zone} is forbidden by the inventory"));
     }
-
+    if obs.via == Via::Flow && cfg.admin_ports.contains(&obs.port) && edge_new {
+        acc.add(rules, Feature::FlowOnly, || {
+            format!("port {} traffic to {} with no authentication for it", obs.port, name(obs.dst))
+        });
+    }
     if matches!(obs.protocol, AuthProtocol::Ntlm | AuthProtocol::Cleartext)
         && profile.observations >= cfg.downgrade_min_observations
         && profile.protocols & AuthProtocol::Kerberos.bit() != 0
         && profile.protocols & obs.protocol.bit() == 0
     {
-        acc.add(
-            "auth_downgrade",
-            w.auth_downgrade,
-            Some(DOWNGRADE),
-            format!("{} where the baseline is Kerberos", obs.protocol.name()),
-        );
+        acc.add(rules, Feature::AuthDowngrade, || format!("{} where the baseline is Kerberos", obs.protocol.name()));
     }
-
     if let Some((from, at)) = chain_from {
         if from != obs.identity && (edge_new || src_new) {
-            acc.add(
-                "chain",
-                w.chain,
-                Some(CHAIN),
+            acc.add(rules, Feature::Chain, || {
                 format!(
                     "{} made a novel login into {} {} s earlier",
                     name(from),
                     obs.src.map_or("?", |s| syms.resolve(s)),
                     (t - at) / 1000
-                ),
-            );
+                )
+            });
         }
     }
-
     if (edge_new || src_new) && profile.last_seen < t - cfg.dormant_after {
-        acc.add(
-            "dormant",
-            w.dormant,
-            Some(DORMANT),
-            format!("silent for {} days", (t - profile.last_seen) / DAY),
-        );
+        acc.add(rules, Feature::Dormant, || format!("silent for {} days", (t - profile.last_seen) / DAY));
     }
 
-    let _ = acc.syms;
-    let total: i32 = acc.hits.iter().map(|(h, _)| h.weight).sum();
+    let total: i32 = acc.hits.iter().map(|h| h.weight).sum();
     let mut hits = acc.hits;
-    // Strongest first; the priority order of detections breaks ties.
-    let prio = |d: Option<Detection>| {
-        DETECTIONS
-            .iter()
-            .position(|x| Some(*x) == d)
-            .unwrap_or(usize::MAX)
+    hits.sort_by(|a, b| b.weight.cmp(&a.weight));
+    let service = match (obs.service, obs.port) {
+        (Some(s), _) => syms.resolve(s).to_string(),
+        (None, 0) => String::new(),
+        (None, p) => p.to_string(),
     };
-    hits.sort_by(|a, b| b.0.weight.cmp(&a.0.weight).then(prio(a.1).cmp(&prio(b.1))));
-    let detection = hits.iter().find_map(|(_, d)| *d);
+    let facts = ObsFacts {
+        fired: acc.fired,
+        score: f64::from(total.clamp(0, 100)),
+        port: f64::from(obs.port),
+        novel: f64::from(novel),
+        failed: failed.len() as f64,
+        dst_identities: f64::from(dst.map_or(0, |h| h.identities)),
+        peers: f64::from(peers),
+        observations: profile.observations as f64,
+        texts: [
+            name(obs.identity),
+            profile.kind.name(),
+            group_name(g, profile.group),
+            id_env,
+            obs.src.map_or("", name),
+            name(obs.dst),
+            src_env,
+            dst_env,
+            src_zone,
+            dst_zone,
+            dst_role,
+            &service,
+            obs.protocol.name(),
+            obs.logon.name(),
+            obs.via.name(),
+        ],
+    };
+    let mut score = total.clamp(0, 100) as u32;
+    let mut matched = None;
+    if hits.iter().any(|h| h.weight > 0) {
+        for (priority, det) in rules.detections.iter().enumerate() {
+            if !det.enabled || !det.condition.eval(&facts) {
+                continue;
+            }
+            let s = (total + det.weight).clamp(0, 100) as u32;
+            if s >= det.min_score {
+                score = s;
+                matched = Some(Matched {
+                    rule: det.id.clone(),
+                    priority,
+                    attack: det.attack.clone(),
+                    severity: match det.severity {
+                        SeverityRule::Auto => Severity::from_score(s),
+                        SeverityRule::Fixed(sev) => sev,
+                    },
+                });
+                break;
+            }
+        }
+    }
     Scored {
-        score: total.clamp(0, 100) as u32,
-        detection,
-        hits: hits.into_iter().map(|(h, _)| h).collect(),
+        hits,
+        score,
+        matched,
         edge_new,
         dst_group_new,
     }
-}
-
-fn acc_name(syms: &Interner, s: Sym) -> &str {
-    syms.resolve(s)
 }
