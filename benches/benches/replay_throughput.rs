@@ -11,7 +11,6 @@
 
 use reachwatch::replay::{replay, ReplayOptions, ReplaySummary};
 use reachwatch_benches::{peak_rss_bytes, scenario, time_command};
-use reachwatch_engine::EngineConfig;
 use reachwatch_formats::Format;
 use std::path::Path;
 use std::process::Command;
@@ -25,7 +24,7 @@ fn options(dir: &Path, alerts: &Path) -> ReplayOptions {
         alerts: Some(alerts.to_path_buf()),
         dead_letter: None,
         base_time: None,
-        engine: EngineConfig::default(),
+        rules: std::sync::Arc::new(reachwatch_rules::builtin()),
         progress: None,
     }
 }

@@ -4,3 +4,4 @@
 
 pub mod eval;
 pub mod replay;
+pub mod rules_cmd;

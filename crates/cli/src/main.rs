@@ -4,12 +4,13 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use reachwatch::eval::{self, Flagged};
 use reachwatch::replay::{replay, ReplayOptions};
-use reachwatch_engine::EngineConfig;
+use reachwatch_engine::RuleSet;
 use reachwatch_formats::Format;
 use reachwatch_gen::{generate, read_labels, GenConfig};
 use reachwatch_model::Ts;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Detects lateral movement by machine identities: learns each identity's reach graph from
@@ -32,37 +33,76 @@ enum Command {
     Eval(EvalArgs),
     /// Generate a scenario, replay it, print its alerts and the evaluation (no setup needed).
     Demo(DemoArgs),
+    /// Validate rule files, or run the tests they carry.
+    #[command(subcommand)]
+    Rules(RulesCommand),
 }
 
-#[derive(Args, Clone)]
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Validate a rules directory; every problem is printed as file:line:column: message.
+    Check {
+        /// Rules directory (every *.yaml and *.yml file, merged in name order).
+        dir: PathBuf,
+    },
+    /// Run the tests in a rules directory's files (events in, expected alerts out).
+    Test {
+        /// Rules directory.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Args, Clone, Default)]
 struct EngineArgs {
-    /// Learning period from the first event (no alerts during it), e.g. `7d`, `36h`.
-    #[arg(long, default_value = "7d", value_parser = parse_duration)]
-    learn: Ts,
-    /// How late (event time) an event may arrive and still be processed.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
-    lateness: Ts,
-    /// Events further ahead of the latest event time than this are rejected as clock skew.
-    #[arg(long, default_value = "7d", value_parser = parse_duration)]
-    max_skew: Ts,
+    /// Rules directory: every *.yaml / *.yml file, merged in name order (default: the built-in
+    /// copy of the shipped `rules/`).
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// Learning period from the first event, no alerts during it, e.g. `7d`, `36h`
+    /// (default: the rules' `settings.learn`).
+    #[arg(long, value_parser = parse_duration)]
+    learn: Option<Ts>,
+    /// How late (event time) an event may arrive and still be processed (default: `settings.lateness`).
+    #[arg(long, value_parser = parse_duration)]
+    lateness: Option<Ts>,
+    /// Events further ahead of the latest event time than this are clock skew (default: `settings.max_skew`).
+    #[arg(long, value_parser = parse_duration)]
+    max_skew: Option<Ts>,
 }
 
 impl EngineArgs {
-    fn config(&self) -> EngineConfig {
-        EngineConfig {
-            learn: self.learn,
-            lateness: self.lateness,
-            max_skew: self.max_skew,
-            ..EngineConfig::default()
-        }
+    /// The rule set, with the command-line overrides applied.
+    fn rules(&self) -> Result<Arc<RuleSet>> {
+        let mut rules = reachwatch::rules_cmd::load(self.rules.as_deref())?;
+        let s = &mut rules.settings;
+        s.learn = self.learn.unwrap_or(s.learn);
+        s.lateness = self.lateness.unwrap_or(s.lateness);
+        s.max_skew = self.max_skew.unwrap_or(s.max_skew);
+        Ok(Arc::new(rules))
     }
 }
 
 #[derive(Args)]
 struct ReplayArgs {
-    /// Input format: `lanl` (CSV layout of the LANL data set) or `native` (JSON lines).
+    /// Input format of both inputs: `lanl` (CSV layout of the LANL data set), `native` (JSON
+    /// lines), `windows` (Winlogbeat/ECS Security events), `zeek` (conn.log, TSV or JSON), `vpc`
+    /// (VPC Flow Logs), `cloudtrail`, `k8s` (audit log), `ocsf` (3002/4001), or `auto` (detect
+    /// from the first lines and say which on standard error).
     #[arg(long, default_value = "lanl")]
     format: Format,
+    /// Format of the authentication input (overrides --format).
+    #[arg(long)]
+    auth_format: Option<Format>,
+    /// Format of the flow input (overrides --format).
+    #[arg(long)]
+    flows_format: Option<Format>,
+    /// IP-to-host map, CSV `ip,host` lines (`#` comments), so address-only inputs (VPC, Zeek,
+    /// CloudTrail, Kubernetes) join with host-named ones.
+    #[arg(long)]
+    hosts: Option<PathBuf>,
+    /// Alert encoding: `native` (reachwatch JSON), `ocsf` (Detection Finding 2004) or `ecs`.
+    #[arg(long, default_value = "native")]
+    alert_format: reachwatch_formats::AlertFormat,
     /// Authentication log (`-` for standard input).
     #[arg(long)]
     auth: Option<PathBuf>,
@@ -154,6 +194,20 @@ fn run(cli: Cli) -> Result<()> {
         Command::Generate(a) => cmd_generate(a),
         Command::Eval(a) => cmd_eval(a),
         Command::Demo(a) => cmd_demo(a),
+        Command::Rules(RulesCommand::Check { dir }) => {
+            if reachwatch::rules_cmd::check(&dir) {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
+        }
+        Command::Rules(RulesCommand::Test { dir }) => {
+            if reachwatch::rules_cmd::test(&dir)? {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
+        }
     }
 }
 
@@ -170,17 +224,36 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
         .map(reachwatch_formats::native::parse_rfc3339)
         .transpose()
         .map_err(|e| anyhow::anyhow!("--base-time: {}", e.detail))?;
+    let hosts = match &a.hosts {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
+            Some(
+                reachwatch_formats::HostMap::parse(&text)
+                    .map_err(|e| anyhow::anyhow!("--hosts {}: {e}", p.display()))?,
+            )
+        }
+        None => None,
+    };
+    let formats = reachwatch::replay::ReplayFormats {
+        auth: a.auth_format,
+        flows: a.flows_format,
+        hosts,
+        alert_format: a.alert_format,
+        absolute_timestamps: true,
+        announce: true,
+    };
     let opts = ReplayOptions {
         format: a.format,
         auth: a.auth,
         flows: a.flows,
         alerts: Some(a.alerts),
         dead_letter: a.dead_letter,
-        base_time: base_time.or((a.format == Format::Native).then_some(0)),
-        engine: a.engine.config(),
+        base_time,
+        rules: a.engine.rules()?,
         progress: (!a.quiet).then_some(Duration::from_secs(2)),
     };
-    let summary = replay(&opts, |_| {})?;
+    let summary = reachwatch::replay::replay_with(&opts, &formats, |_| {})?;
     if !a.quiet {
         eprintln!("{}", summary.render());
     }
@@ -220,6 +293,7 @@ fn evaluate_scenario(
     alerts: Option<PathBuf>,
     quiet: bool,
 ) -> Result<()> {
+    let rules = engine.rules()?;
     let campaigns = read_labels(&dir.join("labels.jsonl"))
         .with_context(|| format!("reading {}", dir.join("labels.jsonl").display()))?;
     let opts = ReplayOptions {
@@ -229,7 +303,7 @@ fn evaluate_scenario(
         alerts,
         dead_letter: None,
         base_time: None,
-        engine: engine.config(),
+        rules: rules.clone(),
         progress: (!quiet).then_some(Duration::from_secs(2)),
     };
     let mut flagged = vec![];
@@ -237,7 +311,7 @@ fn evaluate_scenario(
     eprintln!("{}", summary.render());
     let learn_end = summary.learn_end.unwrap_or(0) as f64 / 1000.0;
     let end = summary.last_time.unwrap_or(0) as f64 / 1000.0;
-    let nt = eval::new_terms(&dir.join("auth.txt"), Format::Lanl, engine.learn)?;
+    let nt = eval::new_terms(&dir.join("auth.txt"), Format::Lanl, rules.settings.learn)?;
     let rows = [
         eval::evaluate("reachwatch", &flagged, &campaigns, learn_end, end),
         eval::evaluate("new-terms", &nt, &campaigns, learn_end, end),
@@ -262,12 +336,7 @@ fn cmd_demo(a: DemoArgs) -> Result<()> {
     );
     generate(&cfg, &scenario)?;
     let alerts = a.out.join("alerts.jsonl");
-    let engine = EngineArgs {
-        learn: 7 * reachwatch_model::time::DAY,
-        lateness: 60_000,
-        max_skew: 7 * reachwatch_model::time::DAY,
-    };
-    evaluate_scenario(&scenario, engine, Some(alerts.clone()), true)?;
+    evaluate_scenario(&scenario, EngineArgs::default(), Some(alerts.clone()), true)?;
     let text = std::fs::read_to_string(&alerts)?;
     println!("alerts ({}), one line each:", alerts.display());
     for line in text.lines() {

@@ -2,17 +2,20 @@
 //! engine at full speed, write alerts and dead letters, and report what happened.
 
 use anyhow::{Context, Result};
-use reachwatch_engine::{Engine, EngineConfig, Rejection, Stats};
+use reachwatch_engine::{Engine, Rejection, RuleSet, Stats};
 use reachwatch_formats::lines::{spawn_decoder, Batch};
 use reachwatch_formats::native::format_rfc3339;
-use reachwatch_formats::{alert_json, DeadLetter, DecodeError, Format, Reason, Stream};
-use reachwatch_model::{Alert, Classifier, Event, Interner, Sym};
+use reachwatch_formats::{
+    sniff, AlertFormat, DeadLetter, DecodeError, Format, HostMap, Reason, Stream,
+};
+use reachwatch_model::{Alert, Event, Interner, Sym};
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Where replay reads from and writes to.
@@ -30,10 +33,60 @@ pub struct ReplayOptions {
     pub dead_letter: Option<PathBuf>,
     /// Absolute time (ms since the Unix epoch) of relative time 0, for RFC 3339 timestamps.
     pub base_time: Option<i64>,
-    /// Engine settings.
-    pub engine: EngineConfig,
+    /// The rules the engine runs (settings, weights, inventory, detections, exceptions).
+    pub rules: Arc<RuleSet>,
     /// Progress lines on standard error every this often (wall clock); `None` for none.
     pub progress: Option<Duration>,
+}
+
+/// Per-input formats, address resolution and the alert encoding of a replay.
+#[derive(Clone, Debug, Default)]
+pub struct ReplayFormats {
+    /// Format of the authentication input (default: [`ReplayOptions::format`]).
+    pub auth: Option<Format>,
+    /// Format of the flow input (default: [`ReplayOptions::format`]).
+    pub flows: Option<Format>,
+    /// IP → host names applied to every decoded name, so address-only inputs join named ones.
+    pub hosts: Option<HostMap>,
+    /// Encoding of the alerts output.
+    pub alert_format: AlertFormat,
+    /// When no base time is given and every input has absolute (epoch) time, add RFC 3339
+    /// timestamps to alerts.
+    pub absolute_timestamps: bool,
+    /// Print the detected format of `auto` inputs on standard error.
+    pub announce: bool,
+}
+
+/// Bytes read ahead to detect an input's format.
+const SNIFF_BYTES: usize = 64 * 1024;
+
+/// Resolves [`Format::Auto`] by reading the head of `reader`; returns the reader with the head put
+/// back.
+fn resolve_format(
+    reader: Box<dyn Read + Send>,
+    format: Format,
+    name: &str,
+    announce: bool,
+) -> Result<(Box<dyn Read + Send>, Format)> {
+    if format != Format::Auto {
+        return Ok((reader, format));
+    }
+    let mut head = Vec::with_capacity(SNIFF_BYTES);
+    let mut reader = reader;
+    (&mut reader)
+        .take(SNIFF_BYTES as u64)
+        .read_to_end(&mut head)
+        .with_context(|| format!("reading {name}"))?;
+    let found = sniff::sniff(&head).with_context(|| {
+        format!(
+            "cannot detect the format of {name}: its first lines match none of {}; give --format",
+            reachwatch_formats::FORMAT_NAMES
+        )
+    })?;
+    if announce {
+        eprintln!("replay: {name}: detected format {}", found.name());
+    }
+    Ok((Box::new(io::Cursor::new(head).chain(reader)), found))
 }
 
 /// What a replay did.
@@ -174,25 +227,36 @@ struct Input {
 }
 
 impl Input {
-    fn new(path: &Path, format: Format, stream: Stream) -> Result<Input> {
+    fn new(path: &Path, format: Format, stream: Stream, announce: bool) -> Result<(Input, Format)> {
         let name = path.display().to_string();
-        let rx = spawn_decoder(open_input(path)?, format, stream, name.clone());
-        Ok(Input {
-            name,
-            rx,
-            batch: VecDeque::new(),
-            local_to_global: vec![],
-            lines: 0,
-            done: false,
-        })
+        let (reader, format) = resolve_format(open_input(path)?, format, &name, announce)?;
+        let rx = spawn_decoder(reader, format, stream, name.clone());
+        Ok((
+            Input {
+                name,
+                rx,
+                batch: VecDeque::new(),
+                local_to_global: vec![],
+                lines: 0,
+                done: false,
+            },
+            format,
+        ))
     }
 
     /// Makes sure a batch is loaded unless the input is exhausted; dead letters go to `sink`.
-    fn fill(&mut self, syms: &mut Interner, sink: &mut DeadLetters, bytes: &mut u64) -> Result<()> {
+    fn fill(
+        &mut self,
+        syms: &mut Interner,
+        hosts: Option<&HostMap>,
+        sink: &mut DeadLetters,
+        bytes: &mut u64,
+    ) -> Result<()> {
         while self.batch.is_empty() && !self.done {
             match self.rx.recv() {
                 Ok(Ok(b)) => {
                     for name in b.new_names.iter() {
+                        let name = hosts.and_then(|h| h.resolve(name)).unwrap_or(name);
                         self.local_to_global.push(syms.intern(name.as_bytes()));
                     }
                     for d in b.dead {
@@ -251,16 +315,37 @@ fn rejected(source: &str, line: u64, event: &Event, rej: &Rejection) -> DeadLett
 }
 
 /// Runs a replay. Alerts are also passed to `on_alert` (after their timestamp is set).
-pub fn replay(opts: &ReplayOptions, mut on_alert: impl FnMut(&Alert)) -> Result<ReplaySummary> {
+pub fn replay(opts: &ReplayOptions, on_alert: impl FnMut(&Alert)) -> Result<ReplaySummary> {
+    replay_with(opts, &ReplayFormats::default(), on_alert)
+}
+
+/// Runs a replay with per-input formats, address resolution and an alert encoding.
+pub fn replay_with(
+    opts: &ReplayOptions,
+    formats: &ReplayFormats,
+    mut on_alert: impl FnMut(&Alert),
+) -> Result<ReplaySummary> {
     let started = Instant::now();
-    let mut engine = Engine::new(opts.engine.clone(), Classifier::default());
+    let mut engine = Engine::with_rules(opts.rules.clone());
     let mut inputs = vec![];
-    if let Some(p) = &opts.auth {
-        inputs.push(Input::new(p, opts.format, Stream::Auth)?);
+    let mut absolute = true;
+    for (path, format, stream) in [
+        (&opts.auth, formats.auth, Stream::Auth),
+        (&opts.flows, formats.flows, Stream::Flows),
+    ] {
+        if let Some(p) = path {
+            let (input, f) =
+                Input::new(p, format.unwrap_or(opts.format), stream, formats.announce)?;
+            absolute &= f.absolute_time();
+            inputs.push(input);
+        }
     }
-    if let Some(p) = &opts.flows {
-        inputs.push(Input::new(p, opts.format, Stream::Flows)?);
-    }
+    let base_time = opts
+        .base_time
+        .or((formats.absolute_timestamps && absolute).then_some(0));
+    engine.set_time_base(base_time.unwrap_or(0));
+    let hosts = formats.hosts.as_ref();
+    let version = env!("CARGO_PKG_VERSION");
     anyhow::ensure!(
         !inputs.is_empty(),
         "nothing to replay: give --auth and/or --flows"
@@ -286,7 +371,7 @@ pub fn replay(opts: &ReplayOptions, mut on_alert: impl FnMut(&Alert)) -> Result<
                 on_alert: &mut dyn FnMut(&Alert)|
      -> Result<()> {
         for mut a in alerts.drain(..) {
-            if let Some(base) = opts.base_time {
+            if let Some(base) = base_time {
                 a.timestamp = Some(format_rfc3339(base + (a.time.0 * 1000.0).round() as i64));
             }
             summary.alerts += 1;
@@ -295,7 +380,7 @@ pub fn replay(opts: &ReplayOptions, mut on_alert: impl FnMut(&Alert)) -> Result<
                 .entry(a.severity.name().to_string())
                 .or_insert(0) += 1;
             if let Some(out) = out {
-                alert_json::write_alert(out, &a)?;
+                formats.alert_format.write(out, &a, version)?;
             }
             on_alert(&a);
         }
@@ -304,7 +389,7 @@ pub fn replay(opts: &ReplayOptions, mut on_alert: impl FnMut(&Alert)) -> Result<
     loop {
         for input in inputs.iter_mut() {
             loop {
-                input.fill(engine.symbols_mut(), &mut dead, &mut summary.bytes)?;
+                input.fill(engine.symbols_mut(), hosts, &mut dead, &mut summary.bytes)?;
                 // A skewed head would hold the other inputs back until it is due: refuse it now.
                 let Some(t) = input.head_time() else { break };
                 let Err(rej @ Rejection::ClockSkew { .. }) = engine.check(t) else {

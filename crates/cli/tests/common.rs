@@ -2,29 +2,29 @@
 #![allow(dead_code)]
 
 use reachwatch::replay::{replay, ReplayOptions, ReplaySummary};
-use reachwatch_engine::EngineConfig;
+use reachwatch_engine::RuleSet;
 use reachwatch_formats::Format;
 use reachwatch_model::Alert;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The committed small scenario.
 pub fn small_scenario() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/scenario-small")
 }
 
-/// Engine settings for the committed small scenario (5 learning days).
-pub fn small_config() -> EngineConfig {
-    EngineConfig {
-        learn: 5 * reachwatch_model::time::DAY,
-        ..EngineConfig::default()
-    }
+/// The default rules with the committed small scenario's 5 learning days.
+pub fn small_config() -> Arc<RuleSet> {
+    let mut rules = reachwatch_rules::builtin();
+    rules.settings.learn = 5 * reachwatch_model::time::DAY;
+    Arc::new(rules)
 }
 
 /// Replays a LANL scenario directory's auth.txt and flows.txt (or the given files).
 pub fn run(
     auth: &Path,
     flows: &Path,
-    cfg: EngineConfig,
+    rules: Arc<RuleSet>,
     alerts: Option<PathBuf>,
     dead: Option<PathBuf>,
 ) -> (ReplaySummary, Vec<Alert>) {
@@ -35,7 +35,7 @@ pub fn run(
         alerts,
         dead_letter: dead,
         base_time: None,
-        engine: cfg,
+        rules,
         progress: None,
     };
     let mut out = vec![];

@@ -4,7 +4,6 @@
 mod common;
 
 use reachwatch::eval::{self, Flagged};
-use reachwatch_engine::EngineConfig;
 use reachwatch_formats::Format;
 use reachwatch_gen::{generate, read_labels, GenConfig};
 
@@ -25,11 +24,16 @@ fn every_campaign_detected_with_few_false_alerts_on_three_seeds() {
             "seed {seed}: the generator labels 8 campaigns"
         );
 
-        let engine = EngineConfig::default();
+        let rules = std::sync::Arc::new(
+            reachwatch_rules::load_dir(
+                &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules"),
+            )
+            .expect("rules/ compiles"),
+        );
         let (summary, alerts) = common::run(
             &dir.path().join("auth.txt"),
             &dir.path().join("flows.txt"),
-            engine.clone(),
+            rules.clone(),
             None,
             None,
         );
@@ -38,8 +42,12 @@ fn every_campaign_detected_with_few_false_alerts_on_three_seeds() {
         let learn_end = summary.learn_end.unwrap() as f64 / 1000.0;
         let end = summary.last_time.unwrap() as f64 / 1000.0;
         let rw = eval::evaluate("reachwatch", &flagged, &campaigns, learn_end, end);
-        let nt_alerts =
-            eval::new_terms(&dir.path().join("auth.txt"), Format::Lanl, engine.learn).unwrap();
+        let nt_alerts = eval::new_terms(
+            &dir.path().join("auth.txt"),
+            Format::Lanl,
+            rules.settings.learn,
+        )
+        .unwrap();
         let nt = eval::evaluate("new-terms", &nt_alerts, &campaigns, learn_end, end);
         println!("seed {seed}\n{}", eval::render(&[rw.clone(), nt.clone()]));
 
@@ -92,7 +100,7 @@ fn each_attack_kind_is_reported_by_its_own_detection() {
     let (_, alerts) = common::run(
         &dir.path().join("auth.txt"),
         &dir.path().join("flows.txt"),
-        EngineConfig::default(),
+        std::sync::Arc::new(reachwatch_rules::builtin()),
         None,
         None,
     );

@@ -352,7 +352,7 @@ fn native_json_input_gives_the_same_alerts_as_lanl() {
         alerts: None,
         dead_letter: None,
         base_time: None,
-        engine: common::small_config(),
+        rules: common::small_config(),
         progress: None,
     };
     let mut native = vec![];

@@ -5,7 +5,7 @@ mod common;
 
 use reachwatch_engine::Engine;
 use reachwatch_formats::{decoder, Format, Stream};
-use reachwatch_model::{Alert, Classifier, Event};
+use reachwatch_model::{Alert, Event};
 
 /// Decodes the small scenario into the engine's symbol table, merged by time (auth first on ties).
 fn events(engine: &mut Engine) -> Vec<Event> {
@@ -32,7 +32,7 @@ fn run_through(engine: &mut Engine, events: &[Event], out: &mut Vec<Alert>) {
 
 #[test]
 fn snapshot_and_restore_midway_changes_nothing() {
-    let mut straight = Engine::new(common::small_config(), Classifier::default());
+    let mut straight = Engine::with_rules(common::small_config());
     let evs = events(&mut straight);
     let mut expected = vec![];
     run_through(&mut straight, &evs, &mut expected);
@@ -41,14 +41,13 @@ fn snapshot_and_restore_midway_changes_nothing() {
 
     // Cut in the learning period, right after an alert, and near the end.
     for cut in [evs.len() / 3, evs.len() * 3 / 4, evs.len() - 10] {
-        let mut first = Engine::new(common::small_config(), Classifier::default());
+        let mut first = Engine::with_rules(common::small_config());
         let _ = events(&mut first);
         let mut got = vec![];
         run_through(&mut first, &evs[..cut], &mut got);
         let bytes = first.snapshot();
         drop(first);
-        let mut second =
-            Engine::restore(&bytes, common::small_config(), Classifier::default()).unwrap();
+        let mut second = Engine::restore_with_rules(&bytes, common::small_config()).unwrap();
         run_through(&mut second, &evs[cut..], &mut got);
         second.finish(&mut got);
         assert_eq!(got, expected, "cut at {cut}");
@@ -61,23 +60,19 @@ fn snapshot_and_restore_midway_changes_nothing() {
 
 #[test]
 fn a_damaged_snapshot_is_refused_with_a_reason() {
-    let mut engine = Engine::new(common::small_config(), Classifier::default());
+    let mut engine = Engine::with_rules(common::small_config());
     let evs = events(&mut engine);
     run_through(&mut engine, &evs[..1000], &mut vec![]);
     let bytes = engine.snapshot();
-    let err = Engine::restore(b"garbage", common::small_config(), Classifier::default())
+    let err = Engine::restore_with_rules(b"garbage", common::small_config())
         .err()
         .unwrap();
     assert!(
         err.to_string().contains("not a reachwatch engine snapshot"),
         "{err}"
     );
-    let err = Engine::restore(
-        &bytes[..bytes.len() / 2],
-        common::small_config(),
-        Classifier::default(),
-    )
-    .err()
-    .unwrap();
+    let err = Engine::restore_with_rules(&bytes[..bytes.len() / 2], common::small_config())
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("corrupt"), "{err}");
 }

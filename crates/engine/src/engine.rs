@@ -1,8 +1,6 @@
 //! The engine: reorder → join → observe (score, group, learn) → alerts.
 
 use crate::config::EngineConfig;
-use reachwatch_rules::RuleSet;
-use std::sync::Arc;
 use crate::graph::{FxMap, Graph, IdentityProfile, MAX_LISTED_SOURCES};
 use crate::incident::{service_name, Best, Incident, MAX_INCIDENT};
 use crate::join::Join;
@@ -12,10 +10,12 @@ use reachwatch_model::classify::principal;
 use reachwatch_model::time::DAY;
 use reachwatch_model::{
     Alert, AuthEvent, AuthProtocol, Baseline, Classifier, Event, FlowEvent, IdentityKind, Interner,
-    LogonType, Orientation, Outcome, Peers, Seconds, Step, Sym, Ts,
+    LogonType, Orientation, Outcome, Peers, Seconds, Sym, Ts,
 };
+use reachwatch_rules::RuleSet;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// How often (event time) the join forgets authentications too old to claim a flow.
 const JOIN_EVICT_EVERY: Ts = 10 * reachwatch_model::time::MINUTE;
@@ -195,7 +195,11 @@ impl Engine {
 
     /// An engine restored from [`Engine::snapshot`] bytes with the built-in rules, these
     /// settings and this classifier.
-    pub fn restore(bytes: &[u8], cfg: EngineConfig, classifier: Classifier) -> Result<Engine, SnapshotError> {
+    pub fn restore(
+        bytes: &[u8],
+        cfg: EngineConfig,
+        classifier: Classifier,
+    ) -> Result<Engine, SnapshotError> {
         let mut engine = Self::restore_with_rules(bytes, Arc::new(builtin_with(cfg)))?;
         engine.classifier = classifier;
         Ok(engine)
@@ -483,12 +487,18 @@ impl Engine {
         // A computer account `HOST$` is its host's machine identity.
         if let Some(host) = principal(&name).strip_suffix('$') {
             let host = self.syms.intern(host.as_bytes());
-            self.graph.host(&self.syms, &self.rules, host, now).machine_account = Some(identity);
+            self.graph
+                .host(&self.syms, &self.rules, host, now)
+                .machine_account = Some(identity);
         }
     }
 
     fn machine_account(&mut self, host: Sym, now: Ts) -> Sym {
-        if let Some(id) = self.graph.host(&self.syms, &self.rules, host, now).machine_account {
+        if let Some(id) = self
+            .graph
+            .host(&self.syms, &self.rules, host, now)
+            .machine_account
+        {
             return id;
         }
         let name = format!("{}$", self.syms.resolve(host));
@@ -550,7 +560,8 @@ impl Engine {
             failures.pop_front();
         }
         let distinct: BTreeSet<Sym> = failures.iter().map(|(_, d)| *d).collect();
-        if distinct.len() < self.rules.settings.failure_min_destinations as usize || !self.alerting(a.identity, a.time)
+        if distinct.len() < self.rules.settings.failure_min_destinations as usize
+            || !self.alerting(a.identity, a.time)
         {
             return;
         }
@@ -575,10 +586,11 @@ impl Engine {
         let pair_new = self
             .graph
             .record_host_edge(f.src, f.dst, t, self.rules.settings.edge_ttl);
-        if let Some(id) = self
-            .join
-            .claim(&f, self.rules.settings.join_before, self.rules.settings.join_after)
-        {
+        if let Some(id) = self.join.claim(
+            &f,
+            self.rules.settings.join_before,
+            self.rules.settings.join_after,
+        ) {
             self.stats.join_hits += 1;
             if f.dst_port != 0 {
                 self.graph.record_service(id, f.dst, f.dst_port, f.bytes, t);
@@ -625,16 +637,18 @@ impl Engine {
         let t = obs.time;
         let after_learning = self.learn_end.is_some_and(|e| t >= e);
         if after_learning {
-            let edge_new = self
-                .graph
-                .edge_is_new(obs.identity, obs.dst, t, self.rules.settings.edge_ttl);
+            let edge_new =
+                self.graph
+                    .edge_is_new(obs.identity, obs.dst, t, self.rules.settings.edge_ttl);
             if edge_new {
                 self.stats.novel_edges += 1;
             }
-            let chain = obs
-                .src
-                .and_then(|s| self.chain_in.get(&s).copied())
-                .filter(|&(at, from, _)| at + self.rules.settings.chain_window >= t && from != obs.identity);
+            let chain =
+                obs.src
+                    .and_then(|s| self.chain_in.get(&s).copied())
+                    .filter(|&(at, from, _)| {
+                        at + self.rules.settings.chain_window >= t && from != obs.identity
+                    });
             let mut dst_group_new = false;
             if self.alerting(obs.identity, t) {
                 dst_group_new = self.score_and_group(obs, chain, out);
@@ -706,11 +720,11 @@ impl Engine {
             chain.map(|(at, from, _)| (from, at)),
         );
         let dst_group_new = scored.dst_group_new;
-        let step = self.step(&obs);
+        let step = obs;
         let t = obs.time;
         let suppressed_by = scored.matched.as_ref().and_then(|m| {
             let name = |s: Option<Sym>| s.map_or("", |s| self.syms.resolve(s));
-            let service = step.service.as_deref().unwrap_or("");
+            let service = service_name(&obs, &self.syms).unwrap_or_default();
             self.rules
                 .exceptions
                 .iter()
@@ -720,7 +734,7 @@ impl Engine {
                         name(Some(obs.identity)),
                         name(obs.src),
                         name(Some(obs.dst)),
-                        service,
+                        &service,
                         t.saturating_add(self.time_base),
                     )
                 })
@@ -744,17 +758,19 @@ impl Engine {
         self.stats.matches += 1;
         let path = match chain {
             Some((at, from, from_src)) if scored.hits.iter().any(|h| h.name == "chain") => {
-                let hop = Step {
-                    time: Seconds::from_ms(at),
-                    identity: self.syms.resolve(from).to_string(),
-                    src: from_src.map(|s| self.syms.resolve(s).to_string()),
-                    dst: obs
-                        .src
-                        .map_or_else(String::new, |s| self.syms.resolve(s).to_string()),
+                // The hop into the intermediate host (the chain is keyed by this observation's source).
+                let hop = Observation {
+                    time: at,
+                    identity: from,
+                    src: from_src,
+                    dst: obs.src.unwrap_or(obs.dst),
+                    port: 0,
                     service: None,
-                    via: "auth".into(),
+                    protocol: AuthProtocol::Unknown,
+                    logon: LogonType::Unknown,
+                    via: Via::Auth,
                 };
-                vec![hop, step.clone()]
+                vec![hop, step]
             }
             _ => vec![],
         };
@@ -768,7 +784,13 @@ impl Engine {
         let window = self.rules.settings.incident_window;
         match self.incidents.get_mut(&obs.identity) {
             Some(inc) if !inc.emitted => {
-                inc.add(step, obs.dst, t, Some(best), self.rules.settings.max_evidence);
+                inc.add(
+                    step,
+                    obs.dst,
+                    t,
+                    Some(best),
+                    self.rules.settings.max_evidence,
+                );
             }
             Some(inc) if t <= inc.last_match + window && t <= inc.opened + MAX_INCIDENT => {
                 inc.absorbed += 1;
@@ -782,18 +804,6 @@ impl Engine {
             }
         }
         dst_group_new
-    }
-
-    fn step(&self, obs: &Observation) -> Step {
-        let name = |s: Sym| self.syms.resolve(s).to_string();
-        Step {
-            time: Seconds::from_ms(obs.time),
-            identity: name(obs.identity),
-            src: obs.src.map(name),
-            dst: name(obs.dst),
-            service: service_name(obs, &self.syms),
-            via: obs.via.name().into(),
-        }
     }
 
     fn baseline(&self, identity: Sym) -> Baseline {

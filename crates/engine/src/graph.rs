@@ -195,7 +195,11 @@ impl Graph {
         if self.attr_names.is_empty() {
             self.attr_names.push(String::new());
         }
-        if let Some(i) = self.attr_names.iter().position(|a| a.eq_ignore_ascii_case(v)) {
+        if let Some(i) = self
+            .attr_names
+            .iter()
+            .position(|a| a.eq_ignore_ascii_case(v))
+        {
             return i as u16;
         }
         if self.attr_names.len() >= u16::MAX as usize {
@@ -222,7 +226,13 @@ impl Graph {
     }
 
     /// The host profile, created on first sight (with its inventory attributes).
-    pub fn host(&mut self, syms: &Interner, rules: &RuleSet, host: Sym, now: Ts) -> &mut HostProfile {
+    pub fn host(
+        &mut self,
+        syms: &Interner,
+        rules: &RuleSet,
+        host: Sym,
+        now: Ts,
+    ) -> &mut HostProfile {
         if !self.hosts.contains_key(&host) {
             let group = self.group_of(syms.resolve(host));
             self.hosts.insert(
@@ -274,7 +284,10 @@ impl Graph {
             Usage::new(t)
         });
         usage.touch(t);
-        let (dst_group, dst_env) = self.hosts.get(&dst).map_or((None, 0), |h| (Some(h.group), h.env));
+        let (dst_group, dst_env) = self
+            .hosts
+            .get(&dst)
+            .map_or((None, 0), |h| (Some(h.group), h.env));
         if new {
             if let Some(h) = self.hosts.get_mut(&dst) {
                 h.identities += 1;

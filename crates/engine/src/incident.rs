@@ -3,9 +3,7 @@
 //! emitted once, and absorbs (counts) later matches that come within `incident_window`.
 
 use crate::score::{Observation, Scored};
-use reachwatch_model::{
-    Alert, Baseline, Evidence, Interner, Peers, Seconds, Step, Sym, Ts,
-};
+use reachwatch_model::{Alert, Baseline, Evidence, Interner, Peers, Seconds, Step, Sym, Ts};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -21,7 +19,7 @@ pub struct Best {
     /// Peer context for its destination.
     pub peers: Peers,
     /// Credential-switching path, if any.
-    pub path: Vec<Step>,
+    pub path: Vec<Observation>,
 }
 
 /// An open incident.
@@ -38,7 +36,7 @@ pub struct Incident {
     /// Strongest match so far.
     pub best: Best,
     /// Observations grouped (capped).
-    pub steps: Vec<Step>,
+    pub steps: Vec<Observation>,
     /// Observations grouped, including those beyond the cap.
     pub count: u32,
     /// Distinct destinations, in order of appearance.
@@ -54,7 +52,7 @@ pub const MAX_INCIDENT: Ts = 6 * reachwatch_model::time::HOUR;
 
 impl Incident {
     /// A new incident from its first match.
-    pub fn open(best: Best, step: Step, hold: Ts) -> Incident {
+    pub fn open(best: Best, step: Observation, hold: Ts) -> Incident {
         let t = best.obs.time;
         Incident {
             opened: t,
@@ -71,7 +69,7 @@ impl Incident {
     }
 
     /// Adds an observation (a match when `best` is given) to an incident not yet emitted.
-    pub fn add(&mut self, step: Step, dst: Sym, time: Ts, best: Option<Best>, cap: usize) {
+    pub fn add(&mut self, step: Observation, dst: Sym, time: Ts, best: Option<Best>, cap: usize) {
         self.count += 1;
         if self.steps.len() < cap {
             self.steps.push(step);
@@ -83,7 +81,12 @@ impl Incident {
         if let Some(b) = best {
             self.last_match = time;
             // Higher score wins; at equal score, the higher-priority detection.
-            let rank = |b: &Best| (b.scored.score, std::cmp::Reverse(b.scored.matched.as_ref().map_or(usize::MAX, |m| m.priority)));
+            let rank = |b: &Best| {
+                (
+                    b.scored.score,
+                    std::cmp::Reverse(b.scored.matched.as_ref().map_or(usize::MAX, |m| m.priority)),
+                )
+            };
             if rank(&b) > rank(&self.best) {
                 self.best = b;
             }
@@ -93,7 +96,11 @@ impl Incident {
     /// Renders the incident as an alert.
     pub fn to_alert(&self, identity: Sym, kind: &str, syms: &Interner) -> Alert {
         let b = &self.best;
-        let det = b.scored.matched.as_ref().expect("an incident opens on a match");
+        let det = b
+            .scored
+            .matched
+            .as_ref()
+            .expect("an incident opens on a match");
         let name = |s: Sym| syms.resolve(s).to_string();
         let ident = name(identity);
         let dst = name(b.obs.dst);
@@ -124,14 +131,27 @@ impl Incident {
                 features: b.scored.hits.clone(),
                 baseline: b.baseline.clone(),
                 peers: b.peers.clone(),
-                path: b.path.clone(),
-                observations: self.steps.clone(),
+                path: b.path.iter().map(|o| step(o, syms)).collect(),
+                observations: self.steps.iter().map(|o| step(o, syms)).collect(),
                 observation_count: self.count,
                 destinations: self.destinations.iter().map(|&d| name(d)).collect(),
                 first_time: Seconds::from_ms(self.opened),
                 last_time: Seconds::from_ms(self.last_time),
             },
         }
+    }
+}
+
+/// An observation as an evidence step.
+pub fn step(obs: &Observation, syms: &Interner) -> Step {
+    let name = |s: Sym| syms.resolve(s).to_string();
+    Step {
+        time: Seconds::from_ms(obs.time),
+        identity: name(obs.identity),
+        src: obs.src.map(name),
+        dst: name(obs.dst),
+        service: service_name(obs, syms),
+        via: obs.via.name().into(),
     }
 }
 

@@ -14,9 +14,10 @@ mod incident;
 mod join;
 pub mod newterms;
 mod reorder;
+pub mod ruletest;
 mod score;
 
 pub use config::EngineConfig;
 pub use engine::{Engine, Rejection, SnapshotError, Stats};
-pub use reachwatch_rules::RuleSet;
 pub use graph::Graph;
+pub use reachwatch_rules::RuleSet;

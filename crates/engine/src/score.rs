@@ -158,7 +158,9 @@ pub fn identity_env<'g>(g: &'g Graph, rules: &RuleSet, p: &IdentityProfile) -> &
 }
 
 fn host_attrs<'g>(g: &'g Graph, h: Option<&HostProfile>) -> (&'g str, &'g str, &'g str, bool) {
-    h.map_or(("", "", "", false), |h| (g.attr(h.env), g.attr(h.zone), g.attr(h.role), h.crown_jewel))
+    h.map_or(("", "", "", false), |h| {
+        (g.attr(h.env), g.attr(h.zone), g.attr(h.role), h.crown_jewel)
+    })
 }
 
 /// Scores an observation against the graph *before* the graph learns it, and finds the first
@@ -184,13 +186,18 @@ pub fn score(
     let src = obs.src.and_then(|s| g.hosts.get(&s));
     let dst_group = dst.map(|h| h.group);
     let dst_group_new = dst_group.is_some_and(|dg| !profile.dst_groups.contains(&dg));
-    let failed: std::collections::BTreeSet<Sym> = profile.recent_failures().map(|(_, d)| *d).collect();
+    let failed: std::collections::BTreeSet<Sym> =
+        profile.recent_failures().map(|(_, d)| *d).collect();
     let novel = profile
         .recent_novel()
         .filter(|(rt, d)| *rt >= t - cfg.fanout_window && *d != obs.dst)
         .count() as u32
         + u32::from(edge_new);
-    let peers = g.group_reach.get(&(profile.group, obs.dst)).copied().unwrap_or(0);
+    let peers = g
+        .group_reach
+        .get(&(profile.group, obs.dst))
+        .copied()
+        .unwrap_or(0);
     let (src_env, src_zone, _, _) = host_attrs(g, src);
     let (dst_env, dst_zone, dst_role, crown) = host_attrs(g, dst);
     let id_env = identity_env(g, rules, profile);
@@ -206,16 +213,28 @@ pub fn score(
     }
     if obs.logon.is_interactive() && profile.logons & obs.logon.bit() == 0 {
         acc.add(rules, Feature::Interactive, || {
-            format!("{} logon by an identity that never logged on this way", obs.logon.name())
+            format!(
+                "{} logon by an identity that never logged on this way",
+                obs.logon.name()
+            )
         });
     }
     if edge_new && obs.via != Via::Failure {
         acc.add(rules, Feature::NewEdge, || {
-            format!("first time reaching {} (baseline: {} destinations)", name(obs.dst), profile.destinations)
+            format!(
+                "first time reaching {} (baseline: {} destinations)",
+                name(obs.dst),
+                profile.destinations
+            )
         });
         if dst_group_new {
             acc.add(rules, Feature::DstGroupNovel, || {
-                let groups: Vec<&str> = profile.dst_groups.iter().take(8).map(|&gid| group_name(g, gid)).collect();
+                let groups: Vec<&str> = profile
+                    .dst_groups
+                    .iter()
+                    .take(8)
+                    .map(|&gid| group_name(g, gid))
+                    .collect();
                 format!(
                     "never reached any `{}` host (reaches: {})",
                     group_name(g, dst_group.unwrap_or(0)),
@@ -226,12 +245,19 @@ pub fn score(
         if let Some(h) = dst {
             if h.identities <= cfg.rare_max_identities {
                 acc.add(rules, Feature::RareDst, || {
-                    format!("{} is reached by only {} identities", name(obs.dst), h.identities)
+                    format!(
+                        "{} is reached by only {} identities",
+                        name(obs.dst),
+                        h.identities
+                    )
                 });
             }
             if peers > 0 {
                 acc.add(rules, Feature::PeerSupport, || {
-                    format!("{peers} identities of peer group `{}` already reach it", group_name(g, profile.group))
+                    format!(
+                        "{peers} identities of peer group `{}` already reach it",
+                        group_name(g, profile.group)
+                    )
                 });
             }
             let recent = h.recent_new.iter().filter(|&&r| r >= t - DAY).count();
@@ -241,18 +267,29 @@ pub fn score(
                 });
             }
             if g.is_new_asset(h, t, cfg.new_asset_age) {
-                acc.add(rules, Feature::NewAsset, || format!("{} itself appeared recently", name(obs.dst)));
+                acc.add(rules, Feature::NewAsset, || {
+                    format!("{} itself appeared recently", name(obs.dst))
+                });
             }
         }
         if novel >= cfg.fanout_min {
             acc.add(rules, Feature::FanOut, || {
-                format!("{novel} novel destinations within {} min", cfg.fanout_window / 60_000)
+                format!(
+                    "{novel} novel destinations within {} min",
+                    cfg.fanout_window / 60_000
+                )
             });
         }
         if crown {
-            acc.add(rules, Feature::CrownJewel, || format!("{} is a crown jewel", name(obs.dst)));
+            acc.add(rules, Feature::CrownJewel, || {
+                format!("{} is a crown jewel", name(obs.dst))
+            });
         }
-        if !dst_env.is_empty() && rules.inventory.is_production(dst_env) && !id_env.is_empty() && !rules.inventory.is_production(id_env) {
+        if !dst_env.is_empty()
+            && rules.inventory.is_production(dst_env)
+            && !id_env.is_empty()
+            && !rules.inventory.is_production(id_env)
+        {
             acc.add(rules, Feature::EnvCrossing, || {
                 format!("a {id_env} identity reached {} in {dst_env}", name(obs.dst))
             });
@@ -262,11 +299,18 @@ pub fn score(
     if let (Some(s), Via::Auth | Via::Failure) = (obs.src, obs.via) {
         if g.source_is_new(obs.identity, s, t, cfg.edge_ttl) {
             src_new = true;
-            acc.add(rules, Feature::NewSource, || format!("first use from {}", name(s)));
+            acc.add(rules, Feature::NewSource, || {
+                format!("first use from {}", name(s))
+            });
             let sg = src.map(|h| h.group);
             if sg.is_some_and(|sg| !profile.src_groups.contains(&sg)) {
                 acc.add(rules, Feature::SrcGroupNovel, || {
-                    let usual: Vec<&str> = profile.src_groups.iter().take(8).map(|&gid| group_name(g, gid)).collect();
+                    let usual: Vec<&str> = profile
+                        .src_groups
+                        .iter()
+                        .take(8)
+                        .map(|&gid| group_name(g, gid))
+                        .collect();
                     format!(
                         "never used from any `{}` host (usual sources: {})",
                         group_name(g, sg.unwrap_or(0)),
@@ -276,12 +320,21 @@ pub fn score(
             }
         }
     }
-    if !src_zone.is_empty() && !dst_zone.is_empty() && rules.inventory.zone_forbidden(src_zone, dst_zone) {
-        acc.add(rules, Feature::ZoneCrossing, || format!("zone {src_zone} → {dst_zone} is forbidden by the inventory"));
+    if !src_zone.is_empty()
+        && !dst_zone.is_empty()
+        && rules.inventory.zone_forbidden(src_zone, dst_zone)
+    {
+        acc.add(rules, Feature::ZoneCrossing, || {
+            format!("zone {src_zone} → {dst_zone} is forbidden by the inventory")
+        });
     }
     if obs.via == Via::Flow && cfg.admin_ports.contains(&obs.port) && edge_new {
         acc.add(rules, Feature::FlowOnly, || {
-            format!("port {} traffic to {} with no authentication for it", obs.port, name(obs.dst))
+            format!(
+                "port {} traffic to {} with no authentication for it",
+                obs.port,
+                name(obs.dst)
+            )
         });
     }
     if matches!(obs.protocol, AuthProtocol::Ntlm | AuthProtocol::Cleartext)
@@ -289,7 +342,9 @@ pub fn score(
         && profile.protocols & AuthProtocol::Kerberos.bit() != 0
         && profile.protocols & obs.protocol.bit() == 0
     {
-        acc.add(rules, Feature::AuthDowngrade, || format!("{} where the baseline is Kerberos", obs.protocol.name()));
+        acc.add(rules, Feature::AuthDowngrade, || {
+            format!("{} where the baseline is Kerberos", obs.protocol.name())
+        });
     }
     if let Some((from, at)) = chain_from {
         if from != obs.identity && (edge_new || src_new) {
@@ -304,12 +359,14 @@ pub fn score(
         }
     }
     if (edge_new || src_new) && profile.last_seen < t - cfg.dormant_after {
-        acc.add(rules, Feature::Dormant, || format!("silent for {} days", (t - profile.last_seen) / DAY));
+        acc.add(rules, Feature::Dormant, || {
+            format!("silent for {} days", (t - profile.last_seen) / DAY)
+        });
     }
 
     let total: i32 = acc.hits.iter().map(|h| h.weight).sum();
     let mut hits = acc.hits;
-    hits.sort_by(|a, b| b.weight.cmp(&a.weight));
+    hits.sort_by_key(|h| std::cmp::Reverse(h.weight));
     let service = match (obs.service, obs.port) {
         (Some(s), _) => syms.resolve(s).to_string(),
         (None, 0) => String::new(),

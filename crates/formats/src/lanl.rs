@@ -160,7 +160,7 @@ impl LineDecoder for FlowDecoder {
         let mut dst = name(syms, "destination computer", dst)?;
         let mut src_port = port("source port", sport)?;
         let mut dst_port = port("destination port", dport)?;
-        if dst_port == 0 && src_port != 0 {
+        if crate::norm::is_reply(src_port, dst_port, false) {
             std::mem::swap(&mut src, &mut dst);
             std::mem::swap(&mut src_port, &mut dst_port);
         }

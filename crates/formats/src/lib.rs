@@ -1,13 +1,27 @@
 //! Input decoders and output encoders. Decoders turn one line into one event or a precise error;
 //! they never panic on any input and never allocate per field (names are interned).
 
+pub mod alert_ecs;
 pub mod alert_json;
+pub mod alert_ocsf;
+pub mod cloudtrail;
 pub mod dead_letter;
+pub mod hosts;
+pub mod json;
+pub mod k8s;
 pub mod lanl;
 pub mod lines;
 pub mod native;
+pub mod norm;
+pub mod ocsf;
+pub mod records;
+pub mod sniff;
+pub mod vpc;
+pub mod windows;
+pub mod zeek;
 
 pub use dead_letter::{DeadLetter, DecodeError, Reason};
+pub use hosts::HostMap;
 
 use reachwatch_model::{Event, Interner};
 
@@ -23,18 +37,63 @@ pub enum Format {
     Lanl,
     /// reachwatch native JSON lines.
     Native,
+    /// Windows Security events (Winlogbeat / Elastic Agent ECS, or flat NXLog) — auth.
+    Windows,
+    /// Zeek conn.log, TSV with header or JSON — flows.
+    Zeek,
+    /// AWS VPC Flow Logs, default or header-defined field order — flows.
+    Vpc,
+    /// AWS CloudTrail records, one per line or `{"Records":[…]}` documents — auth.
+    CloudTrail,
+    /// Kubernetes audit events — auth.
+    K8s,
+    /// OCSF Authentication (3002, auth) and Network Activity (4001, flows).
+    Ocsf,
+    /// Detect from the first lines ([`sniff`]).
+    Auto,
+}
+
+/// Every format name accepted by [`Format::from_str`](std::str::FromStr).
+pub const FORMAT_NAMES: &str =
+    "lanl, native, windows (ecs), zeek, vpc, cloudtrail, k8s, ocsf or auto";
+
+impl Format {
+    /// The canonical name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Lanl => "lanl",
+            Format::Native => "native",
+            Format::Windows => "windows",
+            Format::Zeek => "zeek",
+            Format::Vpc => "vpc",
+            Format::CloudTrail => "cloudtrail",
+            Format::K8s => "k8s",
+            Format::Ocsf => "ocsf",
+            Format::Auto => "auto",
+        }
+    }
+
+    /// True when times are absolute (Unix epoch), i.e. everything but LANL's relative seconds.
+    pub fn absolute_time(self) -> bool {
+        !matches!(self, Format::Lanl)
+    }
 }
 
 impl std::str::FromStr for Format {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "lanl" => Ok(Format::Lanl),
-            "native" | "json" => Ok(Format::Native),
-            other => Err(format!(
-                "unknown format `{other}` (expected `lanl` or `native`)"
-            )),
-        }
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "lanl" => Format::Lanl,
+            "native" | "json" => Format::Native,
+            "windows" | "ecs" | "winlogbeat" => Format::Windows,
+            "zeek" => Format::Zeek,
+            "vpc" | "vpc-flow" => Format::Vpc,
+            "cloudtrail" => Format::CloudTrail,
+            "k8s" | "k8s-audit" | "kubernetes" => Format::K8s,
+            "ocsf" => Format::Ocsf,
+            "auto" => Format::Auto,
+            _ => return Err(format!("unknown format `{s}` (expected {FORMAT_NAMES})")),
+        })
     }
 }
 
@@ -63,13 +122,34 @@ pub trait LineDecoder: Send {
     fn decode(&mut self, line: &[u8], syms: &mut Interner) -> Result<Option<Event>, DecodeError>;
 }
 
-/// The decoder for a format and stream.
+/// The decoder for a format and stream. Formats of the other stream (e.g. Zeek on the auth stream)
+/// decode what they can express: a flow format on the auth stream yields flows, and so on.
+/// [`Format::Auto`] decides on the first non-empty line ([`sniff::AutoDecoder`]).
 pub fn decoder(format: Format, stream: Stream) -> Box<dyn LineDecoder> {
     match (format, stream) {
         (Format::Lanl, Stream::Auth) => Box::new(lanl::AuthDecoder),
         (Format::Lanl, Stream::Flows) => Box::new(lanl::FlowDecoder),
         (Format::Native, Stream::Auth) => Box::new(native::AuthDecoder),
         (Format::Native, Stream::Flows) => Box::new(native::FlowDecoder),
+        (Format::Windows, _) => Box::new(windows::Decoder),
+        (Format::Zeek, _) => Box::new(zeek::Decoder::default()),
+        (Format::Vpc, _) => Box::new(vpc::Decoder::default()),
+        (Format::CloudTrail, _) => Box::new(cloudtrail::Decoder),
+        (Format::K8s, _) => Box::new(k8s::Decoder),
+        (Format::Ocsf, s) => Box::new(ocsf::Decoder(s)),
+        (Format::Auto, s) => Box::new(sniff::AutoDecoder::new(s)),
+    }
+}
+
+/// Wraps a reader for formats that need whole-document handling before line splitting
+/// (CloudTrail `Records` documents); other formats read lines directly.
+pub fn reader_for(
+    format: Format,
+    reader: Box<dyn std::io::Read + Send>,
+) -> Box<dyn std::io::Read + Send> {
+    match format {
+        Format::CloudTrail => Box::new(records::RecordsReader::new(reader)),
+        _ => reader,
     }
 }
 
@@ -92,4 +172,46 @@ pub(crate) fn name(
         ));
     }
     Ok(syms.intern(value))
+}
+
+/// How alerts are encoded on a sink.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AlertFormat {
+    /// reachwatch's native alert record ([`alert_json`]).
+    #[default]
+    Native,
+    /// OCSF Detection Finding, class 2004 ([`alert_ocsf`]).
+    Ocsf,
+    /// ECS alert document ([`alert_ecs`]).
+    Ecs,
+}
+
+impl std::str::FromStr for AlertFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "native" | "json" => Ok(AlertFormat::Native),
+            "ocsf" => Ok(AlertFormat::Ocsf),
+            "ecs" => Ok(AlertFormat::Ecs),
+            _ => Err(format!(
+                "unknown alert format `{s}` (expected native, ocsf or ecs)"
+            )),
+        }
+    }
+}
+
+impl AlertFormat {
+    /// Writes one alert as one line; `product_version` goes into the producer fields.
+    pub fn write(
+        self,
+        out: &mut impl std::io::Write,
+        alert: &reachwatch_model::Alert,
+        product_version: &str,
+    ) -> std::io::Result<()> {
+        match self {
+            AlertFormat::Native => alert_json::write_alert(out, alert),
+            AlertFormat::Ocsf => alert_ocsf::write_alert(out, alert, product_version),
+            AlertFormat::Ecs => alert_ecs::write_alert(out, alert, product_version),
+        }
+    }
 }

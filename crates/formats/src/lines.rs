@@ -89,6 +89,7 @@ pub fn spawn_decoder(
     source: String,
 ) -> Receiver<io::Result<Batch>> {
     let (tx, rx) = sync_channel(4);
+    let reader = crate::reader_for(format, reader);
     std::thread::Builder::new()
         .name(format!("decode-{}", stream.name()))
         .spawn(move || {

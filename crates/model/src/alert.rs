@@ -130,7 +130,7 @@ pub struct Evidence {
     /// Peer support for the strongest observation's destination.
     pub peers: Peers,
     /// Credential-switching path (hops in time order), when one was found.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub path: Vec<Step>,
     /// Every observation grouped into this alert (capped), in time order.
     pub observations: Vec<Step>,

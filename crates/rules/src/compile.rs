@@ -39,20 +39,35 @@ const TOP: &[&str] = &[
 
 /// Reads every `*.yaml` / `*.yml` file of `dir` (sorted by file name) and compiles them.
 pub fn load_dir(dir: &Path) -> Result<RuleSet, Problems> {
-    let whole = |message: String| Problems(vec![Problem { pos: Pos { file: dir.display().to_string(), line: 0, column: 0 }, message }]);
-    let entries = std::fs::read_dir(dir).map_err(|e| whole(format!("cannot read rules directory: {e}")))?;
+    let whole = |message: String| {
+        Problems(vec![Problem {
+            pos: Pos {
+                file: dir.display().to_string(),
+                line: 0,
+                column: 0,
+            },
+            message,
+        }])
+    };
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| whole(format!("cannot read rules directory: {e}")))?;
     let mut paths: Vec<_> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| {
             p.is_file()
                 && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
-                && !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'))
+                && !p
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with('.'))
         })
         .collect();
     paths.sort();
     if paths.is_empty() {
-        return Err(whole("no rule files (*.yaml, *.yml) in the rules directory".into()));
+        return Err(whole(
+            "no rule files (*.yaml, *.yml) in the rules directory".into(),
+        ));
     }
     let mut sources = vec![];
     for p in paths {
@@ -61,7 +76,12 @@ pub fn load_dir(dir: &Path) -> Result<RuleSet, Problems> {
         if bytes.len() > MAX_FILE {
             return Err(whole(format!("{name} is larger than {MAX_FILE} bytes")));
         }
-        let text = String::from_utf8(bytes).map_err(|e| whole(format!("{name} is not UTF-8 (byte {})", e.utf8_error().valid_up_to())))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            whole(format!(
+                "{name} is not UTF-8 (byte {})",
+                e.utf8_error().valid_up_to()
+            ))
+        })?;
         sources.push(Source { name, text });
     }
     compile(&sources)
@@ -102,7 +122,11 @@ impl Cond {
             .unwrap_or(&self.parts[0]);
         let doc_text = &sources[*file].text;
         let mut problems = vec![];
-        let doc = Doc { file: &sources[*file].name, text: doc_text, problems: &mut problems };
+        let doc = Doc {
+            file: &sources[*file].name,
+            text: doc_text,
+            problems: &mut problems,
+        };
         doc.pos_in_scalar(node, offset.saturating_sub(*start).min(node.as_str().len()))
     }
 }
@@ -120,6 +144,9 @@ struct DetectionDraft {
     enabled: bool,
 }
 
+/// An exception with where it was defined and the detection ids it names (checked at the end).
+type ExceptionDraft = (Pos, Exception, Vec<(Pos, String)>);
+
 #[derive(Default)]
 struct Draft {
     settings: BTreeMap<&'static str, (Pos, SettingValue)>,
@@ -134,7 +161,7 @@ struct Draft {
     macros: BTreeMap<String, (Pos, Cond)>,
     macro_order: Vec<String>,
     detections: Vec<DetectionDraft>,
-    exceptions: Vec<(Pos, Exception, Vec<(Pos, String)>)>,
+    exceptions: Vec<ExceptionDraft>,
     tests: Vec<RuleTest>,
 }
 
@@ -171,7 +198,10 @@ const SETTINGS: &[(&str, SettingKind)] = &[
     ("failure_min_destinations", SettingKind::Int(2, 100_000)),
     ("chain_window", SettingKind::Duration),
     ("dormant_after", SettingKind::Duration),
-    ("downgrade_min_observations", SettingKind::Int(0, 1_000_000_000)),
+    (
+        "downgrade_min_observations",
+        SettingKind::Int(0, 1_000_000_000),
+    ),
     ("env_min_destinations", SettingKind::Int(1, 1_000_000)),
     ("incident_hold", SettingKind::Duration),
     ("incident_window", SettingKind::Duration),
@@ -186,15 +216,25 @@ pub fn compile(sources: &[Source]) -> Result<RuleSet, Problems> {
     let mut problems = vec![];
     let mut draft = Draft::default();
     for (idx, src) in sources.iter().enumerate() {
-        let mut doc = Doc { file: &src.name, text: &src.text, problems: &mut problems };
-        let node = match marked_yaml::parse_yaml_with_options(idx, &src.text, LoaderOptions::default().error_on_duplicate_keys(true)) {
+        let mut doc = Doc {
+            file: &src.name,
+            text: &src.text,
+            problems: &mut problems,
+        };
+        let node = match marked_yaml::parse_yaml_with_options(
+            idx,
+            &src.text,
+            LoaderOptions::default().error_on_duplicate_keys(true),
+        ) {
             Ok(n) => n,
             Err(e) => {
                 load_error(&mut doc, e);
                 continue;
             }
         };
-        let Some(top) = doc.mapping(&node, "a rule file") else { continue };
+        let Some(top) = doc.mapping(&node, "a rule file") else {
+            continue;
+        };
         doc.keys(top, "a rule file", TOP);
         for (key, value) in top.iter() {
             match key.as_str() {
@@ -212,7 +252,9 @@ pub fn compile(sources: &[Source]) -> Result<RuleSet, Problems> {
         }
     }
     let whole = Pos {
-        file: sources.last().map_or_else(|| "rules".into(), |s| s.name.clone()),
+        file: sources
+            .last()
+            .map_or_else(|| "rules".into(), |s| s.name.clone()),
         line: 0,
         column: 0,
     };
@@ -237,15 +279,32 @@ pub fn compile(sources: &[Source]) -> Result<RuleSet, Problems> {
 
 fn load_error(doc: &mut Doc<'_>, e: LoadError) {
     let (m, msg) = match &e {
-        LoadError::TopLevelMustBeMapping(m) => (Some(*m), "a rule file must be a mapping of sections".to_string()),
-        LoadError::TopLevelMustBeSequence(m) => (Some(*m), "unexpected list at the top level".to_string()),
-        LoadError::UnexpectedAnchor(m) => (Some(*m), "YAML anchors and aliases are not supported in rule files".to_string()),
-        LoadError::MappingKeyMustBeScalar(m) => (Some(*m), "mapping keys must be plain strings".to_string()),
-        LoadError::UnexpectedTag(m) => (Some(*m), "YAML tags are not supported in rule files".to_string()),
+        LoadError::TopLevelMustBeMapping(m) => (
+            Some(*m),
+            "a rule file must be a mapping of sections".to_string(),
+        ),
+        LoadError::TopLevelMustBeSequence(m) => {
+            (Some(*m), "unexpected list at the top level".to_string())
+        }
+        LoadError::UnexpectedAnchor(m) => (
+            Some(*m),
+            "YAML anchors and aliases are not supported in rule files".to_string(),
+        ),
+        LoadError::MappingKeyMustBeScalar(m) => {
+            (Some(*m), "mapping keys must be plain strings".to_string())
+        }
+        LoadError::UnexpectedTag(m) => (
+            Some(*m),
+            "YAML tags are not supported in rule files".to_string(),
+        ),
         LoadError::ScanError(m, s) => (Some(*m), format!("YAML syntax error: {}", s.info())),
         LoadError::DuplicateKey(d) => (
             d.key.span().start().copied(),
-            format!("duplicate key `{}` (first at line {})", d.key.as_str(), d.prev_key.span().start().map_or(0, |m| m.line())),
+            format!(
+                "duplicate key `{}` (first at line {})",
+                d.key.as_str(),
+                d.prev_key.span().start().map_or(0, |m| m.line())
+            ),
         ),
     };
     let pos = doc.at(m.as_ref());
@@ -253,11 +312,15 @@ fn load_error(doc: &mut Doc<'_>, e: LoadError) {
 }
 
 fn settings(doc: &mut Doc<'_>, node: &Node, d: &mut Draft) {
-    let Some(map) = doc.mapping(node, "`settings`") else { return };
+    let Some(map) = doc.mapping(node, "`settings`") else {
+        return;
+    };
     let names: Vec<&str> = SETTINGS.iter().map(|(n, _)| *n).collect();
     doc.keys(map, "`settings`", &names);
     for (key, value) in map.iter() {
-        let Some(&(name, kind)) = SETTINGS.iter().find(|(n, _)| *n == key.as_str()) else { continue };
+        let Some(&(name, kind)) = SETTINGS.iter().find(|(n, _)| *n == key.as_str()) else {
+            continue;
+        };
         let what = format!("setting `{name}`");
         let v = match kind {
             SettingKind::Duration => doc.duration(value, &what).map(SettingValue::Duration),
@@ -295,12 +358,15 @@ fn ports(doc: &mut Doc<'_>, node: &Node, what: &str) -> Option<Vec<u16>> {
 }
 
 fn weights(doc: &mut Doc<'_>, node: &Node, d: &mut Draft) {
-    let Some(map) = doc.mapping(node, "`weights`") else { return };
+    let Some(map) = doc.mapping(node, "`weights`") else {
+        return;
+    };
     let names: Vec<&str> = Feature::ALL.iter().map(|f| f.name()).collect();
     doc.keys(map, "`weights`", &names);
     for (key, value) in map.iter() {
         if let Some(f) = Feature::from_name(key.as_str()) {
-            if let Some(w) = doc.integer(value, &format!("weight of `{}`", key.as_str()), -100, 100) {
+            if let Some(w) = doc.integer(value, &format!("weight of `{}`", key.as_str()), -100, 100)
+            {
                 d.weights.insert(f, w as i32);
             }
         }
@@ -318,35 +384,67 @@ fn lower_globs(doc: &mut Doc<'_>, node: &Node, what: &str) -> Option<Vec<String>
 }
 
 fn identities(doc: &mut Doc<'_>, node: &Node, d: &mut Draft) {
-    let Some(map) = doc.mapping(node, "`identities`") else { return };
+    let Some(map) = doc.mapping(node, "`identities`") else {
+        return;
+    };
     doc.keys(map, "`identities`", &["machine", "unknown", "groups"]);
-    if let Some(v) = map.get_node("machine").and_then(|n| lower_globs(doc, n, "`identities.machine`")) {
+    if let Some(v) = map
+        .get_node("machine")
+        .and_then(|n| lower_globs(doc, n, "`identities.machine`"))
+    {
         d.machine.extend(v);
     }
-    if let Some(v) = map.get_node("unknown").and_then(|n| lower_globs(doc, n, "`identities.unknown`")) {
+    if let Some(v) = map
+        .get_node("unknown")
+        .and_then(|n| lower_globs(doc, n, "`identities.unknown`"))
+    {
         d.unknown.extend(v);
     }
-    if let Some(seq) = map.get_node("groups").and_then(|n| doc.sequence(n, "`identities.groups`")) {
+    if let Some(seq) = map
+        .get_node("groups")
+        .and_then(|n| doc.sequence(n, "`identities.groups`"))
+    {
         for item in seq.iter() {
-            let Some(g) = doc.mapping(item, "an identity group") else { continue };
+            let Some(g) = doc.mapping(item, "an identity group") else {
+                continue;
+            };
             doc.keys(g, "an identity group", &["name", "match", "environment"]);
-            let name = required(doc, g, "name", "an identity group").and_then(|n| doc.nonempty(n, "`name`"));
-            let patterns = required(doc, g, "match", "an identity group").and_then(|n| lower_globs(doc, n, "`match`"));
-            let environment = g.get_node("environment").and_then(|n| doc.nonempty(n, "`environment`"));
+            let name = required(doc, g, "name", "an identity group")
+                .and_then(|n| doc.nonempty(n, "`name`"));
+            let patterns = required(doc, g, "match", "an identity group")
+                .and_then(|n| lower_globs(doc, n, "`match`"));
+            let environment = g
+                .get_node("environment")
+                .and_then(|n| doc.nonempty(n, "`environment`"));
             if let (Some(name), Some(patterns)) = (name, patterns) {
                 let pos = doc.pos(item.span());
                 if let Some((first, _)) = d.groups.iter().find(|(_, x)| x.name == name) {
                     let first = first.clone();
-                    doc.error_at(pos, format!("duplicate identity group `{name}` (first defined at {first})"));
+                    doc.error_at(
+                        pos,
+                        format!("duplicate identity group `{name}` (first defined at {first})"),
+                    );
                     continue;
                 }
-                d.groups.push((pos, IdentityGroup { name, patterns, environment }));
+                d.groups.push((
+                    pos,
+                    IdentityGroup {
+                        name,
+                        patterns,
+                        environment,
+                    },
+                ));
             }
         }
     }
 }
 
-fn required<'n>(doc: &mut Doc<'_>, map: &'n MarkedMappingNode, key: &str, what: &str) -> Option<&'n Node> {
+fn required<'n>(
+    doc: &mut Doc<'_>,
+    map: &'n MarkedMappingNode,
+    key: &str,
+    what: &str,
+) -> Option<&'n Node> {
     let n = map.get_node(key);
     if n.is_none() {
         doc.error(map.span(), format!("{what} needs `{key}`"));
@@ -355,26 +453,64 @@ fn required<'n>(doc: &mut Doc<'_>, map: &'n MarkedMappingNode, key: &str, what: 
 }
 
 fn inventory(doc: &mut Doc<'_>, node: &Node, d: &mut Draft) {
-    let Some(map) = doc.mapping(node, "`inventory`") else { return };
-    doc.keys(map, "`inventory`", &["hosts", "production", "forbidden_zones"]);
-    if let Some(seq) = map.get_node("hosts").and_then(|n| doc.sequence(n, "`inventory.hosts`")) {
+    let Some(map) = doc.mapping(node, "`inventory`") else {
+        return;
+    };
+    doc.keys(
+        map,
+        "`inventory`",
+        &["hosts", "production", "forbidden_zones"],
+    );
+    if let Some(seq) = map
+        .get_node("hosts")
+        .and_then(|n| doc.sequence(n, "`inventory.hosts`"))
+    {
         for item in seq.iter() {
-            let Some(h) = doc.mapping(item, "an inventory entry") else { continue };
-            doc.keys(h, "an inventory entry", &["name", "match", "regex", "cidr", "environment", "zone", "role", "crown_jewel"]);
-            let selectors: Vec<&str> = ["name", "match", "regex", "cidr"].into_iter().filter(|k| h.get_node(k).is_some()).collect();
+            let Some(h) = doc.mapping(item, "an inventory entry") else {
+                continue;
+            };
+            doc.keys(
+                h,
+                "an inventory entry",
+                &[
+                    "name",
+                    "match",
+                    "regex",
+                    "cidr",
+                    "environment",
+                    "zone",
+                    "role",
+                    "crown_jewel",
+                ],
+            );
+            let selectors: Vec<&str> = ["name", "match", "regex", "cidr"]
+                .into_iter()
+                .filter(|k| h.get_node(k).is_some())
+                .collect();
             if selectors.len() != 1 {
                 doc.error(item.span(), format!("an inventory entry needs exactly one of `name`, `match`, `regex`, `cidr` (found {})", selectors.len()));
                 continue;
             }
             let sel = selectors[0];
-            let Some(v) = h.get_node(sel).and_then(|n| doc.scalar(n, &format!("`{sel}`"))) else { continue };
+            let Some(v) = h
+                .get_node(sel)
+                .and_then(|n| doc.scalar(n, &format!("`{sel}`")))
+            else {
+                continue;
+            };
             let matcher = match sel {
                 "name" => Some(HostMatch::Name(v.as_str().to_string())),
                 "match" => Some(HostMatch::Glob(v.as_str().to_ascii_lowercase())),
                 "regex" => match regex::Regex::new(v.as_str()) {
                     Ok(r) => Some(HostMatch::Regex(r)),
                     Err(e) => {
-                        let first = e.to_string().lines().last().unwrap_or("").trim().to_string();
+                        let first = e
+                            .to_string()
+                            .lines()
+                            .last()
+                            .unwrap_or("")
+                            .trim()
+                            .to_string();
                         doc.error(v.span(), format!("bad regex `{}`: {first}", v.as_str()));
                         None
                     }
@@ -387,27 +523,49 @@ fn inventory(doc: &mut Doc<'_>, node: &Node, d: &mut Draft) {
                     }
                 },
             };
-            let attr = |doc: &mut Doc<'_>, k: &str| h.get_node(k).and_then(|n| doc.nonempty(n, &format!("`{k}`")));
+            let attr = |doc: &mut Doc<'_>, k: &str| {
+                h.get_node(k)
+                    .and_then(|n| doc.nonempty(n, &format!("`{k}`")))
+            };
             let environment = attr(doc, "environment");
             let zone = attr(doc, "zone");
             let role = attr(doc, "role");
-            let crown_jewel = h.get_node("crown_jewel").and_then(|n| doc.boolean(n, "`crown_jewel`"));
+            let crown_jewel = h
+                .get_node("crown_jewel")
+                .and_then(|n| doc.boolean(n, "`crown_jewel`"));
             if let Some(matcher) = matcher {
-                d.hosts.push(HostRule { matcher, environment, zone, role, crown_jewel });
+                d.hosts.push(HostRule {
+                    matcher,
+                    environment,
+                    zone,
+                    role,
+                    crown_jewel,
+                });
             }
         }
     }
-    if let Some(v) = map.get_node("production").and_then(|n| doc.strings(n, "`inventory.production`")) {
+    if let Some(v) = map
+        .get_node("production")
+        .and_then(|n| doc.strings(n, "`inventory.production`"))
+    {
         d.production = Some(v.into_iter().map(|s| s.to_ascii_lowercase()).collect());
     }
-    if let Some(seq) = map.get_node("forbidden_zones").and_then(|n| doc.sequence(n, "`inventory.forbidden_zones`")) {
+    if let Some(seq) = map
+        .get_node("forbidden_zones")
+        .and_then(|n| doc.sequence(n, "`inventory.forbidden_zones`"))
+    {
         for item in seq.iter() {
-            let Some(z) = doc.mapping(item, "a forbidden zone pair") else { continue };
+            let Some(z) = doc.mapping(item, "a forbidden zone pair") else {
+                continue;
+            };
             doc.keys(z, "a forbidden zone pair", &["from", "to"]);
-            let from = required(doc, z, "from", "a forbidden zone pair").and_then(|n| doc.nonempty(n, "`from`"));
-            let to = required(doc, z, "to", "a forbidden zone pair").and_then(|n| doc.nonempty(n, "`to`"));
+            let from = required(doc, z, "from", "a forbidden zone pair")
+                .and_then(|n| doc.nonempty(n, "`from`"));
+            let to = required(doc, z, "to", "a forbidden zone pair")
+                .and_then(|n| doc.nonempty(n, "`to`"));
             if let (Some(f), Some(t)) = (from, to) {
-                d.forbidden.push((f.to_ascii_lowercase(), t.to_ascii_lowercase()));
+                d.forbidden
+                    .push((f.to_ascii_lowercase(), t.to_ascii_lowercase()));
             }
         }
     }
@@ -422,7 +580,11 @@ fn parse_cidr(s: &str) -> Option<(std::net::IpAddr, u8)> {
 }
 
 /// Reads `{append: X}` / `{replace: X}` wrappers; returns (mode, inner node).
-fn override_mode<'n>(doc: &mut Doc<'_>, node: &'n Node, what: &str) -> Option<(Option<&'static str>, &'n Node)> {
+fn override_mode<'n>(
+    doc: &mut Doc<'_>,
+    node: &'n Node,
+    what: &str,
+) -> Option<(Option<&'static str>, &'n Node)> {
     match node {
         Node::Mapping(m) => {
             doc.keys(m, what, &["append", "replace"]);
@@ -430,7 +592,10 @@ fn override_mode<'n>(doc: &mut Doc<'_>, node: &'n Node, what: &str) -> Option<(O
                 (Some(n), None) => Some((Some("append"), n)),
                 (None, Some(n)) => Some((Some("replace"), n)),
                 _ => {
-                    doc.error(m.span(), format!("{what} takes exactly one of `append` or `replace`"));
+                    doc.error(
+                        m.span(),
+                        format!("{what} takes exactly one of `append` or `replace`"),
+                    );
                     None
                 }
             }
@@ -440,22 +605,37 @@ fn override_mode<'n>(doc: &mut Doc<'_>, node: &'n Node, what: &str) -> Option<(O
 }
 
 fn check_name(doc: &mut Doc<'_>, key: &MarkedScalarNode, what: &str) -> bool {
-    let ok = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let ok = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if !ok {
-        doc.error(key.span(), format!("{what} name `{}` must be letters, digits, `_` or `-`", key.as_str()));
+        doc.error(
+            key.span(),
+            format!(
+                "{what} name `{}` must be letters, digits, `_` or `-`",
+                key.as_str()
+            ),
+        );
     }
     ok
 }
 
 fn lists(doc: &mut Doc<'_>, node: &Node, d: &mut Draft) {
-    let Some(map) = doc.mapping(node, "`lists`") else { return };
+    let Some(map) = doc.mapping(node, "`lists`") else {
+        return;
+    };
     for (key, value) in map.iter() {
         if !check_name(doc, key, "list") {
             continue;
         }
         let what = format!("list `{}`", key.as_str());
-        let Some((mode, inner)) = override_mode(doc, value, &what) else { continue };
-        let Some(items) = doc.strings(inner, &what) else { continue };
+        let Some((mode, inner)) = override_mode(doc, value, &what) else {
+            continue;
+        };
+        let Some(items) = doc.strings(inner, &what) else {
+            continue;
+        };
         let pos = doc.pos(key.span());
         let name = key.as_str().to_string();
         match (mode, d.lists.get_mut(&name)) {
@@ -474,14 +654,20 @@ fn lists(doc: &mut Doc<'_>, node: &Node, d: &mut Draft) {
 }
 
 fn macros(doc: &mut Doc<'_>, file: usize, node: &Node, d: &mut Draft) {
-    let Some(map) = doc.mapping(node, "`macros`") else { return };
+    let Some(map) = doc.mapping(node, "`macros`") else {
+        return;
+    };
     for (key, value) in map.iter() {
         if !check_name(doc, key, "macro") {
             continue;
         }
         let what = format!("macro `{}`", key.as_str());
-        let Some((mode, inner)) = override_mode(doc, value, &what) else { continue };
-        let Some(s) = doc.scalar(inner, &what) else { continue };
+        let Some((mode, inner)) = override_mode(doc, value, &what) else {
+            continue;
+        };
+        let Some(s) = doc.scalar(inner, &what) else {
+            continue;
+        };
         let pos = doc.pos(key.span());
         let name = key.as_str().to_string();
         if Feature::from_name(&name).is_some() {
@@ -504,8 +690,28 @@ fn macros(doc: &mut Doc<'_>, file: usize, node: &Node, d: &mut Draft) {
     }
 }
 
-const DETECTION_KEYS: &[&str] = &["id", "description", "condition", "severity", "weight", "min_score", "attack", "tags", "enabled", "override"];
-const OVERRIDABLE: &[&str] = &["description", "condition", "severity", "weight", "min_score", "attack", "tags", "enabled"];
+const DETECTION_KEYS: &[&str] = &[
+    "id",
+    "description",
+    "condition",
+    "severity",
+    "weight",
+    "min_score",
+    "attack",
+    "tags",
+    "enabled",
+    "override",
+];
+const OVERRIDABLE: &[&str] = &[
+    "description",
+    "condition",
+    "severity",
+    "weight",
+    "min_score",
+    "attack",
+    "tags",
+    "enabled",
+];
 const APPENDABLE: &[&str] = &["condition", "attack", "tags"];
 
 fn severity(doc: &mut Doc<'_>, node: &Node) -> Option<SeverityRule> {
@@ -517,7 +723,10 @@ fn severity(doc: &mut Doc<'_>, node: &Node) -> Option<SeverityRule> {
         "high" => SeverityRule::Fixed(Severity::High),
         "critical" => SeverityRule::Fixed(Severity::Critical),
         other => {
-            doc.error(s.span(), format!("unknown severity `{other}` (expected auto, low, medium, high, critical)"));
+            doc.error(
+                s.span(),
+                format!("unknown severity `{other}` (expected auto, low, medium, high, critical)"),
+            );
             return None;
         }
     })
@@ -529,9 +738,13 @@ fn attack_ids(doc: &mut Doc<'_>, node: &Node) -> Option<Vec<String>> {
         let ok = t.len() >= 5
             && t.starts_with('T')
             && t[1..5].chars().all(|c| c.is_ascii_digit())
-            && (t.len() == 5 || (t.len() == 9 && &t[5..6] == "." && t[6..].chars().all(|c| c.is_ascii_digit())));
+            && (t.len() == 5
+                || (t.len() == 9 && &t[5..6] == "." && t[6..].chars().all(|c| c.is_ascii_digit())));
         if !ok {
-            doc.error(node.span(), format!("`{t}` is not an ATT&CK technique id like T1021 or T1021.002"));
+            doc.error(
+                node.span(),
+                format!("`{t}` is not an ATT&CK technique id like T1021 or T1021.002"),
+            );
             return None;
         }
     }
@@ -539,15 +752,30 @@ fn attack_ids(doc: &mut Doc<'_>, node: &Node) -> Option<Vec<String>> {
 }
 
 fn detections(doc: &mut Doc<'_>, file: usize, node: &Node, d: &mut Draft) {
-    let Some(seq) = doc.sequence(node, "`detections`") else { return };
+    let Some(seq) = doc.sequence(node, "`detections`") else {
+        return;
+    };
     for item in seq.iter() {
-        let Some(m) = doc.mapping(item, "a detection") else { continue };
+        let Some(m) = doc.mapping(item, "a detection") else {
+            continue;
+        };
         doc.keys(m, "a detection", DETECTION_KEYS);
-        let Some(id_node) = required(doc, m, "id", "a detection") else { continue };
-        let Some(id_s) = doc.scalar(id_node, "`id`") else { continue };
+        let Some(id_node) = required(doc, m, "id", "a detection") else {
+            continue;
+        };
+        let Some(id_s) = doc.scalar(id_node, "`id`") else {
+            continue;
+        };
         let id = id_s.as_str().to_string();
-        if id.is_empty() || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || c == '.') {
-            doc.error(id_s.span(), format!("detection id `{id}` must be lowercase letters, digits, `-`, `_` or `.`"));
+        if id.is_empty()
+            || !id.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || c == '.'
+            })
+        {
+            doc.error(
+                id_s.span(),
+                format!("detection id `{id}` must be lowercase letters, digits, `-`, `_` or `.`"),
+            );
             continue;
         }
         let pos = doc.pos(id_s.span());
@@ -589,26 +817,45 @@ fn detections(doc: &mut Doc<'_>, file: usize, node: &Node, d: &mut Draft) {
     }
 }
 
-fn override_detection(doc: &mut Doc<'_>, file: usize, m: &MarkedMappingNode, o: &Node, det: &mut DetectionDraft) {
-    let Some(om) = doc.mapping(o, "`override`") else { return };
+fn override_detection(
+    doc: &mut Doc<'_>,
+    file: usize,
+    m: &MarkedMappingNode,
+    o: &Node,
+    det: &mut DetectionDraft,
+) {
+    let Some(om) = doc.mapping(o, "`override`") else {
+        return;
+    };
     doc.keys(om, "`override`", OVERRIDABLE);
     for (field, mode) in om.iter() {
         let f = field.as_str();
         if !OVERRIDABLE.contains(&f) {
             continue;
         }
-        let Some(mode_s) = doc.scalar(mode, "an override mode") else { continue };
+        let Some(mode_s) = doc.scalar(mode, "an override mode") else {
+            continue;
+        };
         let mode = mode_s.as_str();
         if mode != "append" && mode != "replace" {
-            doc.error(mode_s.span(), format!("override mode `{mode}` for `{f}` must be append or replace"));
+            doc.error(
+                mode_s.span(),
+                format!("override mode `{mode}` for `{f}` must be append or replace"),
+            );
             continue;
         }
         if mode == "append" && !APPENDABLE.contains(&f) {
-            doc.error(mode_s.span(), format!("`{f}` can only be replaced, not appended to"));
+            doc.error(
+                mode_s.span(),
+                format!("`{f}` can only be replaced, not appended to"),
+            );
             continue;
         }
         let Some(value) = m.get_node(f) else {
-            doc.error(field.span(), format!("override names `{f}` but the detection does not set it"));
+            doc.error(
+                field.span(),
+                format!("override names `{f}` but the detection does not set it"),
+            );
             continue;
         };
         let append = mode == "append";
@@ -643,12 +890,20 @@ fn override_detection(doc: &mut Doc<'_>, file: usize, m: &MarkedMappingNode, o: 
             }
             "attack" => {
                 if let Some(v) = attack_ids(doc, value) {
-                    if append { det.attack.extend(v) } else { det.attack = v }
+                    if append {
+                        det.attack.extend(v)
+                    } else {
+                        det.attack = v
+                    }
                 }
             }
             "tags" => {
                 if let Some(v) = doc.strings(value, "`tags`") {
-                    if append { det.tags.extend(v) } else { det.tags = v }
+                    if append {
+                        det.tags.extend(v)
+                    } else {
+                        det.tags = v
+                    }
                 }
             }
             _ => {
@@ -667,18 +922,47 @@ fn override_detection(doc: &mut Doc<'_>, file: usize, m: &MarkedMappingNode, o: 
 }
 
 fn exceptions(doc: &mut Doc<'_>, node: &Node, d: &mut Draft) {
-    let Some(seq) = doc.sequence(node, "`exceptions`") else { return };
+    let Some(seq) = doc.sequence(node, "`exceptions`") else {
+        return;
+    };
     for item in seq.iter() {
-        let Some(m) = doc.mapping(item, "an exception") else { continue };
-        doc.keys(m, "an exception", &["name", "rules", "identity", "source", "destination", "service", "from", "until", "expires", "reason"]);
-        let Some(name) = required(doc, m, "name", "an exception").and_then(|n| doc.nonempty(n, "`name`")) else { continue };
+        let Some(m) = doc.mapping(item, "an exception") else {
+            continue;
+        };
+        doc.keys(
+            m,
+            "an exception",
+            &[
+                "name",
+                "rules",
+                "identity",
+                "source",
+                "destination",
+                "service",
+                "from",
+                "until",
+                "expires",
+                "reason",
+            ],
+        );
+        let Some(name) =
+            required(doc, m, "name", "an exception").and_then(|n| doc.nonempty(n, "`name`"))
+        else {
+            continue;
+        };
         let pos = doc.pos(item.span());
         if let Some((first, _, _)) = d.exceptions.iter().find(|(_, e, _)| e.name == name) {
             let first = first.clone();
-            doc.error_at(pos, format!("duplicate exception `{name}` (first defined at {first})"));
+            doc.error_at(
+                pos,
+                format!("duplicate exception `{name}` (first defined at {first})"),
+            );
             continue;
         }
-        let globs = |doc: &mut Doc<'_>, k: &str| m.get_node(k).map_or(Some(vec![]), |n| lower_globs(doc, n, &format!("`{k}`")));
+        let globs = |doc: &mut Doc<'_>, k: &str| {
+            m.get_node(k)
+                .map_or(Some(vec![]), |n| lower_globs(doc, n, &format!("`{k}`")))
+        };
         let identity = globs(doc, "identity");
         let source = globs(doc, "source");
         let destination = globs(doc, "destination");
@@ -692,37 +976,67 @@ fn exceptions(doc: &mut Doc<'_>, node: &Node, d: &mut Draft) {
                 }
             }),
         };
-        let time = |doc: &mut Doc<'_>, k: &str| m.get_node(k).map(|n| doc.timestamp(n, &format!("`{k}`")));
+        let time =
+            |doc: &mut Doc<'_>, k: &str| m.get_node(k).map(|n| doc.timestamp(n, &format!("`{k}`")));
         let from = time(doc, "from");
         let until = time(doc, "until");
         let expires = time(doc, "expires");
-        let reason = m.get_node("reason").and_then(|n| doc.string(n, "`reason`")).unwrap_or_default();
-        if [&from, &until, &expires].iter().any(|t| matches!(t, Some(None))) {
+        let reason = m
+            .get_node("reason")
+            .and_then(|n| doc.string(n, "`reason`"))
+            .unwrap_or_default();
+        if [&from, &until, &expires]
+            .iter()
+            .any(|t| matches!(t, Some(None)))
+        {
             continue;
         }
-        let (Some(identity), Some(source), Some(destination), Some(service), Some(rules)) = (identity, source, destination, service, rules) else { continue };
-        if identity.is_empty() && source.is_empty() && destination.is_empty() && service.is_empty() {
+        let (Some(identity), Some(source), Some(destination), Some(service), Some(rules)) =
+            (identity, source, destination, service, rules)
+        else {
+            continue;
+        };
+        if identity.is_empty() && source.is_empty() && destination.is_empty() && service.is_empty()
+        {
             doc.error(item.span(), format!("exception `{name}` needs at least one of `identity`, `source`, `destination`, `service` (it would silence everything)"));
             continue;
         }
         d.exceptions.push((
             pos,
-            Exception { name, rules, identity, source, destination, service, from: from.flatten(), until: until.flatten(), expires: expires.flatten(), reason },
+            Exception {
+                name,
+                rules,
+                identity,
+                source,
+                destination,
+                service,
+                from: from.flatten(),
+                until: until.flatten(),
+                expires: expires.flatten(),
+                reason,
+            },
             rule_refs,
         ));
     }
 }
 
 fn tests(doc: &mut Doc<'_>, node: &Node, d: &mut Draft) {
-    let Some(seq) = doc.sequence(node, "`tests`") else { return };
+    let Some(seq) = doc.sequence(node, "`tests`") else {
+        return;
+    };
     for item in seq.iter() {
-        let Some(m) = doc.mapping(item, "a rule test") else { continue };
+        let Some(m) = doc.mapping(item, "a rule test") else {
+            continue;
+        };
         doc.keys(m, "a rule test", &["name", "learn", "events", "expect"]);
         let name = required(doc, m, "name", "a rule test").and_then(|n| doc.nonempty(n, "`name`"));
-        let learn = required(doc, m, "learn", "a rule test").and_then(|n| doc.duration(n, "`learn`"));
+        let learn =
+            required(doc, m, "learn", "a rule test").and_then(|n| doc.duration(n, "`learn`"));
         let mut events = vec![];
         let mut ok = true;
-        if let Some(seq) = required(doc, m, "events", "a rule test").and_then(|n| doc.sequence(n, "`events`")) {
+        if let Some(seq) =
+            required(doc, m, "events", "a rule test").and_then(|n| doc.sequence(n, "`events`"))
+        {
             for ev in seq.iter() {
                 match test_event(doc, ev) {
                     Some(e) => events.push(e),
@@ -731,30 +1045,53 @@ fn tests(doc: &mut Doc<'_>, node: &Node, d: &mut Draft) {
             }
         }
         let mut expect = vec![];
-        if let Some(seq) = required(doc, m, "expect", "a rule test").and_then(|n| doc.sequence(n, "`expect` (a list, empty for no alerts)")) {
+        if let Some(seq) = required(doc, m, "expect", "a rule test")
+            .and_then(|n| doc.sequence(n, "`expect` (a list, empty for no alerts)"))
+        {
             for e in seq.iter() {
-                let Some(em) = doc.mapping(e, "an expected alert") else { ok = false; continue };
+                let Some(em) = doc.mapping(e, "an expected alert") else {
+                    ok = false;
+                    continue;
+                };
                 doc.keys(em, "an expected alert", &["rule", "identity", "dst"]);
-                let rule = required(doc, em, "rule", "an expected alert").and_then(|n| doc.nonempty(n, "`rule`"));
-                let identity = required(doc, em, "identity", "an expected alert").and_then(|n| doc.nonempty(n, "`identity`"));
+                let rule = required(doc, em, "rule", "an expected alert")
+                    .and_then(|n| doc.nonempty(n, "`rule`"));
+                let identity = required(doc, em, "identity", "an expected alert")
+                    .and_then(|n| doc.nonempty(n, "`identity`"));
                 let dst = em.get_node("dst").and_then(|n| doc.nonempty(n, "`dst`"));
                 match (rule, identity) {
-                    (Some(rule), Some(identity)) => expect.push(Expect { rule, identity, dst }),
+                    (Some(rule), Some(identity)) => expect.push(Expect {
+                        rule,
+                        identity,
+                        dst,
+                    }),
                     _ => ok = false,
                 }
             }
         }
         if let (Some(name), Some(learn), true) = (name, learn, ok) {
-            d.tests.push(RuleTest { name, origin: doc.pos(item.span()).to_string(), learn, events, expect });
+            d.tests.push(RuleTest {
+                name,
+                origin: doc.pos(item.span()).to_string(),
+                learn,
+                events,
+                expect,
+            });
         }
     }
 }
 
 fn test_event(doc: &mut Doc<'_>, node: &Node) -> Option<TestEvent> {
     let m = doc.mapping(node, "a test event")?;
-    doc.keys(m, "a test event", &["at", "repeat", "every", "auth", "flow"]);
+    doc.keys(
+        m,
+        "a test event",
+        &["at", "repeat", "every", "auth", "flow"],
+    );
     let at = required(doc, m, "at", "a test event").and_then(|n| doc.duration(n, "`at`"))?;
-    let repeat = m.get_node("repeat").map_or(Some(1), |n| doc.integer(n, "`repeat`", 1, 100_000))? as u32;
+    let repeat = m
+        .get_node("repeat")
+        .map_or(Some(1), |n| doc.integer(n, "`repeat`", 1, 100_000))? as u32;
     let every = match m.get_node("every") {
         Some(n) => doc.duration(n, "`every`")?,
         None if repeat > 1 => {
@@ -766,18 +1103,46 @@ fn test_event(doc: &mut Doc<'_>, node: &Node) -> Option<TestEvent> {
     let record = match (m.get_node("auth"), m.get_node("flow")) {
         (Some(a), None) => {
             let am = doc.mapping(a, "`auth`")?;
-            doc.keys(am, "`auth`", &["identity", "src", "dst", "protocol", "logon_type", "outcome"]);
-            let identity = required(doc, am, "identity", "`auth`").and_then(|n| doc.nonempty(n, "`identity`"))?;
+            doc.keys(
+                am,
+                "`auth`",
+                &[
+                    "identity",
+                    "src",
+                    "dst",
+                    "protocol",
+                    "logon_type",
+                    "outcome",
+                ],
+            );
+            let identity = required(doc, am, "identity", "`auth`")
+                .and_then(|n| doc.nonempty(n, "`identity`"))?;
             let dst = required(doc, am, "dst", "`auth`").and_then(|n| doc.nonempty(n, "`dst`"))?;
             let src = am.get_node("src").and_then(|n| doc.nonempty(n, "`src`"));
-            let text = |doc: &mut Doc<'_>, k: &str, default: &str| am.get_node(k).map_or(Some(default.to_string()), |n| doc.nonempty(n, &format!("`{k}`")));
+            let text = |doc: &mut Doc<'_>,
+                        k: &str,
+                        default: &str,
+                        valid: &dyn Fn(&str) -> bool,
+                        expected: &str| match am.get_node(k) {
+                None => Some(default.to_string()),
+                Some(n) => {
+                    let v = doc.nonempty(n, &format!("`{k}`"))?;
+                    if valid(&v) {
+                        Some(v)
+                    } else {
+                        doc.error(n.span(), format!("`{k}` `{v}` is not one of {expected}"));
+                        None
+                    }
+                }
+            };
+            use reachwatch_model::{AuthProtocol, LogonType, Outcome};
             TestRecord::Auth {
                 identity,
                 src,
                 dst,
-                protocol: text(doc, "protocol", "kerberos")?,
-                logon_type: text(doc, "logon_type", "network")?,
-                outcome: text(doc, "outcome", "success")?,
+                protocol: text(doc, "protocol", "kerberos", &|v| AuthProtocol::parse(v.as_bytes()) != AuthProtocol::Other || v == "other", "kerberos, ntlm, negotiate, oauth, mtls, cleartext, other, unknown")?,
+                logon_type: text(doc, "logon_type", "network", &|v| LogonType::parse(v.as_bytes()) != LogonType::Other || v == "other", "network, interactive, remote_interactive, cached_interactive, batch, service, network_cleartext, new_credentials, unlock, other, unknown")?,
+                outcome: text(doc, "outcome", "success", &|v| Outcome::parse(v.as_bytes()).is_some(), "success, failure")?,
             }
         }
         (None, Some(f)) => {
@@ -786,19 +1151,85 @@ fn test_event(doc: &mut Doc<'_>, node: &Node) -> Option<TestEvent> {
             TestRecord::Flow {
                 src: required(doc, fm, "src", "`flow`").and_then(|n| doc.nonempty(n, "`src`"))?,
                 dst: required(doc, fm, "dst", "`flow`").and_then(|n| doc.nonempty(n, "`dst`"))?,
-                port: required(doc, fm, "port", "`flow`").and_then(|n| doc.integer(n, "`port`", 0, 65535))? as u16,
+                port: required(doc, fm, "port", "`flow`")
+                    .and_then(|n| doc.integer(n, "`port`", 0, 65535))? as u16,
             }
         }
         _ => {
-            doc.error(m.span(), "a test event needs exactly one of `auth` or `flow`");
+            doc.error(
+                m.span(),
+                "a test event needs exactly one of `auth` or `flow`",
+            );
             return None;
         }
     };
-    Some(TestEvent { at, repeat, every, record })
+    Some(TestEvent {
+        at,
+        repeat,
+        every,
+        record,
+    })
 }
 
-fn finish(d: Draft, sources: &[Source], whole: &Pos, problems: &mut Vec<Problem>) -> Option<RuleSet> {
-    let missing = |what: &str, name: &str| Problem { pos: whole.clone(), message: format!("{what} `{name}` is not set in any rule file") };
+/// Compiles macros in dependency order, reporting cycles.
+struct MacroCompiler<'a> {
+    d: &'a Draft,
+    sources: &'a [Source],
+    lists: &'a BTreeMap<String, Vec<String>>,
+    compiled: BTreeMap<String, Expr>,
+    /// 1 while being compiled, 2 when done.
+    state: BTreeMap<String, u8>,
+    problems: &'a mut Vec<Problem>,
+}
+
+impl MacroCompiler<'_> {
+    fn visit(&mut self, name: &str, depth: usize) {
+        if self.state.get(name) == Some(&2) || depth > 64 {
+            return;
+        }
+        let (pos, cond) = &self.d.macros[name];
+        if self.state.get(name) == Some(&1) {
+            self.problems.push(Problem {
+                pos: pos.clone(),
+                message: format!(
+                    "macro `{name}` refers to itself (directly or through other macros)"
+                ),
+            });
+            return;
+        }
+        self.state.insert(name.to_string(), 1);
+        for (w, _) in condition::mentioned_words(&cond.joined) {
+            if self.d.macros.contains_key(&w) {
+                self.visit(&w, depth + 1);
+            }
+        }
+        let scope = Scope {
+            macros: &self.compiled,
+            lists: self.lists,
+        };
+        match condition::compile(&cond.joined, &scope) {
+            Ok(e) => {
+                self.compiled.insert(name.to_string(), e);
+            }
+            Err(e) => self.problems.push(Problem {
+                pos: cond.pos(e.offset, self.sources),
+                message: format!("in macro `{name}`: {}", e.message),
+            }),
+        }
+        self.state.insert(name.to_string(), 2);
+    }
+}
+
+fn finish(
+    d: Draft,
+    sources: &[Source],
+    whole: &Pos,
+    problems: &mut Vec<Problem>,
+) -> Option<RuleSet> {
+    let missing = |what: &str, name: &str| Problem {
+        pos: whole.clone(),
+        message: format!("{what} `{name}` is not set in any rule file"),
+    };
     for (name, _) in SETTINGS {
         if !d.settings.contains_key(name) {
             problems.push(missing("setting", name));
@@ -810,44 +1241,28 @@ fn finish(d: Draft, sources: &[Source], whole: &Pos, problems: &mut Vec<Problem>
         }
     }
     // Macros, in dependency order (a macro may use macros defined before or after it).
-    let lists: BTreeMap<String, Vec<String>> = d.lists.iter().map(|(k, (_, v))| (k.clone(), v.iter().map(|s| s.to_ascii_lowercase()).collect())).collect();
-    let mut compiled: BTreeMap<String, Expr> = BTreeMap::new();
-    let mut state: BTreeMap<String, u8> = BTreeMap::new();
-    fn visit(
-        name: &str,
-        d: &Draft,
-        sources: &[Source],
-        lists: &BTreeMap<String, Vec<String>>,
-        compiled: &mut BTreeMap<String, Expr>,
-        state: &mut BTreeMap<String, u8>,
-        problems: &mut Vec<Problem>,
-        depth: usize,
-    ) {
-        if state.get(name) == Some(&2) || depth > 64 {
-            return;
-        }
-        let (pos, cond) = &d.macros[name];
-        if state.get(name) == Some(&1) {
-            problems.push(Problem { pos: pos.clone(), message: format!("macro `{name}` refers to itself (directly or through other macros)") });
-            return;
-        }
-        state.insert(name.to_string(), 1);
-        for (w, _) in condition::mentioned_words(&cond.joined) {
-            if d.macros.contains_key(&w) {
-                visit(&w, d, sources, lists, compiled, state, problems, depth + 1);
-            }
-        }
-        match condition::compile(&cond.joined, &Scope { macros: compiled, lists }) {
-            Ok(e) => {
-                compiled.insert(name.to_string(), e);
-            }
-            Err(e) => problems.push(Problem { pos: cond.pos(e.offset, sources), message: format!("in macro `{name}`: {}", e.message) }),
-        }
-        state.insert(name.to_string(), 2);
-    }
+    let lists: BTreeMap<String, Vec<String>> = d
+        .lists
+        .iter()
+        .map(|(k, (_, v))| {
+            (
+                k.clone(),
+                v.iter().map(|s| s.to_ascii_lowercase()).collect(),
+            )
+        })
+        .collect();
+    let mut mc = MacroCompiler {
+        d: &d,
+        sources,
+        lists: &lists,
+        compiled: BTreeMap::new(),
+        state: BTreeMap::new(),
+        problems,
+    };
     for name in &d.macro_order {
-        visit(name, &d, sources, &lists, &mut compiled, &mut state, problems, 0);
+        mc.visit(name, 0);
     }
+    let compiled = mc.compiled;
     let alert_score = match d.settings.get("alert_score") {
         Some((_, SettingValue::Int(v))) => *v as u32,
         _ => 50,
@@ -855,7 +1270,13 @@ fn finish(d: Draft, sources: &[Source], whole: &Pos, problems: &mut Vec<Problem>
     let mut detections = vec![];
     for det in &d.detections {
         let Some(cond) = &det.condition else { continue };
-        match condition::compile(&cond.joined, &Scope { macros: &compiled, lists: &lists }) {
+        match condition::compile(
+            &cond.joined,
+            &Scope {
+                macros: &compiled,
+                lists: &lists,
+            },
+        ) {
             Ok(condition) => detections.push(Detection {
                 id: det.id.clone(),
                 description: det.description.clone(),
@@ -868,20 +1289,32 @@ fn finish(d: Draft, sources: &[Source], whole: &Pos, problems: &mut Vec<Problem>
                 tags: det.tags.clone(),
                 enabled: det.enabled,
             }),
-            Err(e) => problems.push(Problem { pos: cond.pos(e.offset, sources), message: format!("in detection `{}`: {}", det.id, e.message) }),
+            Err(e) => problems.push(Problem {
+                pos: cond.pos(e.offset, sources),
+                message: format!("in detection `{}`: {}", det.id, e.message),
+            }),
         }
     }
     for (_, e, refs) in &d.exceptions {
         for (pos, r) in refs {
             if !d.detections.iter().any(|x| &x.id == r) {
-                problems.push(Problem { pos: pos.clone(), message: format!("exception `{}` names unknown detection `{r}`", e.name) });
+                problems.push(Problem {
+                    pos: pos.clone(),
+                    message: format!("exception `{}` names unknown detection `{r}`", e.name),
+                });
             }
         }
     }
     for t in &d.tests {
         for e in &t.expect {
             if !d.detections.iter().any(|x| x.id == e.rule) {
-                problems.push(Problem { pos: whole.clone(), message: format!("test `{}` ({}) expects unknown detection `{}`", t.name, t.origin, e.rule) });
+                problems.push(Problem {
+                    pos: whole.clone(),
+                    message: format!(
+                        "test `{}` ({}) expects unknown detection `{}`",
+                        t.name, t.origin, e.rule
+                    ),
+                });
             }
         }
     }
@@ -949,4 +1382,67 @@ fn finish(d: Draft, sources: &[Source], whole: &Pos, problems: &mut Vec<Problem>
         files: vec![],
         hash: 0,
     })
+}
+
+/// What a reload check found.
+#[derive(Debug)]
+pub enum Reload {
+    /// The files did not change.
+    Unchanged,
+    /// The files changed and compile: the new rule set.
+    Changed(Box<RuleSet>),
+    /// The files changed but do not compile: keep the running rules.
+    Failed(Problems),
+}
+
+/// Watches a rules directory by content (so that renames and swapped symlinks, as Kubernetes
+/// ConfigMaps do, are seen): [`RuleReloader::check`] recompiles when anything changed.
+#[derive(Debug)]
+pub struct RuleReloader {
+    dir: std::path::PathBuf,
+    fingerprint: u64,
+}
+
+fn fingerprint(dir: &Path) -> u64 {
+    let mut h = Xxh3::new();
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map(|r| r.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    paths.sort();
+    for p in paths {
+        h.update(p.to_string_lossy().as_bytes());
+        match std::fs::read(&p) {
+            Ok(b) => h.update(&b),
+            Err(_) => h.update(b"\0unreadable"),
+        }
+    }
+    h.digest()
+}
+
+impl RuleReloader {
+    /// Compiles the directory and starts watching it.
+    pub fn new(dir: &Path) -> Result<(RuleReloader, RuleSet), Problems> {
+        let fp = fingerprint(dir);
+        let rules = load_dir(dir)?;
+        Ok((
+            RuleReloader {
+                dir: dir.to_path_buf(),
+                fingerprint: fp,
+            },
+            rules,
+        ))
+    }
+
+    /// Recompiles if the directory changed since the last check.
+    pub fn check(&mut self) -> Reload {
+        let fp = fingerprint(&self.dir);
+        if fp == self.fingerprint {
+            return Reload::Unchanged;
+        }
+        self.fingerprint = fp;
+        match load_dir(&self.dir) {
+            Ok(r) => Reload::Changed(Box::new(r)),
+            Err(p) => Reload::Failed(p),
+        }
+    }
 }

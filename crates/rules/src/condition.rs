@@ -159,7 +159,9 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, CondError> {
                 out.push((Tok::Str(src[i + 1..i + 1 + close].to_string()), i));
                 i += close + 2;
             }
-            _ if c.is_ascii_digit() || (c == b'-' && b.get(i + 1).is_some_and(u8::is_ascii_digit)) => {
+            _ if c.is_ascii_digit()
+                || (c == b'-' && b.get(i + 1).is_some_and(u8::is_ascii_digit)) =>
+            {
                 i += 1;
                 while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
                     i += 1;
@@ -190,7 +192,11 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, CondError> {
 }
 
 fn is_word(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b'*' | b'?' | b'$' | b'@' | b':' | b'/')
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            b'_' | b'.' | b'-' | b'*' | b'?' | b'$' | b'@' | b':' | b'/'
+        )
 }
 
 /// Names a condition can refer to besides features and fields.
@@ -232,7 +238,10 @@ impl Parser<'_> {
     fn expr(&mut self) -> Result<Expr, CondError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return err(self.offset(), format!("condition nests deeper than {MAX_DEPTH} levels"));
+            return err(
+                self.offset(),
+                format!("condition nests deeper than {MAX_DEPTH} levels"),
+            );
         }
         let mut terms = vec![self.term()?];
         while self.is_word("or") {
@@ -240,7 +249,11 @@ impl Parser<'_> {
             terms.push(self.term()?);
         }
         self.depth -= 1;
-        Ok(if terms.len() == 1 { terms.pop().expect("one") } else { Expr::Or(terms) })
+        Ok(if terms.len() == 1 {
+            terms.pop().expect("one")
+        } else {
+            Expr::Or(terms)
+        })
     }
 
     fn term(&mut self) -> Result<Expr, CondError> {
@@ -249,18 +262,28 @@ impl Parser<'_> {
             self.i += 1;
             factors.push(self.factor()?);
         }
-        Ok(if factors.len() == 1 { factors.pop().expect("one") } else { Expr::And(factors) })
+        Ok(if factors.len() == 1 {
+            factors.pop().expect("one")
+        } else {
+            Expr::And(factors)
+        })
     }
 
     fn factor(&mut self) -> Result<Expr, CondError> {
         let at = self.offset();
         match self.peek().cloned() {
-            None => err(at, "condition ends where a feature, field test or `(` was expected"),
+            None => err(
+                at,
+                "condition ends where a feature, field test or `(` was expected",
+            ),
             Some(Tok::Word(w)) if w == "not" => {
                 self.i += 1;
                 self.depth += 1;
                 if self.depth > MAX_DEPTH {
-                    return err(at, format!("condition nests deeper than {MAX_DEPTH} levels"));
+                    return err(
+                        at,
+                        format!("condition nests deeper than {MAX_DEPTH} levels"),
+                    );
                 }
                 let inner = self.factor()?;
                 self.depth -= 1;
@@ -293,13 +316,22 @@ impl Parser<'_> {
                 }
                 err(at, unknown_name(&w))
             }
-            Some(t) => err(at, format!("unexpected {}; expected a feature, a field test or `(`", describe(&t))),
+            Some(t) => err(
+                at,
+                format!(
+                    "unexpected {}; expected a feature, a field test or `(`",
+                    describe(&t)
+                ),
+            ),
         }
     }
 
     fn num_test(&mut self, field: NumField, name: &str, at: usize) -> Result<Expr, CondError> {
         let Some(Tok::Op(op)) = self.peek().cloned() else {
-            return err(self.offset(), format!("numeric field `{name}` needs a comparison (=, !=, <, <=, >, >=)"));
+            return err(
+                self.offset(),
+                format!("numeric field `{name}` needs a comparison (=, !=, <, <=, >, >=)"),
+            );
         };
         self.i += 1;
         match self.peek().cloned() {
@@ -307,7 +339,10 @@ impl Parser<'_> {
                 self.i += 1;
                 Ok(Expr::Num(field, op, n))
             }
-            _ => err(self.offset().max(at), format!("`{name}` is compared with a number")),
+            _ => err(
+                self.offset().max(at),
+                format!("`{name}` is compared with a number"),
+            ),
         }
     }
 
@@ -318,14 +353,29 @@ impl Parser<'_> {
                 self.i += 1;
                 let v = self.value()?;
                 let e = Expr::In(field, vec![v.to_ascii_lowercase()]);
-                Ok(if op == Op::Ne { Expr::Not(Box::new(e)) } else { e })
+                Ok(if op == Op::Ne {
+                    Expr::Not(Box::new(e))
+                } else {
+                    e
+                })
             }
             Some(Tok::Word(w)) if w == "in" || w == "glob" => {
                 self.i += 1;
-                let values: Vec<String> = self.values(w == "glob")?.into_iter().map(|v| v.to_ascii_lowercase()).collect();
-                Ok(if w == "in" { Expr::In(field, values) } else { Expr::Glob(field, values) })
+                let values: Vec<String> = self
+                    .values(w == "glob")?
+                    .into_iter()
+                    .map(|v| v.to_ascii_lowercase())
+                    .collect();
+                Ok(if w == "in" {
+                    Expr::In(field, values)
+                } else {
+                    Expr::Glob(field, values)
+                })
             }
-            _ => err(at, format!("text field `{name}` needs `=`, `!=`, `in` or `glob`")),
+            _ => err(
+                at,
+                format!("text field `{name}` needs `=`, `!=`, `in` or `glob`"),
+            ),
         }
     }
 
@@ -368,7 +418,9 @@ impl Parser<'_> {
                 self.i += 1;
                 Ok(self.scope.lists[&w].clone())
             }
-            Some(Tok::Word(w)) if !single_ok => err(at, format!("unknown list `{w}` (define it under `lists:`)")),
+            Some(Tok::Word(w)) if !single_ok => {
+                err(at, format!("unknown list `{w}` (define it under `lists:`)"))
+            }
             _ if single_ok => Ok(vec![self.value()?]),
             _ => err(at, "expected `(` with values, or the name of a list"),
         }
@@ -400,8 +452,16 @@ fn unknown_name(w: &str) -> String {
     format!(
         "unknown feature, field or macro `{w}` (features: {}; fields: {}, {})",
         features.join(", "),
-        NUM_FIELDS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
-        TEXT_FIELDS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+        NUM_FIELDS
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", "),
+        TEXT_FIELDS
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 }
 
@@ -420,7 +480,13 @@ pub fn compile(src: &str, scope: &Scope<'_>) -> Result<Expr, CondError> {
     };
     let e = p.expr()?;
     if let Some((t, at)) = p.toks.get(p.i) {
-        return err(*at, format!("unexpected {} after a complete condition; expected `and`, `or` or the end", describe(t)));
+        return err(
+            *at,
+            format!(
+                "unexpected {} after a complete condition; expected `and`, `or` or the end",
+                describe(t)
+            ),
+        );
     }
     Ok(e)
 }
@@ -464,14 +530,32 @@ mod tests {
 
     fn eval(src: &str) -> bool {
         let macros = BTreeMap::from([("novel".to_string(), Expr::Feature(Feature::NewEdge))]);
-        let lists = BTreeMap::from([("db_ports".to_string(), vec!["1433".to_string(), "5432".to_string()])]);
-        compile(src, &Scope { macros: &macros, lists: &lists }).unwrap().eval(&F)
+        let lists = BTreeMap::from([(
+            "db_ports".to_string(),
+            vec!["1433".to_string(), "5432".to_string()],
+        )]);
+        compile(
+            src,
+            &Scope {
+                macros: &macros,
+                lists: &lists,
+            },
+        )
+        .unwrap()
+        .eval(&F)
     }
 
     fn error(src: &str) -> CondError {
         let empty = BTreeMap::new();
         let lists = BTreeMap::new();
-        compile(src, &Scope { macros: &empty, lists: &lists }).unwrap_err()
+        compile(
+            src,
+            &Scope {
+                macros: &empty,
+                lists: &lists,
+            },
+        )
+        .unwrap_err()
     }
 
     #[test]
@@ -480,7 +564,9 @@ mod tests {
         assert!(eval("novel and not peer_support"));
         assert!(!eval("new_source or (fan_out and new_edge)"));
         assert!(eval("score >= 50 and port = 445"));
-        assert!(eval("dst glob 'prod-*' and dst.env in (production, staging)"));
+        assert!(eval(
+            "dst glob 'prod-*' and dst.env in (production, staging)"
+        ));
         assert!(eval("dst = prod-db-01"));
         assert!(eval("dst != 'PROD-DB-02'"));
         assert!(!eval("service in db_ports"));
@@ -491,7 +577,9 @@ mod tests {
     fn errors_have_offsets() {
         assert_eq!(error("new_edge and").offset, 12);
         assert_eq!(error("new_edge and bogus").offset, 13);
-        assert!(error("new_edge and bogus").message.contains("unknown feature, field or macro `bogus`"));
+        assert!(error("new_edge and bogus")
+            .message
+            .contains("unknown feature, field or macro `bogus`"));
         assert_eq!(error("(new_edge").offset, 9);
         assert_eq!(error("score > x").offset, 8);
         assert_eq!(error("new_edge new_source").offset, 9);

@@ -13,17 +13,29 @@ mod ruleset;
 pub mod vocab;
 mod yaml;
 
-pub use compile::{compile, load_dir, Source, MAX_FILE};
+pub use compile::{compile, load_dir, Reload, RuleReloader, Source, MAX_FILE};
 pub use error::{Pos, Problem, Problems};
 pub use ruleset::*;
 pub use vocab::{Facts, Feature, NumField, TextField};
 
 /// The default rule files shipped in `rules/`, embedded at build time (name, contents).
 pub const DEFAULT_FILES: &[(&str, &str)] = &[
-    ("rules/00-settings.yaml", include_str!("../../../rules/00-settings.yaml")),
-    ("rules/10-identities.yaml", include_str!("../../../rules/10-identities.yaml")),
-    ("rules/20-inventory.yaml", include_str!("../../../rules/20-inventory.yaml")),
-    ("rules/30-detections.yaml", include_str!("../../../rules/30-detections.yaml")),
+    (
+        "rules/00-settings.yaml",
+        include_str!("../../../rules/00-settings.yaml"),
+    ),
+    (
+        "rules/10-identities.yaml",
+        include_str!("../../../rules/10-identities.yaml"),
+    ),
+    (
+        "rules/20-inventory.yaml",
+        include_str!("../../../rules/20-inventory.yaml"),
+    ),
+    (
+        "rules/30-detections.yaml",
+        include_str!("../../../rules/30-detections.yaml"),
+    ),
 ];
 
 /// The embedded default rule files as sources.

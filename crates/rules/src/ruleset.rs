@@ -86,7 +86,9 @@ pub enum HostMatch {
 impl PartialEq for HostMatch {
     fn eq(&self, o: &Self) -> bool {
         match (self, o) {
-            (HostMatch::Name(a), HostMatch::Name(b)) | (HostMatch::Glob(a), HostMatch::Glob(b)) => a == b,
+            (HostMatch::Name(a), HostMatch::Name(b)) | (HostMatch::Glob(a), HostMatch::Glob(b)) => {
+                a == b
+            }
             (HostMatch::Regex(a), HostMatch::Regex(b)) => a.as_str() == b.as_str(),
             (HostMatch::Cidr(a, m), HostMatch::Cidr(b, n)) => a == b && m == n,
             _ => false,
@@ -101,7 +103,9 @@ impl HostMatch {
             HostMatch::Name(n) => n.eq_ignore_ascii_case(host),
             HostMatch::Glob(g) => glob_match(g, &host.to_ascii_lowercase()),
             HostMatch::Regex(r) => r.is_match(host),
-            HostMatch::Cidr(net, bits) => host.parse::<IpAddr>().is_ok_and(|ip| in_cidr(ip, *net, *bits)),
+            HostMatch::Cidr(net, bits) => host
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| in_cidr(ip, *net, *bits)),
         }
     }
 }
@@ -109,11 +113,19 @@ impl HostMatch {
 fn in_cidr(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
     match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(b)) => {
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - u32::from(bits)) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(bits))
+            };
             u32::from(a) & mask == u32::from(b) & mask
         }
         (IpAddr::V6(a), IpAddr::V6(b)) => {
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - u32::from(bits)) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(bits))
+            };
             u128::from(a) & mask == u128::from(b) & mask
         }
         _ => false,
@@ -260,7 +272,15 @@ fn any_glob(pats: &[String], value: &str) -> bool {
 
 impl Exception {
     /// Does it cover a match of `rule` at event time `t` (absolute, ms)?
-    pub fn covers(&self, rule: &str, identity: &str, src: &str, dst: &str, service: &str, t: Ts) -> bool {
+    pub fn covers(
+        &self,
+        rule: &str,
+        identity: &str,
+        src: &str,
+        dst: &str,
+        service: &str,
+        t: Ts,
+    ) -> bool {
         (self.rules.is_empty() || self.rules.iter().any(|r| r == rule))
             && any_glob(&self.identity, identity)
             && any_glob(&self.source, src)

@@ -62,7 +62,10 @@ impl Doc<'_> {
         match node {
             Node::Mapping(m) => Some(m),
             other => {
-                self.error(other.span(), format!("{what} must be a mapping, found {}", kind(other)));
+                self.error(
+                    other.span(),
+                    format!("{what} must be a mapping, found {}", kind(other)),
+                );
                 None
             }
         }
@@ -73,7 +76,10 @@ impl Doc<'_> {
         match node {
             Node::Sequence(s) => Some(s),
             other => {
-                self.error(other.span(), format!("{what} must be a list, found {}", kind(other)));
+                self.error(
+                    other.span(),
+                    format!("{what} must be a list, found {}", kind(other)),
+                );
                 None
             }
         }
@@ -84,7 +90,10 @@ impl Doc<'_> {
         match node {
             Node::Scalar(s) => Some(s),
             other => {
-                self.error(other.span(), format!("{what} must be a scalar, found {}", kind(other)));
+                self.error(
+                    other.span(),
+                    format!("{what} must be a scalar, found {}", kind(other)),
+                );
                 None
             }
         }
@@ -127,7 +136,10 @@ impl Doc<'_> {
         match s.as_bool() {
             Some(b) => Some(b),
             None => {
-                self.error(s.span(), format!("{what} must be true or false, found `{}`", s.as_str()));
+                self.error(
+                    s.span(),
+                    format!("{what} must be true or false, found `{}`", s.as_str()),
+                );
                 None
             }
         }
@@ -139,11 +151,17 @@ impl Doc<'_> {
         match s.as_str().trim().parse::<i64>() {
             Ok(v) if (min..=max).contains(&v) => Some(v),
             Ok(v) => {
-                self.error(s.span(), format!("{what} must be between {min} and {max}, found {v}"));
+                self.error(
+                    s.span(),
+                    format!("{what} must be between {min} and {max}, found {v}"),
+                );
                 None
             }
             Err(_) => {
-                self.error(s.span(), format!("{what} must be an integer, found `{}`", s.as_str()));
+                self.error(
+                    s.span(),
+                    format!("{what} must be an integer, found `{}`", s.as_str()),
+                );
                 None
             }
         }
@@ -157,7 +175,10 @@ impl Doc<'_> {
             _ => {
                 self.error(
                     s.span(),
-                    format!("{what} must be a duration like 90s, 10m, 36h or 7d, found `{}`", s.as_str()),
+                    format!(
+                        "{what} must be a duration like 90s, 10m, 36h or 7d, found `{}`",
+                        s.as_str()
+                    ),
                 );
                 None
             }
@@ -167,12 +188,18 @@ impl Doc<'_> {
     /// An RFC 3339 timestamp, in milliseconds since the Unix epoch.
     pub fn timestamp(&mut self, node: &Node, what: &str) -> Option<Ts> {
         let s = self.scalar(node, what)?;
-        match time::OffsetDateTime::parse(s.as_str().trim(), &time::format_description::well_known::Rfc3339) {
+        match time::OffsetDateTime::parse(
+            s.as_str().trim(),
+            &time::format_description::well_known::Rfc3339,
+        ) {
             Ok(t) => Some((t.unix_timestamp_nanos() / 1_000_000) as Ts),
             Err(_) => {
                 self.error(
                     s.span(),
-                    format!("{what} must be an RFC 3339 time like 2026-03-01T00:00:00Z, found `{}`", s.as_str()),
+                    format!(
+                        "{what} must be an RFC 3339 time like 2026-03-01T00:00:00Z, found `{}`",
+                        s.as_str()
+                    ),
                 );
                 None
             }
@@ -191,7 +218,10 @@ impl Doc<'_> {
                 Some(out)
             }
             other => {
-                self.error(other.span(), format!("{what} must be a list of strings, found {}", kind(other)));
+                self.error(
+                    other.span(),
+                    format!("{what} must be a list of strings, found {}", kind(other)),
+                );
                 None
             }
         }
