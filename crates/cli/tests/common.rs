@@ -42,3 +42,21 @@ pub fn run(
     let summary = replay(&opts, |a| out.push(a.clone())).expect("replay");
     (summary, out)
 }
+
+/// The small scenario decoded into the engine's symbol table, merged by time (auth first on ties).
+pub fn scenario_events(engine: &mut reachwatch_engine::Engine) -> Vec<reachwatch_model::Event> {
+    use reachwatch_formats::{decoder, Stream};
+    let dir = small_scenario();
+    let mut all = vec![];
+    for (file, stream) in [("auth.txt", Stream::Auth), ("flows.txt", Stream::Flows)] {
+        let text = std::fs::read(dir.join(file)).unwrap();
+        let mut dec = decoder(Format::Lanl, stream);
+        for line in text.split(|b| *b == b'\n') {
+            if let Some(ev) = dec.decode(line, engine.symbols_mut()).unwrap() {
+                all.push((ev.time(), stream == Stream::Flows, all.len(), ev));
+            }
+        }
+    }
+    all.sort_by_key(|&(t, flow, i, _)| (t, flow, i));
+    all.into_iter().map(|(_, _, _, e)| e).collect()
+}

@@ -4,25 +4,7 @@
 mod common;
 
 use reachwatch_engine::Engine;
-use reachwatch_formats::{decoder, Format, Stream};
 use reachwatch_model::{Alert, Event};
-
-/// Decodes the small scenario into the engine's symbol table, merged by time (auth first on ties).
-fn events(engine: &mut Engine) -> Vec<Event> {
-    let dir = common::small_scenario();
-    let mut all = vec![];
-    for (file, stream) in [("auth.txt", Stream::Auth), ("flows.txt", Stream::Flows)] {
-        let text = std::fs::read(dir.join(file)).unwrap();
-        let mut dec = decoder(Format::Lanl, stream);
-        for line in text.split(|b| *b == b'\n') {
-            if let Some(ev) = dec.decode(line, engine.symbols_mut()).unwrap() {
-                all.push((ev.time(), stream == Stream::Flows, all.len(), ev));
-            }
-        }
-    }
-    all.sort_by_key(|&(t, flow, i, _)| (t, flow, i));
-    all.into_iter().map(|(_, _, _, e)| e).collect()
-}
 
 fn run_through(engine: &mut Engine, events: &[Event], out: &mut Vec<Alert>) {
     for e in events {
@@ -33,7 +15,7 @@ fn run_through(engine: &mut Engine, events: &[Event], out: &mut Vec<Alert>) {
 #[test]
 fn snapshot_and_restore_midway_changes_nothing() {
     let mut straight = Engine::with_rules(common::small_config());
-    let evs = events(&mut straight);
+    let evs = common::scenario_events(&mut straight);
     let mut expected = vec![];
     run_through(&mut straight, &evs, &mut expected);
     straight.finish(&mut expected);
@@ -42,7 +24,7 @@ fn snapshot_and_restore_midway_changes_nothing() {
     // Cut in the learning period, right after an alert, and near the end.
     for cut in [evs.len() / 3, evs.len() * 3 / 4, evs.len() - 10] {
         let mut first = Engine::with_rules(common::small_config());
-        let _ = events(&mut first);
+        let _ = common::scenario_events(&mut first);
         let mut got = vec![];
         run_through(&mut first, &evs[..cut], &mut got);
         let bytes = first.snapshot();
@@ -61,7 +43,7 @@ fn snapshot_and_restore_midway_changes_nothing() {
 #[test]
 fn a_damaged_snapshot_is_refused_with_a_reason() {
     let mut engine = Engine::with_rules(common::small_config());
-    let evs = events(&mut engine);
+    let evs = common::scenario_events(&mut engine);
     run_through(&mut engine, &evs[..1000], &mut vec![]);
     let bytes = engine.snapshot();
     let err = Engine::restore_with_rules(b"garbage", common::small_config())

@@ -417,7 +417,7 @@ fn identities(doc: &mut Doc<'_>, node: &Node, d: &mut Draft) {
                 .get_node("environment")
                 .and_then(|n| doc.nonempty(n, "`environment`"));
             if let (Some(name), Some(patterns)) = (name, patterns) {
-                let pos = doc.pos(item.span());
+                let pos = doc.node_pos(item);
                 if let Some((first, _)) = d.groups.iter().find(|(_, x)| x.name == name) {
                     let first = first.clone();
                     doc.error_at(
@@ -447,7 +447,8 @@ fn required<'n>(
 ) -> Option<&'n Node> {
     let n = map.get_node(key);
     if n.is_none() {
-        doc.error(map.span(), format!("{what} needs `{key}`"));
+        let pos = doc.map_pos(map);
+        doc.error_at(pos, format!("{what} needs `{key}`"));
     }
     n
 }
@@ -488,7 +489,7 @@ fn inventory(doc: &mut Doc<'_>, node: &Node, d: &mut Draft) {
                 .filter(|k| h.get_node(k).is_some())
                 .collect();
             if selectors.len() != 1 {
-                doc.error(item.span(), format!("an inventory entry needs exactly one of `name`, `match`, `regex`, `cidr` (found {})", selectors.len()));
+                doc.error_node(item, format!("an inventory entry needs exactly one of `name`, `match`, `regex`, `cidr` (found {})", selectors.len()));
                 continue;
             }
             let sel = selectors[0];
@@ -592,8 +593,8 @@ fn override_mode<'n>(
                 (Some(n), None) => Some((Some("append"), n)),
                 (None, Some(n)) => Some((Some("replace"), n)),
                 _ => {
-                    doc.error(
-                        m.span(),
+                    doc.error_at(
+                        doc.map_pos(m),
                         format!("{what} takes exactly one of `append` or `replace`"),
                     );
                     None
@@ -950,7 +951,7 @@ fn exceptions(doc: &mut Doc<'_>, node: &Node, d: &mut Draft) {
         else {
             continue;
         };
-        let pos = doc.pos(item.span());
+        let pos = doc.node_pos(item);
         if let Some((first, _, _)) = d.exceptions.iter().find(|(_, e, _)| e.name == name) {
             let first = first.clone();
             doc.error_at(
@@ -998,7 +999,7 @@ fn exceptions(doc: &mut Doc<'_>, node: &Node, d: &mut Draft) {
         };
         if identity.is_empty() && source.is_empty() && destination.is_empty() && service.is_empty()
         {
-            doc.error(item.span(), format!("exception `{name}` needs at least one of `identity`, `source`, `destination`, `service` (it would silence everything)"));
+            doc.error_node(item, format!("exception `{name}` needs at least one of `identity`, `source`, `destination`, `service` (it would silence everything)"));
             continue;
         }
         d.exceptions.push((
@@ -1072,7 +1073,7 @@ fn tests(doc: &mut Doc<'_>, node: &Node, d: &mut Draft) {
         if let (Some(name), Some(learn), true) = (name, learn, ok) {
             d.tests.push(RuleTest {
                 name,
-                origin: doc.pos(item.span()).to_string(),
+                origin: doc.node_pos(item).to_string(),
                 learn,
                 events,
                 expect,
@@ -1095,7 +1096,8 @@ fn test_event(doc: &mut Doc<'_>, node: &Node) -> Option<TestEvent> {
     let every = match m.get_node("every") {
         Some(n) => doc.duration(n, "`every`")?,
         None if repeat > 1 => {
-            doc.error(m.span(), "a test event with `repeat` needs `every`");
+            let pos = doc.map_pos(m);
+            doc.error_at(pos, "a test event with `repeat` needs `every`");
             return None;
         }
         None => 0,
@@ -1156,8 +1158,8 @@ fn test_event(doc: &mut Doc<'_>, node: &Node) -> Option<TestEvent> {
             }
         }
         _ => {
-            doc.error(
-                m.span(),
+            doc.error_at(
+                doc.map_pos(m),
                 "a test event needs exactly one of `auth` or `flow`",
             );
             return None;

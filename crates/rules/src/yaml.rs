@@ -49,6 +49,35 @@ impl Doc<'_> {
         });
     }
 
+    /// Where a node starts; for a block mapping, its first key (the parser marks the `:`).
+    pub fn node_pos(&self, node: &Node) -> Pos {
+        match node {
+            Node::Mapping(m) => self.map_pos(m),
+            other => self.pos(other.span()),
+        }
+    }
+
+    /// Where a mapping starts: its first key, else its own mark.
+    pub fn map_pos(&self, m: &MarkedMappingNode) -> Pos {
+        match m.keys().next() {
+            Some(k) if !self.text.is_empty() && self.flow_start(m).is_none() => self.pos(k.span()),
+            _ => self.pos(m.span()),
+        }
+    }
+
+    /// The mark of a flow mapping's `{`, if the mapping is one.
+    fn flow_start(&self, m: &MarkedMappingNode) -> Option<Pos> {
+        let mark = m.span().start()?;
+        let c = self.text.chars().nth(mark.character())?;
+        (c == '{').then(|| self.at(Some(mark)))
+    }
+
+    /// Records a problem where a node starts.
+    pub fn error_node(&mut self, node: &Node, message: impl Into<String>) {
+        let pos = self.node_pos(node);
+        self.error_at(pos, message);
+    }
+
     /// Records a problem at a position.
     pub fn error_at(&mut self, pos: Pos, message: impl Into<String>) {
         self.problems.push(Problem {
@@ -62,8 +91,8 @@ impl Doc<'_> {
         match node {
             Node::Mapping(m) => Some(m),
             other => {
-                self.error(
-                    other.span(),
+                self.error_node(
+                    other,
                     format!("{what} must be a mapping, found {}", kind(other)),
                 );
                 None
@@ -76,8 +105,8 @@ impl Doc<'_> {
         match node {
             Node::Sequence(s) => Some(s),
             other => {
-                self.error(
-                    other.span(),
+                self.error_node(
+                    other,
                     format!("{what} must be a list, found {}", kind(other)),
                 );
                 None
@@ -90,8 +119,8 @@ impl Doc<'_> {
         match node {
             Node::Scalar(s) => Some(s),
             other => {
-                self.error(
-                    other.span(),
+                self.error_node(
+                    other,
                     format!("{what} must be a scalar, found {}", kind(other)),
                 );
                 None
@@ -218,8 +247,8 @@ impl Doc<'_> {
                 Some(out)
             }
             other => {
-                self.error(
-                    other.span(),
+                self.error_node(
+                    other,
                     format!("{what} must be a list of strings, found {}", kind(other)),
                 );
                 None
@@ -227,29 +256,30 @@ impl Doc<'_> {
         }
     }
 
-    /// The position of byte `offset` inside a scalar's text, allowing for quotes and block
-    /// scalars (`|`, `>`), whose text starts on the next line.
+    /// The position of byte `offset` inside a scalar's text, allowing for quotes and for
+    /// multi-line (block or folded) scalars, whose lines start at their own indentation.
     pub fn pos_in_scalar(&self, s: &MarkedScalarNode, offset: usize) -> Pos {
         let start = s.span().start();
         let mut pos = self.at(start);
         let Some(m) = start else { return pos };
-        let rest: String = self.text.chars().skip(m.character()).take(2).collect();
-        match rest.chars().next() {
-            Some('"') | Some('\'') => pos.column += 1 + offset,
-            Some('|') | Some('>') => {
-                let before = &s.as_str()[..offset.min(s.as_str().len())];
-                let line_in = before.matches('\n').count();
-                let col_in = before.len() - before.rfind('\n').map_or(0, |i| i + 1);
-                // Block scalar content starts on the next line at the block's indentation.
+        let content = s.as_str();
+        let mut off = offset.min(content.trim_end().len());
+        while !content.is_char_boundary(off) {
+            off -= 1;
+        }
+        let before = &content[..off];
+        let quoted = matches!(self.text.chars().nth(m.character()), Some('"' | '\''));
+        match before.rfind('\n') {
+            None => pos.column += off + usize::from(quoted),
+            Some(last) => {
+                pos.line = m.line() + before.matches('\n').count();
                 let indent = self
                     .text
                     .lines()
-                    .nth(m.line())
+                    .nth(pos.line - 1)
                     .map_or(0, |l| l.len() - l.trim_start().len());
-                pos.line = m.line() + 1 + line_in;
-                pos.column = indent + 1 + col_in;
+                pos.column = indent + 1 + before[last + 1..].chars().count();
             }
-            _ => pos.column += offset,
         }
         pos
     }

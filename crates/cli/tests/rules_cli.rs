@@ -1,0 +1,148 @@
+//! The `rules` commands and `--rules` end to end through the binary.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+fn reachwatch() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_reachwatch"))
+}
+
+fn shipped() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules")
+}
+
+fn copy_rules(to: &Path) {
+    for e in fs::read_dir(shipped()).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "yaml") {
+            fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn check_accepts_the_shipped_rules_and_rejects_broken_ones_with_positions() {
+    let out = reachwatch()
+        .args(["rules", "check"])
+        .arg(shipped())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK — 4 files, 12 detections"));
+
+    let dir = tempfile::tempdir().unwrap();
+    copy_rules(dir.path());
+    fs::write(
+        dir.path().join("90-local.yaml"),
+        "weights:\n  new_edge: lots\ndetections:\n  - id: mine\n    condition: new_edge or\n    severty: high\n",
+    )
+    .unwrap();
+    let out = reachwatch()
+        .args(["rules", "check"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let file = dir.path().join("90-local.yaml").display().to_string();
+    for expected in [
+        format!("{file}:2:13: weight of `new_edge` must be an integer, found `lots`"),
+        format!("{file}:6:5: unknown field `severty` in a detection"),
+        format!("{file}:5:27: in detection `mine`: condition ends where a feature"),
+    ] {
+        assert!(err.contains(&expected), "missing {expected}\n{err}");
+    }
+    assert!(err.contains("3 problem(s)"), "{err}");
+}
+
+#[test]
+fn rule_tests_run_and_a_failing_one_fails_the_command() {
+    let out = reachwatch()
+        .args(["rules", "test"])
+        .arg(shipped())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("9 passed, 0 failed"), "{text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    copy_rules(dir.path());
+    fs::write(
+        dir.path().join("90-local.yaml"),
+        "tests:\n  - name: wrong on purpose\n    learn: 1d\n    events:\n      - {at: 0s, auth: {identity: svc_a@X, src: A, dst: B}}\n    expect:\n      - {rule: novel-reach, identity: svc_a@X}\n",
+    )
+    .unwrap();
+    let out = reachwatch()
+        .args(["rules", "test"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("FAILED  wrong on purpose"), "{text}");
+    assert!(text.contains("expected novel-reach for svc_a@X"), "{text}");
+    assert!(text.contains("9 passed, 1 failed"), "{text}");
+}
+
+#[test]
+fn replay_uses_the_rules_directory() {
+    let s = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/scenario-small");
+    let run = |rules: Option<&Path>, name: &str, dir: &Path| {
+        let mut c = reachwatch();
+        c.args(["replay", "--quiet", "--learn", "5d", "--auth"])
+            .arg(s.join("auth.txt"))
+            .arg("--flows")
+            .arg(s.join("flows.txt"))
+            .arg("--alerts")
+            .arg(dir.join(name));
+        if let Some(r) = rules {
+            c.arg("--rules").arg(r);
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        fs::read_to_string(dir.join(name)).unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let default = run(None, "default.jsonl", dir.path());
+    assert_eq!(
+        default,
+        run(Some(&shipped()), "shipped.jsonl", dir.path()),
+        "the embedded rules are rules/"
+    );
+
+    let rules = dir.path().join("rules");
+    fs::create_dir(&rules).unwrap();
+    copy_rules(&rules);
+    fs::write(
+        rules.join("90-local.yaml"),
+        "detections:\n  - id: fan-out\n    enabled: false\n    override: {enabled: replace}\n",
+    )
+    .unwrap();
+    let tuned = run(Some(&rules), "tuned.jsonl", dir.path());
+    assert!(default.contains("\"rule\":\"fan-out\""));
+    assert!(
+        !tuned.contains("\"rule\":\"fan-out\""),
+        "a disabled detection does not alert"
+    );
+
+    fs::write(rules.join("91-broken.yaml"), "settings: [\n").unwrap();
+    let out = reachwatch()
+        .args(["replay", "--auth"])
+        .arg(s.join("auth.txt"))
+        .arg("--rules")
+        .arg(&rules)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("91-broken.yaml:"));
+}
