@@ -224,17 +224,20 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
         .map(reachwatch_formats::native::parse_rfc3339)
         .transpose()
         .map_err(|e| anyhow::anyhow!("--base-time: {}", e.detail))?;
-    let hosts = match &a.hosts {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read {}", p.display()))?;
-            Some(
-                reachwatch_formats::HostMap::parse(&text)
-                    .map_err(|e| anyhow::anyhow!("--hosts {}: {e}", p.display()))?,
-            )
-        }
-        None => None,
-    };
+    let rules = a.engine.rules()?;
+    // Addresses from the inventory, then from --hosts (which wins for the same address).
+    let mut hosts = reachwatch_formats::HostMap::from_pairs(
+        rules.inventory.addresses.iter().map(|(ip, h)| (ip, h)),
+    );
+    if let Some(p) = &a.hosts {
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+        hosts.extend(
+            reachwatch_formats::HostMap::parse(&text)
+                .map_err(|e| anyhow::anyhow!("--hosts {}: {e}", p.display()))?,
+        );
+    }
+    let hosts = (!hosts.is_empty()).then_some(hosts);
     let formats = reachwatch::replay::ReplayFormats {
         auth: a.auth_format,
         flows: a.flows_format,
@@ -250,7 +253,7 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
         alerts: Some(a.alerts),
         dead_letter: a.dead_letter,
         base_time,
-        rules: a.engine.rules()?,
+        rules,
         progress: (!a.quiet).then_some(Duration::from_secs(2)),
     };
     let summary = reachwatch::replay::replay_with(&opts, &formats, |_| {})?;

@@ -146,3 +146,69 @@ fn replay_uses_the_rules_directory() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("91-broken.yaml:"));
 }
+
+#[test]
+fn inventory_addresses_resolve_ip_only_inputs() {
+    let s = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/scenario-small");
+    let dir = tempfile::tempdir().unwrap();
+    // The same scenario where two hosts are known only by address.
+    for f in ["auth.txt", "flows.txt"] {
+        let text = fs::read_to_string(s.join(f)).unwrap();
+        let text = text
+            .replace(",BACKUP-01,", ",10.9.0.1,")
+            .replace(",WS-0015,", ",10.9.0.2,");
+        fs::write(dir.path().join(f), text).unwrap();
+    }
+    let rules = dir.path().join("rules");
+    fs::create_dir(&rules).unwrap();
+    copy_rules(&rules);
+    let run = |auth: &Path, flows: &Path, rules: Option<&Path>, out: &str| {
+        let mut c = reachwatch();
+        c.args(["replay", "--quiet", "--learn", "5d", "--auth"])
+            .arg(auth)
+            .arg("--flows")
+            .arg(flows)
+            .arg("--alerts")
+            .arg(dir.path().join(out));
+        if let Some(r) = rules {
+            c.arg("--rules").arg(r);
+        }
+        assert!(c.status().unwrap().success());
+        fs::read_to_string(dir.path().join(out)).unwrap()
+    };
+    let original = run(
+        &s.join("auth.txt"),
+        &s.join("flows.txt"),
+        None,
+        "original.jsonl",
+    );
+    let (auth, flows) = (dir.path().join("auth.txt"), dir.path().join("flows.txt"));
+    let unresolved = run(&auth, &flows, Some(&rules), "unresolved.jsonl");
+    assert!(
+        unresolved.contains("10.9.0.2"),
+        "without the inventory the address shows"
+    );
+    fs::write(
+        rules.join("90-addresses.yaml"),
+        "inventory:\n  addresses:\n    - {ip: 10.9.0.1, host: BACKUP-01}\n    - {ip: 10.9.0.2, host: WS-0015}\n",
+    )
+    .unwrap();
+    let resolved = run(&auth, &flows, Some(&rules), "resolved.jsonl");
+    assert_eq!(
+        resolved, original,
+        "with the inventory's addresses the alerts are the original ones"
+    );
+
+    fs::write(
+        rules.join("91-bad.yaml"),
+        "inventory:\n  addresses:\n    - {ip: 10.9.0.300, host: X}\n",
+    )
+    .unwrap();
+    let out = reachwatch()
+        .args(["rules", "check"])
+        .arg(&rules)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("91-bad.yaml:3:12: `10.9.0.300` is not an IP address"));
+}

@@ -37,6 +37,11 @@ impl HostMap {
         );
     }
 
+    /// Adds every address of `other`, replacing this map's entry for the same address.
+    pub fn extend(&mut self, other: HostMap) {
+        self.map.extend(other.map);
+    }
+
     /// Parses the `ip,host` file form; errors name the line.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut m = HostMap::default();

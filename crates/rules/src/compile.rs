@@ -157,6 +157,7 @@ struct Draft {
     hosts: Vec<HostRule>,
     production: Option<Vec<String>>,
     forbidden: Vec<(String, String)>,
+    addresses: Vec<(String, String)>,
     lists: BTreeMap<String, (Pos, Vec<String>)>,
     macros: BTreeMap<String, (Pos, Cond)>,
     macro_order: Vec<String>,
@@ -460,8 +461,9 @@ fn inventory(doc: &mut Doc<'_>, node: &Node, d: &mut Draft) {
     doc.keys(
         map,
         "`inventory`",
-        &["hosts", "production", "forbidden_zones"],
+        &["hosts", "production", "forbidden_zones", "addresses"],
     );
+    addresses(doc, map, d);
     if let Some(seq) = map
         .get_node("hosts")
         .and_then(|n| doc.sequence(n, "`inventory.hosts`"))
@@ -568,6 +570,32 @@ fn inventory(doc: &mut Doc<'_>, node: &Node, d: &mut Draft) {
                 d.forbidden
                     .push((f.to_ascii_lowercase(), t.to_ascii_lowercase()));
             }
+        }
+    }
+}
+
+fn addresses(doc: &mut Doc<'_>, map: &MarkedMappingNode, d: &mut Draft) {
+    let Some(seq) = map
+        .get_node("addresses")
+        .and_then(|n| doc.sequence(n, "`inventory.addresses`"))
+    else {
+        return;
+    };
+    for item in seq.iter() {
+        let Some(a) = doc.mapping(item, "an address assignment") else {
+            continue;
+        };
+        doc.keys(a, "an address assignment", &["ip", "host"]);
+        let ip =
+            required(doc, a, "ip", "an address assignment").and_then(|n| doc.scalar(n, "`ip`"));
+        let host = required(doc, a, "host", "an address assignment")
+            .and_then(|n| doc.nonempty(n, "`host`"));
+        if let (Some(ip), Some(host)) = (ip, host) {
+            if ip.as_str().trim().parse::<std::net::IpAddr>().is_err() {
+                doc.error(ip.span(), format!("`{}` is not an IP address", ip.as_str()));
+                continue;
+            }
+            d.addresses.push((ip.as_str().trim().to_string(), host));
         }
     }
 }
@@ -1377,6 +1405,7 @@ fn finish(
             hosts: d.hosts,
             production: d.production.unwrap_or_else(|| vec!["production".into()]),
             forbidden_zones: d.forbidden,
+            addresses: d.addresses,
         },
         detections,
         exceptions: d.exceptions.into_iter().map(|(_, e, _)| e).collect(),

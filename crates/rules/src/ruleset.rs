@@ -170,6 +170,9 @@ pub struct Inventory {
     pub production: Vec<String>,
     /// Forbidden (source zone, destination zone) pairs (lowercase).
     pub forbidden_zones: Vec<(String, String)>,
+    /// Address assignments (IP, host name): static addresses and DHCP reservations, so that
+    /// address-only inputs join host-named ones.
+    pub addresses: Vec<(String, String)>,
 }
 
 impl Inventory {
