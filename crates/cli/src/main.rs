@@ -8,6 +8,7 @@ use reachwatch_engine::RuleSet;
 use reachwatch_formats::Format;
 use reachwatch_gen::{generate, read_labels, GenConfig};
 use reachwatch_model::Ts;
+use reachwatch_telemetry::{serve, Health, Telemetry};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -18,8 +19,20 @@ use std::time::Duration;
 #[derive(Parser)]
 #[command(name = "reachwatch", version, propagate_version = true)]
 struct Cli {
+    /// Log format on standard error (levels from RUST_LOG, default info).
+    #[arg(long, global = true, value_enum, default_value = "pretty")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How logs are written.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Compact human-readable lines.
+    Pretty,
 }
 
 #[derive(Subcommand)]
@@ -124,6 +137,12 @@ struct ReplayArgs {
     /// No progress lines and no summary on standard error.
     #[arg(long, short)]
     quiet: bool,
+    /// Serve /metrics, /healthz and /readyz on this address (host:port) while replaying.
+    #[arg(long)]
+    metrics_addr: Option<String>,
+    /// Keep serving metrics this long after the replay ends (for a last scrape), e.g. `30s`.
+    #[arg(long, value_parser = parse_duration, requires = "metrics_addr")]
+    metrics_hold: Option<Ts>,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -178,8 +197,31 @@ fn parse_duration(s: &str) -> Result<Ts, String> {
         .map_err(|e| format!("`{s}` is not a duration like 7d, 36h, 90s ({e})"))
 }
 
+/// Wall-clock time for operational metrics (never used by the engine).
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Structured logs on standard error: `RUST_LOG` sets levels (default `info`).
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Pretty => builder.compact().try_init(),
+    };
+}
+
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("reachwatch: error: {e:#}");
@@ -245,7 +287,20 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
         alert_format: a.alert_format,
         absolute_timestamps: true,
         announce: true,
+        telemetry: a.metrics_addr.as_ref().map(|_| Arc::new(Telemetry::new())),
     };
+    let health = Arc::new(Health::default());
+    let server = match (&a.metrics_addr, &formats.telemetry) {
+        (Some(addr), Some(t)) => {
+            let s = serve(addr, t.clone(), health.clone())?;
+            t.rules_active(&rules.hash_hex(), unix_now());
+            tracing::info!(addr = s.addr(), "serving /metrics, /healthz and /readyz");
+            Some(s)
+        }
+        _ => None,
+    };
+    tracing::info!(rules = %rules.hash_hex(), files = rules.files.len(), "rules loaded");
+    health.set_ready(true);
     let opts = ReplayOptions {
         format: a.format,
         auth: a.auth,
@@ -264,6 +319,10 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
         std::fs::write(&p, serde_json::to_vec_pretty(&summary)?)
             .with_context(|| format!("cannot write {}", p.display()))?;
     }
+    if let (Some(_), Some(hold)) = (&server, a.metrics_hold) {
+        std::thread::sleep(Duration::from_millis(hold.max(0) as u64));
+    }
+    drop(server);
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use reachwatch_formats::{
     sniff, AlertFormat, DeadLetter, DecodeError, Format, HostMap, Reason, Stream,
 };
 use reachwatch_model::{Alert, Event, Interner, Sym};
+use reachwatch_telemetry::Telemetry;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
@@ -55,6 +56,8 @@ pub struct ReplayFormats {
     pub absolute_timestamps: bool,
     /// Print the detected format of `auto` inputs on standard error.
     pub announce: bool,
+    /// Metrics to update while replaying.
+    pub telemetry: Option<Arc<Telemetry>>,
 }
 
 /// Bytes read ahead to detect an input's format.
@@ -219,6 +222,9 @@ fn open_output(path: &Path) -> Result<Box<dyn Write>> {
 /// One input being merged: its batches, the current batch, and its symbol translation.
 struct Input {
     name: String,
+    stream: Stream,
+    /// Events accepted since the last telemetry flush.
+    accepted: u64,
     rx: Receiver<io::Result<Batch>>,
     batch: VecDeque<(Event, u64)>,
     local_to_global: Vec<Sym>,
@@ -234,6 +240,8 @@ impl Input {
         Ok((
             Input {
                 name,
+                stream,
+                accepted: 0,
                 rx,
                 batch: VecDeque::new(),
                 local_to_global: vec![],
@@ -260,7 +268,7 @@ impl Input {
                         self.local_to_global.push(syms.intern(name.as_bytes()));
                     }
                     for d in b.dead {
-                        sink.write(d)?;
+                        sink.write(d, self.stream)?;
                     }
                     self.lines = self.lines.max(b.lines);
                     *bytes += b.bytes;
@@ -286,11 +294,21 @@ impl Input {
 struct DeadLetters {
     out: Option<BufWriter<Box<dyn Write>>>,
     counts: BTreeMap<String, u64>,
+    telemetry: Option<Arc<Telemetry>>,
 }
 
 impl DeadLetters {
-    fn write(&mut self, d: DeadLetter) -> Result<()> {
+    fn write(&mut self, d: DeadLetter, stream: Stream) -> Result<()> {
         *self.counts.entry(d.reason.name().to_string()).or_insert(0) += 1;
+        if let Some(t) = &self.telemetry {
+            let result = match d.reason {
+                Reason::Late => "late",
+                Reason::ClockSkew => "clock_skew",
+                _ => "decode_error",
+            };
+            t.events.with_label_values(&[stream.name(), result]).inc();
+            t.dead_letters.with_label_values(&[d.reason.name()]).inc();
+        }
         if let Some(out) = &mut self.out {
             serde_json::to_writer(&mut *out, &d)?;
             out.write_all(b"\n")?;
@@ -298,6 +316,9 @@ impl DeadLetters {
         Ok(())
     }
 }
+
+/// Events between two telemetry updates.
+const TELEMETRY_EVERY: u64 = 16_384;
 
 /// The dead letter of an event the engine refused.
 fn rejected(source: &str, line: u64, event: &Event, rej: &Rejection) -> DeadLetter {
@@ -360,8 +381,31 @@ pub fn replay_with(
             None => None,
         },
         counts: BTreeMap::new(),
+        telemetry: formats.telemetry.clone(),
     };
     let mut summary = ReplaySummary::default();
+    let mut chunk_start = Instant::now();
+    let mut chunk_events = 0u64;
+    let flush_telemetry =
+        |engine: &Engine, inputs: &mut [Input], chunk_events: u64, chunk: Duration| {
+            let Some(t) = &formats.telemetry else { return };
+            for input in inputs.iter_mut() {
+                t.events
+                    .with_label_values(&[input.stream.name(), "ok"])
+                    .inc_by(std::mem::take(&mut input.accepted));
+            }
+            let g = engine.graph();
+            t.record_engine(
+                engine.stats(),
+                g.identities.len(),
+                g.edge_count(),
+                engine.buffered(),
+                engine.state_bytes(),
+            );
+            if chunk_events > 0 {
+                t.processing_latency.record(chunk / chunk_events as u32);
+            }
+        };
     let mut pending = Vec::new();
     let mut events = 0u64;
     let mut last_progress = Instant::now();
@@ -382,6 +426,11 @@ pub fn replay_with(
             if let Some(out) = out {
                 formats.alert_format.write(out, &a, version)?;
             }
+            if let Some(t) = &formats.telemetry {
+                t.alerts
+                    .with_label_values(&[&a.rule, a.severity.name()])
+                    .inc();
+            }
             on_alert(&a);
         }
         Ok(())
@@ -396,7 +445,7 @@ pub fn replay_with(
                     break;
                 };
                 let (event, line) = input.batch.pop_front().expect("head exists");
-                dead.write(rejected(&input.name, line, &event, &rej))?;
+                dead.write(rejected(&input.name, line, &event, &rej), input.stream)?;
             }
         }
         // Earliest head first; ties go to the first input (authentications before flows).
@@ -409,11 +458,20 @@ pub fn replay_with(
         let (event, line) = inputs[i].batch.pop_front().expect("head exists");
         events += 1;
         match engine.push(event, &mut pending) {
-            Ok(()) => {}
+            Ok(()) => inputs[i].accepted += 1,
             Err(rej) => {
-                dead.write(rejected(&inputs[i].name, line, &event, &rej))?;
+                dead.write(
+                    rejected(&inputs[i].name, line, &event, &rej),
+                    inputs[i].stream,
+                )?;
                 events -= 1;
             }
+        }
+        chunk_events += 1;
+        if chunk_events == TELEMETRY_EVERY {
+            flush_telemetry(&engine, &mut inputs, chunk_events, chunk_start.elapsed());
+            chunk_start = Instant::now();
+            chunk_events = 0;
         }
         if !pending.is_empty() {
             emit(&mut pending, &mut alerts_out, &mut summary, &mut on_alert)?;
@@ -437,6 +495,7 @@ pub fn replay_with(
     }
     engine.finish(&mut pending);
     emit(&mut pending, &mut alerts_out, &mut summary, &mut on_alert)?;
+    flush_telemetry(&engine, &mut inputs, chunk_events, chunk_start.elapsed());
     if let Some(mut out) = alerts_out {
         out.flush()?;
     }

@@ -1,0 +1,378 @@
+//! reachwatch's telemetry: one typed set of Prometheus metrics with bounded labels (never an
+//! identity, host or address), latency summaries recorded with hdrhistogram, and the HTTP
+//! endpoint that serves them (`/metrics`, `/healthz`, `/readyz`).
+//!
+//! Names follow `reachwatch_<area>_<name>_<unit>[_total]` in base units.
+
+mod latency;
+mod server;
+
+pub use latency::LatencySummary;
+pub use server::{serve, Health, Server};
+
+use prometheus::core::Collector;
+use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use reachwatch_engine::Stats;
+use std::sync::Mutex;
+
+/// Every metric reachwatch exports.
+pub struct Telemetry {
+    registry: Registry,
+    /// `reachwatch_events_total{input, result}`: input records by outcome (`ok`, `decode_error`,
+    /// `late`, `clock_skew`).
+    pub events: IntCounterVec,
+    /// `reachwatch_dead_letters_total{reason}`.
+    pub dead_letters: IntCounterVec,
+    /// `reachwatch_join_flows_total{result}`: flows `joined` to an authentication or `unattributed`.
+    pub join_flows: IntCounterVec,
+    /// `reachwatch_observations_total`.
+    pub observations: IntCounter,
+    /// `reachwatch_novel_edges_total`: new edges after the learning period.
+    pub novel_edges: IntCounter,
+    /// `reachwatch_alerts_total{rule, severity}`.
+    pub alerts: IntCounterVec,
+    /// `reachwatch_absorbed_matches_total`: matches grouped into an alert already emitted.
+    pub absorbed: IntCounter,
+    /// `reachwatch_suppressed_matches_total{exception}`.
+    pub suppressed: IntCounterVec,
+    /// `reachwatch_state_identities`.
+    pub identities: IntGauge,
+    /// `reachwatch_state_edges`: baseline edges.
+    pub edges: IntGauge,
+    /// `reachwatch_state_buffered_entries`: join and reorder buffer entries.
+    pub buffered: IntGauge,
+    /// `reachwatch_state_bytes`: estimated bytes of engine state.
+    pub state_bytes: IntGauge,
+    /// `reachwatch_kafka_consumer_lag_records{topic, partition}` (absent when unknown).
+    pub consumer_lag: IntGaugeVec,
+    /// `reachwatch_watermark_lag_seconds`: wall clock minus the event-time watermark.
+    pub watermark_lag: Gauge,
+    /// `reachwatch_checkpoint_age_seconds`: since the last checkpoint was written.
+    pub checkpoint_age: Gauge,
+    /// `reachwatch_checkpoint_duration_seconds` (summary).
+    pub checkpoint_duration: LatencySummary,
+    /// `reachwatch_rules_reloads_total{result}` (`ok`, `error`).
+    pub rule_reloads: IntCounterVec,
+    /// `reachwatch_rules_info{hash}` = 1 for the active rule set.
+    pub rules_info: IntGaugeVec,
+    /// `reachwatch_rules_loaded_timestamp_seconds`.
+    pub rules_loaded: Gauge,
+    /// `reachwatch_processing_latency_seconds` (summary): engine time per event, per batch.
+    pub processing_latency: LatencySummary,
+    /// `reachwatch_end_to_end_latency_seconds` (summary): from the record's arrival at its source
+    /// to the alert it caused.
+    pub end_to_end_latency: LatencySummary,
+    last: Mutex<Stats>,
+}
+
+fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(c.clone())).expect("unique metric");
+    c
+}
+
+fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).expect("valid metric");
+    r.register(Box::new(c.clone())).expect("unique metric");
+    c
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("valid metric");
+    r.register(Box::new(g.clone())).expect("unique metric");
+    g
+}
+
+fn fgauge(r: &Registry, name: &str, help: &str) -> Gauge {
+    let g = Gauge::new(name, help).expect("valid metric");
+    r.register(Box::new(g.clone())).expect("unique metric");
+    g
+}
+
+fn summary(r: &Registry, name: &str, help: &str) -> LatencySummary {
+    let s = LatencySummary::new(name, help);
+    r.register(Box::new(s.clone())).expect("unique metric");
+    s
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Telemetry")
+    }
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Telemetry {
+    /// A fresh set of metrics.
+    pub fn new() -> Telemetry {
+        let r = Registry::new();
+        let build = IntGaugeVec::new(
+            Opts::new("reachwatch_build_info", "reachwatch version (value 1)"),
+            &["version"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(build.clone())).expect("unique metric");
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let rules_info = IntGaugeVec::new(
+            Opts::new(
+                "reachwatch_rules_info",
+                "The active rule set (value 1), by content hash",
+            ),
+            &["hash"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(rules_info.clone()))
+            .expect("unique metric");
+        let consumer_lag = IntGaugeVec::new(
+            Opts::new(
+                "reachwatch_kafka_consumer_lag_records",
+                "High watermark minus position, per assigned partition (absent when unknown)",
+            ),
+            &["topic", "partition"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(consumer_lag.clone()))
+            .expect("unique metric");
+        Telemetry {
+            events: counter_vec(
+                &r,
+                "reachwatch_events_total",
+                "Input records by input and result",
+                &["input", "result"],
+            ),
+            dead_letters: counter_vec(
+                &r,
+                "reachwatch_dead_letters_total",
+                "Records sent to the dead-letter output, by reason",
+                &["reason"],
+            ),
+            join_flows: counter_vec(
+                &r,
+                "reachwatch_join_flows_total",
+                "Flows joined to an authentication or attributed to the source host",
+                &["result"],
+            ),
+            observations: counter(
+                &r,
+                "reachwatch_observations_total",
+                "Reach observations scored or learned",
+            ),
+            novel_edges: counter(
+                &r,
+                "reachwatch_novel_edges_total",
+                "New edges seen after the learning period",
+            ),
+            alerts: counter_vec(
+                &r,
+                "reachwatch_alerts_total",
+                "Alerts emitted, by rule and severity",
+                &["rule", "severity"],
+            ),
+            absorbed: counter(
+                &r,
+                "reachwatch_absorbed_matches_total",
+                "Matches grouped into an alert already emitted",
+            ),
+            suppressed: counter_vec(
+                &r,
+                "reachwatch_suppressed_matches_total",
+                "Matches suppressed by a rule exception",
+                &["exception"],
+            ),
+            identities: gauge(
+                &r,
+                "reachwatch_state_identities",
+                "Identities in the reach graph",
+            ),
+            edges: gauge(
+                &r,
+                "reachwatch_state_edges",
+                "Baseline edges in the reach graph",
+            ),
+            buffered: gauge(
+                &r,
+                "reachwatch_state_buffered_entries",
+                "Entries in the join and reorder buffers",
+            ),
+            state_bytes: gauge(
+                &r,
+                "reachwatch_state_bytes",
+                "Estimated bytes of engine state",
+            ),
+            consumer_lag,
+            watermark_lag: fgauge(
+                &r,
+                "reachwatch_watermark_lag_seconds",
+                "Wall clock minus the event-time watermark",
+            ),
+            checkpoint_age: fgauge(
+                &r,
+                "reachwatch_checkpoint_age_seconds",
+                "Time since the last checkpoint was written",
+            ),
+            checkpoint_duration: summary(
+                &r,
+                "reachwatch_checkpoint_duration_seconds",
+                "Time to write a checkpoint",
+            ),
+            rule_reloads: counter_vec(
+                &r,
+                "reachwatch_rules_reloads_total",
+                "Rule reloads by result",
+                &["result"],
+            ),
+            rules_info,
+            rules_loaded: fgauge(
+                &r,
+                "reachwatch_rules_loaded_timestamp_seconds",
+                "When the active rule set was loaded (Unix time)",
+            ),
+            processing_latency: summary(
+                &r,
+                "reachwatch_processing_latency_seconds",
+                "Engine processing time per event",
+            ),
+            end_to_end_latency: summary(
+                &r,
+                "reachwatch_end_to_end_latency_seconds",
+                "From a record's arrival to the alert it caused",
+            ),
+            last: Mutex::new(Stats::default()),
+            registry: r,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus::TextEncoder::new()
+            .encode_utf8(&self.registry.gather(), &mut out)
+            .expect("text encoding");
+        out
+    }
+
+    /// Names of every metric family registered (whether or not it has samples yet).
+    pub fn metric_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .registry
+            .gather()
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect();
+        // Label vectors without children are not gathered; their descriptions still name them.
+        for c in [
+            &self.consumer_lag as &dyn Collector,
+            &self.rules_info,
+            &self.suppressed,
+            &self.alerts,
+            &self.events,
+            &self.dead_letters,
+            &self.join_flows,
+            &self.rule_reloads,
+        ] {
+            for d in c.desc() {
+                names.push(d.fq_name.clone());
+            }
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Adds what the engine counted since the last call, and sets the state gauges.
+    pub fn record_engine(
+        &self,
+        stats: &Stats,
+        identities: usize,
+        edges: usize,
+        buffered: usize,
+        bytes: usize,
+    ) {
+        let mut last = self.last.lock().expect("telemetry lock");
+        let d = |now: u64, before: u64| now.saturating_sub(before);
+        self.join_flows
+            .with_label_values(&["joined"])
+            .inc_by(d(stats.join_hits, last.join_hits));
+        self.join_flows
+            .with_label_values(&["unattributed"])
+            .inc_by(d(stats.join_misses, last.join_misses));
+        self.observations
+            .inc_by(d(stats.observations, last.observations));
+        self.novel_edges
+            .inc_by(d(stats.novel_edges, last.novel_edges));
+        self.absorbed.inc_by(d(stats.absorbed, last.absorbed));
+        for (name, n) in &stats.suppressed {
+            let before = last.suppressed.get(name).copied().unwrap_or(0);
+            self.suppressed
+                .with_label_values(&[name])
+                .inc_by(d(*n, before));
+        }
+        *last = stats.clone();
+        self.identities.set(identities as i64);
+        self.edges.set(edges as i64);
+        self.buffered.set(buffered as i64);
+        self.state_bytes.set(bytes as i64);
+    }
+
+    /// Marks a rule set active.
+    pub fn rules_active(&self, hash_hex: &str, loaded_unix_seconds: f64) {
+        self.rules_info.reset();
+        self.rules_info.with_label_values(&[hash_hex]).set(1);
+        self.rules_loaded.set(loaded_unix_seconds);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_summaries() {
+        let t = Telemetry::new();
+        t.events.with_label_values(&["auth", "ok"]).inc_by(5);
+        t.processing_latency
+            .record(std::time::Duration::from_micros(250));
+        t.processing_latency
+            .record(std::time::Duration::from_micros(750));
+        let text = t.render();
+        assert!(
+            text.contains("reachwatch_events_total{input=\"auth\",result=\"ok\"} 5"),
+            "{text}"
+        );
+        assert!(
+            text.contains("reachwatch_processing_latency_seconds_count 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("reachwatch_processing_latency_seconds{quantile=\"0.5\"} 0.00025"),
+            "{text}"
+        );
+        assert!(text.contains("reachwatch_build_info{version="), "{text}");
+        assert!(t
+            .metric_names()
+            .contains(&"reachwatch_kafka_consumer_lag_records".to_string()));
+    }
+
+    #[test]
+    fn engine_counters_advance_by_deltas() {
+        let t = Telemetry::new();
+        let mut s = Stats {
+            observations: 10,
+            join_hits: 3,
+            ..Stats::default()
+        };
+        t.record_engine(&s, 1, 2, 3, 4);
+        s.observations = 25;
+        s.suppressed.insert("quiet".into(), 2);
+        t.record_engine(&s, 1, 2, 3, 4);
+        assert_eq!(t.observations.get(), 25);
+        assert_eq!(t.join_flows.with_label_values(&["joined"]).get(), 3);
+        assert_eq!(t.suppressed.with_label_values(&["quiet"]).get(), 2);
+        assert_eq!(t.state_bytes.get(), 4);
+    }
+}
