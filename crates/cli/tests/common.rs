@@ -60,3 +60,23 @@ pub fn scenario_events(engine: &mut reachwatch_engine::Engine) -> Vec<reachwatch
     all.sort_by_key(|&(t, flow, i, _)| (t, flow, i));
     all.into_iter().map(|(_, _, _, e)| e).collect()
 }
+
+/// The `reachwatch` binary under test.
+pub fn reachwatch() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_reachwatch"))
+}
+
+/// The shipped rules directory.
+pub fn shipped_rules() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules")
+}
+
+/// Copies the shipped rule files into `to`.
+pub fn copy_rules(to: &Path) {
+    for e in std::fs::read_dir(shipped_rules()).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "yaml") {
+            std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+}

@@ -5,11 +5,8 @@ mod common;
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
-fn reachwatch() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_reachwatch"))
-}
+use common::reachwatch;
 
 fn replay_to(
     dir: &Path,

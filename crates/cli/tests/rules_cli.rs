@@ -1,25 +1,11 @@
 //! The `rules` commands and `--rules` end to end through the binary.
 
+mod common;
+
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
-fn reachwatch() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_reachwatch"))
-}
-
-fn shipped() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules")
-}
-
-fn copy_rules(to: &Path) {
-    for e in fs::read_dir(shipped()).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "yaml") {
-            fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
-        }
-    }
-}
+use common::{copy_rules, reachwatch, shipped_rules as shipped};
 
 #[test]
 fn check_accepts_the_shipped_rules_and_rejects_broken_ones_with_positions() {

@@ -11,13 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 fn rules_dir(dir: &Path) {
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
-    for e in fs::read_dir(shipped).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "yaml") {
-            fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
-        }
-    }
+    common::copy_rules(dir);
     // The committed scenario learns for 5 days.
     fs::write(dir.join("50-scenario.yaml"), "settings:\n  learn: 5d\n").unwrap();
 }

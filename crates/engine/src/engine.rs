@@ -100,19 +100,8 @@ pub struct Engine {
     classifier: Classifier,
     /// Added to event time for absolute comparisons (exception windows and expiry).
     time_base: Ts,
-    syms: Interner,
-    reorder: Reorder,
-    join: Join,
-    graph: Graph,
-    /// Latest unusual login into a host: host → (time, identity, source).
-    chain_in: FxMap<Sym, (Ts, Sym, Option<Sym>)>,
-    incidents: FxMap<Sym, Incident>,
-    due: BTreeSet<(Ts, Sym)>,
-    learn_end: Option<Ts>,
-    next_sweep: Ts,
-    next_join_evict: Ts,
-    now: Ts,
-    stats: Stats,
+    /// Everything learned and held: what a snapshot saves.
+    st: State,
 }
 
 /// The built-in rules with other settings.
@@ -125,30 +114,14 @@ fn builtin_with(settings: EngineConfig) -> RuleSet {
 /// Magic bytes and format version at the head of an engine snapshot.
 const SNAPSHOT_MAGIC: &[u8; 8] = b"RWENGv01";
 
-/// Everything the engine learned and holds, borrowed for writing a snapshot.
-#[derive(Serialize)]
-struct StateRef<'a> {
-    syms: &'a Interner,
-    reorder: &'a Reorder,
-    join: &'a Join,
-    graph: &'a Graph,
-    chain_in: &'a FxMap<Sym, (Ts, Sym, Option<Sym>)>,
-    incidents: &'a FxMap<Sym, Incident>,
-    due: &'a BTreeSet<(Ts, Sym)>,
-    learn_end: Option<Ts>,
-    next_sweep: Ts,
-    next_join_evict: Ts,
-    now: Ts,
-    stats: &'a Stats,
-}
-
-/// The same, owned, for reading a snapshot.
-#[derive(Deserialize)]
+/// Everything the engine learned and holds (what a snapshot saves).
+#[derive(Serialize, Deserialize)]
 struct State {
     syms: Interner,
     reorder: Reorder,
     join: Join,
     graph: Graph,
+    /// Latest unusual login into a host: host → (time, identity, source).
     chain_in: FxMap<Sym, (Ts, Sym, Option<Sym>)>,
     incidents: FxMap<Sym, Incident>,
     due: BTreeSet<(Ts, Sym)>,
@@ -175,22 +148,8 @@ impl Engine {
     /// Serialises the engine's whole state (symbols, buffers, graph, incidents, counters) into a
     /// versioned byte string. Settings are not included: they are given again on restore.
     pub fn snapshot(&self) -> Vec<u8> {
-        let state = StateRef {
-            syms: &self.syms,
-            reorder: &self.reorder,
-            join: &self.join,
-            graph: &self.graph,
-            chain_in: &self.chain_in,
-            incidents: &self.incidents,
-            due: &self.due,
-            learn_end: self.learn_end,
-            next_sweep: self.next_sweep,
-            next_join_evict: self.next_join_evict,
-            now: self.now,
-            stats: &self.stats,
-        };
         let out = SNAPSHOT_MAGIC.to_vec();
-        postcard::to_extend(&state, out).expect("engine state serialises")
+        postcard::to_extend(&self.st, out).expect("engine state serialises")
     }
 
     /// An engine restored from [`Engine::snapshot`] bytes with the built-in rules, these
@@ -210,26 +169,15 @@ impl Engine {
         let body = bytes.strip_prefix(SNAPSHOT_MAGIC).ok_or_else(|| {
             SnapshotError("not a reachwatch engine snapshot of this version".into())
         })?;
-        let st: State = postcard::from_bytes(body)
+        let mut st: State = postcard::from_bytes(body)
             .map_err(|e| SnapshotError(format!("corrupt engine snapshot: {e}")))?;
-        let mut reorder = st.reorder;
-        reorder.set_limits(rules.settings.lateness, rules.settings.max_skew);
+        st.reorder
+            .set_limits(rules.settings.lateness, rules.settings.max_skew);
         Ok(Engine {
             classifier: rules.classifier(),
             rules,
             time_base: 0,
-            syms: st.syms,
-            reorder,
-            join: st.join,
-            graph: st.graph,
-            chain_in: st.chain_in,
-            incidents: st.incidents,
-            due: st.due,
-            learn_end: st.learn_end,
-            next_sweep: st.next_sweep,
-            next_join_evict: st.next_join_evict,
-            now: st.now,
-            stats: st.stats,
+            st,
         })
     }
 
@@ -243,42 +191,44 @@ impl Engine {
     /// A new engine running a compiled rule set.
     pub fn with_rules(rules: Arc<RuleSet>) -> Engine {
         Engine {
-            reorder: Reorder::new(rules.settings.lateness, rules.settings.max_skew),
             classifier: rules.classifier(),
-            rules,
             time_base: 0,
-            syms: Interner::new(),
-            join: Join::default(),
-            graph: Graph::default(),
-            chain_in: FxMap::default(),
-            incidents: FxMap::default(),
-            due: BTreeSet::new(),
-            learn_end: None,
-            next_sweep: Ts::MIN,
-            next_join_evict: Ts::MIN,
-            now: Ts::MIN,
-            stats: Stats::default(),
+            st: State {
+                syms: Interner::new(),
+                reorder: Reorder::new(rules.settings.lateness, rules.settings.max_skew),
+                join: Join::default(),
+                graph: Graph::default(),
+                chain_in: FxMap::default(),
+                incidents: FxMap::default(),
+                due: BTreeSet::new(),
+                learn_end: None,
+                next_sweep: Ts::MIN,
+                next_join_evict: Ts::MIN,
+                now: Ts::MIN,
+                stats: Stats::default(),
+            },
+            rules,
         }
     }
 
     /// The symbol table events must be interned in.
     pub fn symbols_mut(&mut self) -> &mut Interner {
-        &mut self.syms
+        &mut self.st.syms
     }
 
     /// The symbol table.
     pub fn symbols(&self) -> &Interner {
-        &self.syms
+        &self.st.syms
     }
 
     /// Counters.
     pub fn stats(&self) -> &Stats {
-        &self.stats
+        &self.st.stats
     }
 
     /// The learned reach graph.
     pub fn graph(&self) -> &Graph {
-        &self.graph
+        &self.st.graph
     }
 
     /// Settings.
@@ -302,19 +252,20 @@ impl Engine {
     /// Peer groups of identities already seen stay as they were.
     pub fn set_rules(&mut self, rules: Arc<RuleSet>) {
         self.classifier = rules.classifier();
-        self.reorder
+        self.st
+            .reorder
             .set_limits(rules.settings.lateness, rules.settings.max_skew);
-        let hosts: Vec<Sym> = self.graph.hosts.keys().copied().collect();
+        let hosts: Vec<Sym> = self.st.graph.hosts.keys().copied().collect();
         for h in hosts {
-            self.graph.apply_inventory(&rules, &self.syms, h);
+            self.st.graph.apply_inventory(&rules, &self.st.syms, h);
         }
-        let ids: Vec<Sym> = self.graph.identities.keys().copied().collect();
+        let ids: Vec<Sym> = self.st.graph.identities.keys().copied().collect();
         for id in ids {
-            let name = self.syms.resolve(id);
+            let name = self.st.syms.resolve(id);
             let kind = self.classifier.classify(name);
             let env = rules.group_of(name).and_then(|g| g.environment.clone());
-            let env = self.graph.attr_id(env.as_deref());
-            if let Some(p) = self.graph.identities.get_mut(&id) {
+            let env = self.st.graph.attr_id(env.as_deref());
+            if let Some(p) = self.st.graph.identities.get_mut(&id) {
                 p.kind = kind;
                 p.env = env;
             }
@@ -324,40 +275,40 @@ impl Engine {
 
     /// End of the learning period, once the first event has been processed.
     pub fn learn_end(&self) -> Option<Ts> {
-        self.learn_end
+        self.st.learn_end
     }
 
     /// Estimated bytes of engine state (graph, join buffers, reorder buffer, incidents, symbols).
     pub fn state_bytes(&self) -> usize {
-        self.graph.estimated_bytes()
-            + self.join.estimated_bytes()
-            + self.reorder.len() * std::mem::size_of::<(Ts, u64, Event)>()
-            + self.syms.heap_bytes()
+        self.st.graph.estimated_bytes()
+            + self.st.join.estimated_bytes()
+            + self.st.reorder.len() * std::mem::size_of::<(Ts, u64, Event)>()
+            + self.st.syms.heap_bytes()
     }
 
     /// Entries held in the join and reorder buffers.
     pub fn buffered(&self) -> usize {
-        self.join.len() + self.reorder.len()
+        self.st.join.len() + self.st.reorder.len()
     }
 
     /// Would an event at time `t` be accepted now? Lets a driver that merges several inputs by
     /// time drop a skewed event before it holds back the other inputs.
     pub fn check(&self, t: Ts) -> Result<(), Rejection> {
-        self.reorder.check(t).map_err(Rejection::from)
+        self.st.reorder.check(t).map_err(Rejection::from)
     }
 
     /// Accepts an event (symbols from [`Engine::symbols_mut`]); alerts that become due are
     /// appended to `out`. A late or skewed event is refused and changes nothing.
     pub fn push(&mut self, event: Event, out: &mut Vec<Alert>) -> Result<(), Rejection> {
-        if let Err(refusal) = self.reorder.push(event) {
+        if let Err(refusal) = self.st.reorder.push(event) {
             let rejection = Rejection::from(refusal);
             match rejection {
-                Rejection::Late { .. } => self.stats.late += 1,
-                Rejection::ClockSkew { .. } => self.stats.skewed += 1,
+                Rejection::Late { .. } => self.st.stats.late += 1,
+                Rejection::ClockSkew { .. } => self.st.stats.skewed += 1,
             }
             return Err(rejection);
         }
-        while let Some(ev) = self.reorder.pop(false) {
+        while let Some(ev) = self.st.reorder.pop(false) {
             self.process(ev, out);
         }
         Ok(())
@@ -365,10 +316,10 @@ impl Engine {
 
     /// End of input: processes everything buffered and emits every open incident.
     pub fn finish(&mut self, out: &mut Vec<Alert>) {
-        while let Some(ev) = self.reorder.pop(true) {
+        while let Some(ev) = self.st.reorder.pop(true) {
             self.process(ev, out);
         }
-        while let Some(f) = self.join.drain() {
+        while let Some(f) = self.st.join.drain() {
             self.on_flow(f, out);
         }
         self.emit_due(Ts::MAX, out);
@@ -380,62 +331,66 @@ impl Engine {
         match ev {
             Event::Auth(a) => self.on_auth(a, out),
             Event::Flow(f) => {
-                self.stats.flow_events += 1;
-                self.join.flow(f);
+                self.st.stats.flow_events += 1;
+                self.st.join.flow(f);
             }
         }
     }
 
     fn tick(&mut self, now: Ts, out: &mut Vec<Alert>) {
-        if self.learn_end.is_none() {
-            self.learn_end = Some(now.saturating_add(self.rules.settings.learn));
-            self.graph.data_start = now;
-            self.next_sweep = now.saturating_add(DAY);
+        if self.st.learn_end.is_none() {
+            self.st.learn_end = Some(now.saturating_add(self.rules.settings.learn));
+            self.st.graph.data_start = now;
+            self.st.next_sweep = now.saturating_add(DAY);
         }
-        self.now = now;
-        while let Some(f) = self.join.due(now, self.rules.settings.join_before) {
+        self.st.now = now;
+        while let Some(f) = self.st.join.due(now, self.rules.settings.join_before) {
             self.on_flow(f, out);
         }
-        if self.due.first().is_some_and(|&(at, _)| at < now) {
+        if self.st.due.first().is_some_and(|&(at, _)| at < now) {
             self.emit_due(now, out);
         }
-        if now >= self.next_join_evict {
-            self.join
+        if now >= self.st.next_join_evict {
+            self.st
+                .join
                 .evict(now - self.rules.settings.join_after - self.rules.settings.join_before);
-            self.next_join_evict = now + JOIN_EVICT_EVERY;
+            self.st.next_join_evict = now + JOIN_EVICT_EVERY;
         }
-        if now >= self.next_sweep {
+        if now >= self.st.next_sweep {
             self.sweep(now);
-            self.next_sweep = now + DAY;
+            self.st.next_sweep = now + DAY;
         }
     }
 
     fn sweep(&mut self, now: Ts) {
-        self.graph.age_out(now, self.rules.settings.edge_ttl);
+        self.st.graph.age_out(now, self.rules.settings.edge_ttl);
         let chain_cut = now - self.rules.settings.chain_window;
-        self.chain_in.retain(|_, (t, _, _)| *t >= chain_cut);
+        self.st.chain_in.retain(|_, (t, _, _)| *t >= chain_cut);
         let window = self.rules.settings.incident_window;
-        self.incidents
+        self.st
+            .incidents
             .retain(|_, i| !i.emitted || i.last_match + window >= now);
     }
 
     fn emit_due(&mut self, now: Ts, out: &mut Vec<Alert>) {
-        while let Some(&(at, id)) = self.due.first() {
+        while let Some(&(at, id)) = self.st.due.first() {
             if at >= now {
                 break;
             }
-            self.due.pop_first();
-            let Some(inc) = self.incidents.get_mut(&id) else {
+            self.st.due.pop_first();
+            let Some(inc) = self.st.incidents.get_mut(&id) else {
                 continue;
             };
             inc.emitted = true;
             let kind = self
+                .st
                 .graph
                 .identities
                 .get(&id)
                 .map_or(IdentityKind::Unknown, |p| p.kind);
-            let alert = inc.to_alert(id, kind.name(), &self.syms);
+            let alert = inc.to_alert(id, kind.name(), &self.st.syms);
             *self
+                .st
                 .stats
                 .alerts_by_rule
                 .entry(alert.rule.clone())
@@ -445,27 +400,31 @@ impl Engine {
     }
 
     fn profile(&mut self, identity: Sym, now: Ts) -> &mut IdentityProfile {
-        if !self.graph.identities.contains_key(&identity) {
+        if !self.st.graph.identities.contains_key(&identity) {
             self.new_profile(identity, now);
         }
-        self.graph.identities.get_mut(&identity).expect("inserted")
+        self.st
+            .graph
+            .identities
+            .get_mut(&identity)
+            .expect("inserted")
     }
 
     #[cold]
     fn new_profile(&mut self, identity: Sym, now: Ts) {
-        let name = self.syms.resolve(identity).to_string();
+        let name = self.st.syms.resolve(identity).to_string();
         let kind = self.classifier.classify(&name);
         let rule_group = self.rules.group_of(&name);
         let env = rule_group.and_then(|g| g.environment.clone());
         let group = match rule_group {
             Some(g) => {
                 let g = g.name.clone();
-                self.graph.group_id(&g)
+                self.st.graph.group_id(&g)
             }
-            None => self.graph.group_of(&name),
+            None => self.st.graph.group_of(&name),
         };
-        let env = self.graph.attr_id(env.as_deref());
-        self.graph.identities.insert(
+        let env = self.st.graph.attr_id(env.as_deref());
+        self.st.graph.identities.insert(
             identity,
             IdentityProfile {
                 kind,
@@ -486,42 +445,44 @@ impl Engine {
         );
         // A computer account `HOST$` is its host's machine identity.
         if let Some(host) = principal(&name).strip_suffix('$') {
-            let host = self.syms.intern(host.as_bytes());
-            self.graph
-                .host(&self.syms, &self.rules, host, now)
+            let host = self.st.syms.intern(host.as_bytes());
+            self.st
+                .graph
+                .host(&self.st.syms, &self.rules, host, now)
                 .machine_account = Some(identity);
         }
     }
 
     fn machine_account(&mut self, host: Sym, now: Ts) -> Sym {
         if let Some(id) = self
+            .st
             .graph
-            .host(&self.syms, &self.rules, host, now)
+            .host(&self.st.syms, &self.rules, host, now)
             .machine_account
         {
             return id;
         }
-        let name = format!("{}$", self.syms.resolve(host));
-        let id = self.syms.intern(name.as_bytes());
+        let name = format!("{}$", self.st.syms.resolve(host));
+        let id = self.st.syms.intern(name.as_bytes());
         self.profile(id, now);
         id
     }
 
     fn on_auth(&mut self, a: AuthEvent, out: &mut Vec<Alert>) {
-        self.stats.auth_events += 1;
+        self.st.stats.auth_events += 1;
         if a.orientation != Orientation::LogOn {
-            self.stats.auth_not_logon += 1;
+            self.st.stats.auth_not_logon += 1;
             return;
         }
         let t = a.time;
-        self.graph.host(&self.syms, &self.rules, a.dst, t);
+        self.st.graph.host(&self.st.syms, &self.rules, a.dst, t);
         if let Some(src) = a.src {
-            self.graph.host(&self.syms, &self.rules, src, t);
+            self.st.graph.host(&self.st.syms, &self.rules, src, t);
         }
         self.profile(a.identity, t);
         // Failed attempts also move packets: their flows belong to the failing identity.
         if let Some(src) = a.src {
-            self.join.auth(
+            self.st.join.auth(
                 src,
                 a.dst,
                 t,
@@ -529,11 +490,12 @@ impl Engine {
                 self.rules.settings.join_after + self.rules.settings.join_before,
                 self.rules.settings.join_cap,
             );
-            self.graph
+            self.st
+                .graph
                 .record_host_edge(src, a.dst, t, self.rules.settings.edge_ttl);
         }
         if a.outcome == Outcome::Failure {
-            self.stats.auth_failures += 1;
+            self.st.stats.auth_failures += 1;
             self.on_failure(a, out);
             return;
         }
@@ -553,7 +515,12 @@ impl Engine {
 
     fn on_failure(&mut self, a: AuthEvent, out: &mut Vec<Alert>) {
         let window = self.rules.settings.failure_window;
-        let p = self.graph.identities.get_mut(&a.identity).expect("profile");
+        let p = self
+            .st
+            .graph
+            .identities
+            .get_mut(&a.identity)
+            .expect("profile");
         let failures = &mut p.recent_mut().failures;
         failures.push_back((a.time, a.dst));
         while failures.front().is_some_and(|(t, _)| *t < a.time - window) {
@@ -581,23 +548,26 @@ impl Engine {
 
     fn on_flow(&mut self, f: FlowEvent, out: &mut Vec<Alert>) {
         let t = f.time;
-        self.graph.host(&self.syms, &self.rules, f.src, t);
-        self.graph.host(&self.syms, &self.rules, f.dst, t);
-        let pair_new = self
-            .graph
-            .record_host_edge(f.src, f.dst, t, self.rules.settings.edge_ttl);
-        if let Some(id) = self.join.claim(
+        self.st.graph.host(&self.st.syms, &self.rules, f.src, t);
+        self.st.graph.host(&self.st.syms, &self.rules, f.dst, t);
+        let pair_new =
+            self.st
+                .graph
+                .record_host_edge(f.src, f.dst, t, self.rules.settings.edge_ttl);
+        if let Some(id) = self.st.join.claim(
             &f,
             self.rules.settings.join_before,
             self.rules.settings.join_after,
         ) {
-            self.stats.join_hits += 1;
+            self.st.stats.join_hits += 1;
             if f.dst_port != 0 {
-                self.graph.record_service(id, f.dst, f.dst_port, f.bytes, t);
+                self.st
+                    .graph
+                    .record_service(id, f.dst, f.dst_port, f.bytes, t);
             }
             return;
         }
-        self.stats.join_misses += 1;
+        self.st.stats.join_misses += 1;
         let id = self.machine_account(f.src, t);
         let obs = Observation {
             time: t,
@@ -616,45 +586,49 @@ impl Engine {
             self.learn(&obs);
         }
         if f.dst_port != 0 {
-            self.graph.record_service(id, f.dst, f.dst_port, f.bytes, t);
+            self.st
+                .graph
+                .record_service(id, f.dst, f.dst_port, f.bytes, t);
         }
     }
 
     /// Past the learning period, and the identity past its own grace period.
     fn alerting(&self, identity: Sym, t: Ts) -> bool {
-        let Some(end) = self.learn_end else {
+        let Some(end) = self.st.learn_end else {
             return false;
         };
         t >= end
-            && self.graph.identities.get(&identity).is_some_and(|p| {
+            && self.st.graph.identities.get(&identity).is_some_and(|p| {
                 (p.first_seen < end || p.first_seen + self.rules.settings.identity_grace <= t)
                     && self.rules.settings.alert_kinds.contains(&p.kind)
             })
     }
 
     fn observe(&mut self, obs: Observation, out: &mut Vec<Alert>) {
-        self.stats.observations += 1;
+        self.st.stats.observations += 1;
         let t = obs.time;
-        let after_learning = self.learn_end.is_some_and(|e| t >= e);
+        let after_learning = self.st.learn_end.is_some_and(|e| t >= e);
         if after_learning {
             let edge_new =
-                self.graph
+                self.st
+                    .graph
                     .edge_is_new(obs.identity, obs.dst, t, self.rules.settings.edge_ttl);
             if edge_new {
-                self.stats.novel_edges += 1;
+                self.st.stats.novel_edges += 1;
             }
-            let chain =
-                obs.src
-                    .and_then(|s| self.chain_in.get(&s).copied())
-                    .filter(|&(at, from, _)| {
-                        at + self.rules.settings.chain_window >= t && from != obs.identity
-                    });
+            let chain = obs
+                .src
+                .and_then(|s| self.st.chain_in.get(&s).copied())
+                .filter(|&(at, from, _)| {
+                    at + self.rules.settings.chain_window >= t && from != obs.identity
+                });
             let mut dst_group_new = false;
             if self.alerting(obs.identity, t) {
                 dst_group_new = self.score_and_group(obs, chain, out);
             } else if edge_new {
-                let p = &self.graph.identities[&obs.identity];
+                let p = &self.st.graph.identities[&obs.identity];
                 dst_group_new = self
+                    .st
                     .graph
                     .hosts
                     .get(&obs.dst)
@@ -662,10 +636,11 @@ impl Engine {
             }
             if edge_new {
                 if dst_group_new && obs.via == Via::Auth {
-                    self.chain_in.insert(obs.dst, (t, obs.identity, obs.src));
+                    self.st.chain_in.insert(obs.dst, (t, obs.identity, obs.src));
                 }
                 let window = self.rules.settings.fanout_window;
                 let p = self
+                    .st
                     .graph
                     .identities
                     .get_mut(&obs.identity)
@@ -682,6 +657,7 @@ impl Engine {
 
     fn learn(&mut self, obs: &Observation) {
         let p = self
+            .st
             .graph
             .identities
             .get_mut(&obs.identity)
@@ -697,7 +673,8 @@ impl Engine {
                 p.sources.push(src);
             }
         }
-        self.graph
+        self.st
+            .graph
             .record_edge(obs.identity, obs.src, obs.dst, obs.time);
     }
 
@@ -710,11 +687,11 @@ impl Engine {
         out: &mut Vec<Alert>,
     ) -> bool {
         let _ = out;
-        let profile = &self.graph.identities[&obs.identity];
+        let profile = &self.st.graph.identities[&obs.identity];
         let scored = score(
-            &self.graph,
+            &self.st.graph,
             &self.rules,
-            &self.syms,
+            &self.st.syms,
             profile,
             &obs,
             chain.map(|(at, from, _)| (from, at)),
@@ -723,8 +700,8 @@ impl Engine {
         let step = obs;
         let t = obs.time;
         let suppressed_by = scored.matched.as_ref().and_then(|m| {
-            let name = |s: Option<Sym>| s.map_or("", |s| self.syms.resolve(s));
-            let service = service_name(&obs, &self.syms).unwrap_or_default();
+            let name = |s: Option<Sym>| s.map_or("", |s| self.st.syms.resolve(s));
+            let service = service_name(&obs, &self.st.syms).unwrap_or_default();
             self.rules
                 .exceptions
                 .iter()
@@ -742,12 +719,12 @@ impl Engine {
         });
         let suppressed = suppressed_by.is_some();
         if let Some(exception) = suppressed_by {
-            *self.stats.suppressed.entry(exception).or_insert(0) += 1;
+            *self.st.stats.suppressed.entry(exception).or_insert(0) += 1;
         }
         if scored.matched.is_none() || suppressed {
             // Novel reach of an identity with a pending incident is part of the story.
             if scored.edge_new {
-                if let Some(inc) = self.incidents.get_mut(&obs.identity) {
+                if let Some(inc) = self.st.incidents.get_mut(&obs.identity) {
                     if !inc.emitted {
                         inc.add(step, obs.dst, t, None, self.rules.settings.max_evidence);
                     }
@@ -755,7 +732,7 @@ impl Engine {
             }
             return dst_group_new;
         }
-        self.stats.matches += 1;
+        self.st.stats.matches += 1;
         let path = match chain {
             Some((at, from, from_src)) if scored.hits.iter().any(|h| h.name == "chain") => {
                 // The hop into the intermediate host (the chain is keyed by this observation's source).
@@ -782,7 +759,7 @@ impl Engine {
             path,
         };
         let window = self.rules.settings.incident_window;
-        match self.incidents.get_mut(&obs.identity) {
+        match self.st.incidents.get_mut(&obs.identity) {
             Some(inc) if !inc.emitted => {
                 inc.add(
                     step,
@@ -795,20 +772,20 @@ impl Engine {
             Some(inc) if t <= inc.last_match + window && t <= inc.opened + MAX_INCIDENT => {
                 inc.absorbed += 1;
                 inc.last_match = t;
-                self.stats.absorbed += 1;
+                self.st.stats.absorbed += 1;
             }
             _ => {
                 let inc = Incident::open(best, step, self.rules.settings.incident_hold);
-                self.due.insert((inc.emit_at, obs.identity));
-                self.incidents.insert(obs.identity, inc);
+                self.st.due.insert((inc.emit_at, obs.identity));
+                self.st.incidents.insert(obs.identity, inc);
             }
         }
         dst_group_new
     }
 
     fn baseline(&self, identity: Sym) -> Baseline {
-        let p = &self.graph.identities[&identity];
-        let group = |g: &u32| self.graph.group_names[*g as usize].clone();
+        let p = &self.st.graph.identities[&identity];
+        let group = |g: &u32| self.st.graph.group_names[*g as usize].clone();
         Baseline {
             first_seen: Seconds::from_ms(p.first_seen),
             observations: p.observations,
@@ -816,7 +793,7 @@ impl Engine {
             sources: p
                 .sources
                 .iter()
-                .map(|&s| self.syms.resolve(s).to_string())
+                .map(|&s| self.st.syms.resolve(s).to_string())
                 .collect(),
             destination_groups: p.dst_groups.iter().take(10).map(group).collect(),
             protocols: AuthProtocol::ALL
@@ -828,16 +805,17 @@ impl Engine {
     }
 
     fn peers(&self, identity: Sym, dst: Sym) -> Peers {
-        let p = &self.graph.identities[&identity];
+        let p = &self.st.graph.identities[&identity];
         Peers {
-            group: self.graph.group_names[p.group as usize].clone(),
+            group: self.st.graph.group_names[p.group as usize].clone(),
             group_reaching_dst: self
+                .st
                 .graph
                 .group_reach
                 .get(&(p.group, dst))
                 .copied()
                 .unwrap_or(0),
-            identities_reaching_dst: self.graph.hosts.get(&dst).map_or(0, |h| h.identities),
+            identities_reaching_dst: self.st.graph.hosts.get(&dst).map_or(0, |h| h.identities),
         }
     }
 }

@@ -103,13 +103,18 @@ impl Cond {
     }
 
     fn append(&mut self, file: usize, s: &MarkedScalarNode) {
+        self.append_cond(Cond::new(file, s));
+    }
+
+    fn append_cond(&mut self, other: Cond) {
         let mut joined = format!("({}) ", self.joined);
         for p in &mut self.parts {
             p.0 += 1;
         }
         let at = joined.len();
-        joined.push_str(s.as_str());
-        self.parts.push((at, file, s.clone()));
+        joined.push_str(&other.joined);
+        self.parts
+            .extend(other.parts.into_iter().map(|(o, f, n)| (o + at, f, n)));
         self.joined = joined;
     }
 
@@ -666,19 +671,16 @@ fn lists(doc: &mut Doc<'_>, node: &Node, d: &mut Draft) {
             continue;
         };
         let pos = doc.pos(key.span());
-        let name = key.as_str().to_string();
-        match (mode, d.lists.get_mut(&name)) {
-            (None, Some((first, _))) => {
-                let first = first.clone();
-                doc.error_at(pos, format!("duplicate list `{name}` (first defined at {first}); use `{{append: [...]}}` or `{{replace: [...]}}` to change it"));
-            }
-            (None, None) => {
-                d.lists.insert(name, (pos, items));
-            }
-            (Some(_), None) => doc.error_at(pos, format!("list `{name}` is not defined in an earlier file, so it cannot be appended to or replaced")),
-            (Some("append"), Some((_, v))) => v.extend(items),
-            (Some(_), Some((_, v))) => *v = items,
-        }
+        define(
+            doc,
+            &mut d.lists,
+            "list",
+            key.as_str(),
+            pos,
+            mode,
+            items,
+            |v, new| v.extend(new),
+        );
     }
 }
 
@@ -703,18 +705,56 @@ fn macros(doc: &mut Doc<'_>, file: usize, node: &Node, d: &mut Draft) {
             doc.error_at(pos, format!("macro `{name}` has the name of a feature"));
             continue;
         }
-        match (mode, d.macros.get_mut(&name)) {
-            (None, Some((first, _))) => {
-                let first = first.clone();
-                doc.error_at(pos, format!("duplicate macro `{name}` (first defined at {first}); use `{{append: ...}}` or `{{replace: ...}}` to change it"));
-            }
-            (None, None) => {
-                d.macros.insert(name.clone(), (pos, Cond::new(file, s)));
-                d.macro_order.push(name);
-            }
-            (Some(_), None) => doc.error_at(pos, format!("macro `{name}` is not defined in an earlier file, so it cannot be appended to or replaced")),
-            (Some("append"), Some((_, c))) => c.append(file, s),
-            (Some(_), Some((_, c))) => *c = Cond::new(file, s),
+        if define(
+            doc,
+            &mut d.macros,
+            "macro",
+            &name,
+            pos,
+            mode,
+            Cond::new(file, s),
+            |c, new| c.append_cond(new),
+        ) {
+            d.macro_order.push(name);
+        }
+    }
+}
+
+/// Defines `name` in `table`, or applies an `{append: …}` / `{replace: …}` to its earlier
+/// definition; reports redefinitions without a mode and modes without a definition. Returns
+/// whether a new name was defined.
+#[allow(clippy::too_many_arguments)]
+fn define<T>(
+    doc: &mut Doc<'_>,
+    table: &mut BTreeMap<String, (Pos, T)>,
+    kind: &str,
+    name: &str,
+    pos: Pos,
+    mode: Option<&str>,
+    value: T,
+    append: impl FnOnce(&mut T, T),
+) -> bool {
+    match (mode, table.get_mut(name)) {
+        (None, Some((first, _))) => {
+            let first = first.clone();
+            doc.error_at(pos, format!("duplicate {kind} `{name}` (first defined at {first}); use `{{append: ...}}` or `{{replace: ...}}` to change it"));
+            false
+        }
+        (None, None) => {
+            table.insert(name.to_string(), (pos, value));
+            true
+        }
+        (Some(_), None) => {
+            doc.error_at(pos, format!("{kind} `{name}` is not defined in an earlier file, so it cannot be appended to or replaced"));
+            false
+        }
+        (Some("append"), Some((_, v))) => {
+            append(v, value);
+            false
+        }
+        (Some(_), Some((_, v))) => {
+            *v = value;
+            false
         }
     }
 }
