@@ -430,6 +430,7 @@ impl Engine {
                 kind,
                 group,
                 env,
+                home: None,
                 dst_envs: 0,
                 first_seen: now,
                 last_seen: now,
@@ -446,6 +447,9 @@ impl Engine {
         // A computer account `HOST$` is its host's machine identity.
         if let Some(host) = principal(&name).strip_suffix('$') {
             let host = self.st.syms.intern(host.as_bytes());
+            if let Some(p) = self.st.graph.identities.get_mut(&identity) {
+                p.home = Some(host);
+            }
             self.st
                 .graph
                 .host(&self.st.syms, &self.rules, host, now)

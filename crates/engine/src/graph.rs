@@ -82,6 +82,8 @@ pub struct IdentityProfile {
     pub sources: SmallVec<[Sym; MAX_LISTED_SOURCES]>,
     /// Fixed environment from the identity's rule group (attribute id, 0 to infer).
     pub env: u16,
+    /// For a computer account (`HOST$`), its host: the identity lives where the host lives.
+    pub home: Option<Sym>,
     /// Environments of the destinations it reached (bit `id - 1` per attribute id below 65).
     pub dst_envs: u64,
     /// Recent activity windows, allocated on the identity's first novel reach or failure.

@@ -105,8 +105,15 @@ impl Incident {
         let ident = name(identity);
         let dst = name(b.obs.dst);
         let key = format!("{ident}|{}|{}|{dst}", det.rule, self.opened);
-        let top = b.scored.hits.first().map_or("", |h| h.detail.as_str());
-        let mut summary = format!("{ident}: {top}");
+        let top: Vec<&str> = b
+            .scored
+            .hits
+            .iter()
+            .filter(|h| h.weight > 0)
+            .take(2)
+            .map(|h| h.detail.as_str())
+            .collect();
+        let mut summary = format!("{ident}: {}", top.join("; "));
         if self.destinations.len() > 1 {
             summary.push_str(&format!(
                 " (+{} more destinations)",

@@ -141,6 +141,14 @@ pub fn identity_env<'g>(g: &'g Graph, rules: &RuleSet, p: &IdentityProfile) -> &
     if p.env != 0 {
         return g.attr(p.env);
     }
+    if let Some(env) = p
+        .home
+        .and_then(|h| g.hosts.get(&h))
+        .map(|h| h.env)
+        .filter(|&e| e != 0)
+    {
+        return g.attr(env);
+    }
     if p.destinations < rules.settings.env_min_destinations || p.dst_envs == 0 {
         return "";
     }
@@ -161,6 +169,16 @@ fn host_attrs<'g>(g: &'g Graph, h: Option<&HostProfile>) -> (&'g str, &'g str, &
     h.map_or(("", "", "", false), |h| {
         (g.attr(h.env), g.attr(h.zone), g.attr(h.role), h.crown_jewel)
     })
+}
+
+/// Puts the features a detection's condition names first (strongest first), so that the alert's
+/// summary explains the detection that fired.
+fn headline_first(hits: &mut [FeatureHit], condition: &reachwatch_rules::condition::Expr) {
+    let named = condition.features();
+    hits.sort_by_key(|h| {
+        let in_condition = Feature::from_name(&h.name).is_some_and(|f| named.contains(&f));
+        (std::cmp::Reverse(in_condition), std::cmp::Reverse(h.weight))
+    });
 }
 
 /// Scores an observation against the graph *before* the graph learns it, and finds the first
@@ -291,7 +309,7 @@ pub fn score(
             && !rules.inventory.is_production(id_env)
         {
             acc.add(rules, Feature::EnvCrossing, || {
-                format!("a {id_env} identity reached {} in {dst_env}", name(obs.dst))
+                format!("{id_env} identity reached {} in {dst_env}", name(obs.dst))
             });
         }
     }
@@ -409,6 +427,7 @@ pub fn score(
             let s = (total + det.weight).clamp(0, 100) as u32;
             if s >= det.min_score {
                 score = s;
+                headline_first(&mut hits, &det.condition);
                 matched = Some(Matched {
                     rule: det.id.clone(),
                     priority,

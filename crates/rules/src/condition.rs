@@ -53,6 +53,21 @@ pub enum Expr {
 }
 
 impl Expr {
+    /// The features the condition mentions (not under a `not`).
+    pub fn features(&self) -> Vec<Feature> {
+        let mut out = vec![];
+        self.collect_features(&mut out);
+        out
+    }
+
+    fn collect_features(&self, out: &mut Vec<Feature>) {
+        match self {
+            Expr::Feature(f) => out.push(*f),
+            Expr::And(v) | Expr::Or(v) => v.iter().for_each(|e| e.collect_features(out)),
+            _ => {}
+        }
+    }
+
     /// Evaluates the condition.
     pub fn eval(&self, f: &dyn Facts) -> bool {
         match self {
