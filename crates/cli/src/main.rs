@@ -8,7 +8,7 @@ use reachwatch_engine::RuleSet;
 use reachwatch_formats::Format;
 use reachwatch_gen::{generate, read_labels, GenConfig};
 use reachwatch_model::Ts;
-use reachwatch_telemetry::{serve, Health, Telemetry};
+use reachwatch_telemetry::{serve, unix_now, Health, Telemetry};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -195,13 +195,6 @@ fn parse_duration(s: &str) -> Result<Ts, String> {
     humantime::parse_duration(s)
         .map(|d| d.as_millis() as Ts)
         .map_err(|e| format!("`{s}` is not a duration like 7d, 36h, 90s ({e})"))
-}
-
-/// Wall-clock time for operational metrics (never used by the engine).
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Structured logs on standard error: `RUST_LOG` sets levels (default `info`).

@@ -3,6 +3,7 @@
 use anyhow::Result;
 use reachwatch_engine::ruletest::run_tests;
 use reachwatch_rules::{load_dir, RuleSet};
+use reachwatch_telemetry::unix_now;
 use std::path::Path;
 
 /// Loads a rules directory, or the embedded defaults when none is given.
@@ -58,4 +59,64 @@ pub fn test(dir: &Path) -> Result<bool> {
     }
     println!("{} passed, {} failed", outcomes.len() - failed, failed);
     Ok(failed == 0)
+}
+
+/// A rules directory kept live in a running pipeline: [`LiveRules::poll`] reloads it when its
+/// content changed (or when asked, on SIGHUP), logs and counts the outcome, and hands back a new
+/// rule set only when it compiled — a broken change leaves the running rules in force.
+pub struct LiveRules {
+    reloader: reachwatch_rules::RuleReloader,
+    overrides: Box<dyn Fn(&mut RuleSet) + Send>,
+    telemetry: Option<std::sync::Arc<reachwatch_telemetry::Telemetry>>,
+}
+
+impl LiveRules {
+    /// Loads `dir`; `overrides` (command-line settings) are applied to every version.
+    pub fn new(
+        dir: &Path,
+        overrides: impl Fn(&mut RuleSet) + Send + 'static,
+        telemetry: Option<std::sync::Arc<reachwatch_telemetry::Telemetry>>,
+    ) -> Result<(LiveRules, RuleSet)> {
+        let (reloader, mut rules) = reachwatch_rules::RuleReloader::new(dir)
+            .map_err(|p| anyhow::anyhow!("rules in {} are invalid:\n{p}", dir.display()))?;
+        overrides(&mut rules);
+        if let Some(t) = &telemetry {
+            t.rules_active(&rules.hash_hex(), unix_now());
+        }
+        tracing::info!(rules = %rules.hash_hex(), files = rules.files.len(), dir = %dir.display(), "rules loaded");
+        Ok((
+            LiveRules {
+                reloader,
+                overrides: Box::new(overrides),
+                telemetry,
+            },
+            rules,
+        ))
+    }
+
+    /// Checks the directory; returns the new rule set if it changed and compiles.
+    pub fn poll(&mut self) -> Option<RuleSet> {
+        match self.reloader.check() {
+            reachwatch_rules::Reload::Unchanged => None,
+            reachwatch_rules::Reload::Changed(r) => {
+                let mut rules = *r;
+                (self.overrides)(&mut rules);
+                if let Some(t) = &self.telemetry {
+                    t.rule_reloads.with_label_values(&["ok"]).inc();
+                    t.rules_active(&rules.hash_hex(), unix_now());
+                }
+                tracing::info!(rules = %rules.hash_hex(), files = rules.files.len(), "rules reloaded");
+                Some(rules)
+            }
+            reachwatch_rules::Reload::Failed(problems) => {
+                if let Some(t) = &self.telemetry {
+                    t.rule_reloads.with_label_values(&["error"]).inc();
+                }
+                for p in &problems.0 {
+                    tracing::error!(problem = %p, "rule change rejected; the running rules stay in force");
+                }
+                None
+            }
+        }
+    }
 }

@@ -130,3 +130,60 @@ fn reload_changes_alerts_from_that_point_and_keeps_state() {
             >= 1
     );
 }
+
+#[test]
+fn live_rules_log_count_and_keep_the_running_set_on_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    rules_dir(dir.path());
+    let telemetry = Arc::new(reachwatch_telemetry::Telemetry::new());
+    let (mut live, first) = reachwatch::rules_cmd::LiveRules::new(
+        dir.path(),
+        |r| r.settings.learn = 3 * reachwatch_model::time::DAY,
+        Some(telemetry.clone()),
+    )
+    .unwrap();
+    assert_eq!(
+        first.settings.learn,
+        3 * reachwatch_model::time::DAY,
+        "overrides apply"
+    );
+    let info = |t: &reachwatch_telemetry::Telemetry| {
+        t.render()
+            .lines()
+            .find(|l| l.starts_with("reachwatch_rules_info{"))
+            .unwrap()
+            .to_string()
+    };
+    assert!(info(&telemetry).contains(&first.hash_hex()));
+    assert!(live.poll().is_none());
+
+    fs::write(dir.path().join("80-broken.yaml"), "weights: [\n").unwrap();
+    assert!(live.poll().is_none(), "a broken change is not applied");
+    assert_eq!(
+        telemetry.rule_reloads.with_label_values(&["error"]).get(),
+        1
+    );
+    assert!(
+        info(&telemetry).contains(&first.hash_hex()),
+        "the running set is still reported"
+    );
+
+    fs::write(
+        dir.path().join("80-broken.yaml"),
+        "settings:\n  fanout_min: 9\n",
+    )
+    .unwrap();
+    let next = live.poll().expect("a valid change is applied");
+    assert_eq!(next.settings.fanout_min, 9);
+    assert_eq!(
+        next.settings.learn,
+        3 * reachwatch_model::time::DAY,
+        "overrides apply again"
+    );
+    assert_eq!(telemetry.rule_reloads.with_label_values(&["ok"]).get(), 1);
+    assert!(info(&telemetry).contains(&next.hash_hex()));
+    assert!(
+        !telemetry.render().contains(&first.hash_hex()),
+        "only the active set is reported"
+    );
+}

@@ -15,6 +15,14 @@ use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, 
 use reachwatch_engine::Stats;
 use std::sync::Mutex;
 
+/// Wall-clock seconds since the Unix epoch, for operational metrics only (the engine never reads
+/// the wall clock).
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// Every metric reachwatch exports.
 pub struct Telemetry {
     registry: Registry,
