@@ -655,18 +655,32 @@ fn check_name(doc: &mut Doc<'_>, key: &MarkedScalarNode, what: &str) -> bool {
     ok
 }
 
-fn lists(doc: &mut Doc<'_>, node: &Node, d: &mut Draft) {
-    let Some(map) = doc.mapping(node, "`lists`") else {
-        return;
+/// The entries of a `lists` or `macros` section: each valid name with its override mode (if any)
+/// and the value node; bad names and bad modes are reported and skipped.
+fn named_entries<'n>(
+    doc: &mut Doc<'_>,
+    node: &'n Node,
+    section: &str,
+    kind: &str,
+) -> Vec<(&'n MarkedScalarNode, String, Option<&'static str>, &'n Node)> {
+    let Some(map) = doc.mapping(node, section) else {
+        return vec![];
     };
+    let mut out = vec![];
     for (key, value) in map.iter() {
-        if !check_name(doc, key, "list") {
+        if !check_name(doc, key, kind) {
             continue;
         }
-        let what = format!("list `{}`", key.as_str());
-        let Some((mode, inner)) = override_mode(doc, value, &what) else {
-            continue;
-        };
+        let what = format!("{kind} `{}`", key.as_str());
+        if let Some((mode, inner)) = override_mode(doc, value, &what) {
+            out.push((key, what, mode, inner));
+        }
+    }
+    out
+}
+
+fn lists(doc: &mut Doc<'_>, node: &Node, d: &mut Draft) {
+    for (key, what, mode, inner) in named_entries(doc, node, "`lists`", "list") {
         let Some(items) = doc.strings(inner, &what) else {
             continue;
         };
@@ -685,17 +699,7 @@ fn lists(doc: &mut Doc<'_>, node: &Node, d: &mut Draft) {
 }
 
 fn macros(doc: &mut Doc<'_>, file: usize, node: &Node, d: &mut Draft) {
-    let Some(map) = doc.mapping(node, "`macros`") else {
-        return;
-    };
-    for (key, value) in map.iter() {
-        if !check_name(doc, key, "macro") {
-            continue;
-        }
-        let what = format!("macro `{}`", key.as_str());
-        let Some((mode, inner)) = override_mode(doc, value, &what) else {
-            continue;
-        };
+    for (key, what, mode, inner) in named_entries(doc, node, "`macros`", "macro") {
         let Some(s) = doc.scalar(inner, &what) else {
             continue;
         };
