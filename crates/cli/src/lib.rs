@@ -3,5 +3,9 @@
 //! detection in `reachwatch-engine`.
 
 pub mod eval;
+pub mod graph_cmd;
+pub mod hunt_cmd;
+pub mod produce;
 pub mod replay;
 pub mod rules_cmd;
+pub mod run;

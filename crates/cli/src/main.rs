@@ -49,6 +49,17 @@ enum Command {
     /// Validate rule files, or run the tests they carry.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Run the streaming pipeline on Kafka topics (consumer group, checkpoints, alert sinks).
+    Run(reachwatch::run::RunArgs),
+    /// Publish a file scenario into Kafka topics, one message per line, keyed by source host.
+    Produce(reachwatch::produce::ProduceArgs),
+    /// Ask questions in SQL of historical logs, alerts and the learned reach graph.
+    Hunt(reachwatch::hunt_cmd::HuntArgs),
+    /// Convert logs to Parquet partitioned by day, for fast hunts.
+    Convert(reachwatch::hunt_cmd::ConvertArgs),
+    /// Export the learned reach graph, or report identities' blast radius.
+    #[command(subcommand)]
+    Graph(reachwatch::graph_cmd::GraphCommand),
 }
 
 #[derive(Subcommand)]
@@ -143,6 +154,10 @@ struct ReplayArgs {
     /// Keep serving metrics this long after the replay ends (for a last scrape), e.g. `30s`.
     #[arg(long, value_parser = parse_duration, requires = "metrics_addr")]
     metrics_hold: Option<Ts>,
+    /// Save the learned reach graph at the end as Parquet tables in this directory (for
+    /// `reachwatch hunt --graph` and `reachwatch graph`).
+    #[arg(long)]
+    graph_out: Option<PathBuf>,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -229,6 +244,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Generate(a) => cmd_generate(a),
         Command::Eval(a) => cmd_eval(a),
         Command::Demo(a) => cmd_demo(a),
+        Command::Run(a) => reachwatch::run::run(a),
+        Command::Produce(a) => reachwatch::produce::run(a),
         Command::Rules(RulesCommand::Check { dir }) => {
             if reachwatch::rules_cmd::check(&dir) {
                 Ok(())
@@ -236,6 +253,9 @@ fn run(cli: Cli) -> Result<()> {
                 std::process::exit(1)
             }
         }
+        Command::Hunt(a) => reachwatch::hunt_cmd::run(a),
+        Command::Convert(a) => reachwatch::hunt_cmd::convert(a),
+        Command::Graph(c) => reachwatch::graph_cmd::run(c),
         Command::Rules(RulesCommand::Test { dir }) => {
             if reachwatch::rules_cmd::test(&dir)? {
                 Ok(())
@@ -260,18 +280,16 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
         .transpose()
         .map_err(|e| anyhow::anyhow!("--base-time: {}", e.detail))?;
     let rules = a.engine.rules()?;
-    // Addresses from the inventory, then from --hosts (which wins for the same address).
-    let mut hosts = reachwatch_formats::HostMap::from_pairs(
+    let file_hosts = a
+        .hosts
+        .as_deref()
+        .map(reachwatch_formats::HostMap::load)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--hosts {e}"))?;
+    let hosts = reachwatch_formats::HostMap::layered(
         rules.inventory.addresses.iter().map(|(ip, h)| (ip, h)),
+        file_hosts.as_ref(),
     );
-    if let Some(p) = &a.hosts {
-        let text =
-            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
-        hosts.extend(
-            reachwatch_formats::HostMap::parse(&text)
-                .map_err(|e| anyhow::anyhow!("--hosts {}: {e}", p.display()))?,
-        );
-    }
     let hosts = (!hosts.is_empty()).then_some(hosts);
     let formats = reachwatch::replay::ReplayFormats {
         auth: a.auth_format,
@@ -304,7 +322,15 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
         rules,
         progress: (!a.quiet).then_some(Duration::from_secs(2)),
     };
-    let summary = reachwatch::replay::replay_with(&opts, &formats, |_| {})?;
+    let summary = reachwatch::replay::replay_with_end(
+        &opts,
+        &formats,
+        |_| {},
+        |engine| match &a.graph_out {
+            Some(dir) => reachwatch::hunt_cmd::save_graph(engine, dir),
+            None => Ok(()),
+        },
+    )?;
     if !a.quiet {
         eprintln!("{}", summary.render());
     }

@@ -344,7 +344,18 @@ pub fn replay(opts: &ReplayOptions, on_alert: impl FnMut(&Alert)) -> Result<Repl
 pub fn replay_with(
     opts: &ReplayOptions,
     formats: &ReplayFormats,
+    on_alert: impl FnMut(&Alert),
+) -> Result<ReplaySummary> {
+    replay_with_end(opts, formats, on_alert, |_| Ok(()))
+}
+
+/// [`replay_with`], then `on_end` with the engine as the replay left it (e.g. to save the
+/// learned reach graph).
+pub fn replay_with_end(
+    opts: &ReplayOptions,
+    formats: &ReplayFormats,
     mut on_alert: impl FnMut(&Alert),
+    on_end: impl FnOnce(&Engine) -> Result<()>,
 ) -> Result<ReplaySummary> {
     let started = Instant::now();
     let mut engine = Engine::with_rules(opts.rules.clone());
@@ -415,6 +426,7 @@ pub fn replay_with(
                 on_alert: &mut dyn FnMut(&Alert)|
      -> Result<()> {
         for mut a in alerts.drain(..) {
+            tracing::debug!(id = %a.id, rule = %a.rule, identity = %a.identity, "alert");
             if let Some(base) = base_time {
                 a.timestamp = Some(format_rfc3339(base + (a.time.0 * 1000.0).round() as i64));
             }
@@ -435,7 +447,12 @@ pub fn replay_with(
         }
         Ok(())
     };
+    // One span per batch of TELEMETRY_EVERY events (debug level): what is logged while a batch is
+    // processed carries its number.
+    let mut batch = 0u64;
+    let mut batch_span = tracing::debug_span!("batch", batch);
     loop {
+        let _in_batch = batch_span.clone().entered();
         for input in inputs.iter_mut() {
             loop {
                 input.fill(engine.symbols_mut(), hosts, &mut dead, &mut summary.bytes)?;
@@ -469,6 +486,13 @@ pub fn replay_with(
         }
         chunk_events += 1;
         if chunk_events == TELEMETRY_EVERY {
+            tracing::debug!(
+                events = chunk_events,
+                seconds = chunk_start.elapsed().as_secs_f64(),
+                "batch processed"
+            );
+            batch += 1;
+            batch_span = tracing::debug_span!("batch", batch);
             flush_telemetry(&engine, &mut inputs, chunk_events, chunk_start.elapsed());
             chunk_start = Instant::now();
             chunk_events = 0;
@@ -522,5 +546,6 @@ pub fn replay_with(
     summary.learn_end = engine.learn_end();
     summary.elapsed_seconds = started.elapsed().as_secs_f64();
     summary.events_per_second = events as f64 / summary.elapsed_seconds.max(1e-9);
+    on_end(&engine)?;
     Ok(summary)
 }

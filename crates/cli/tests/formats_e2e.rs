@@ -1,6 +1,8 @@
 //! The generated scenario rendered into SIEM formats gives the LANL run's alerts: Windows Security
-//! events (ECS) + Zeek conn.log (TSV), and CloudTrail (`Records` documents) + VPC Flow Logs (custom
-//! field order), with a `--hosts` map for the address-only formats.
+//! events (ECS) + Zeek conn.log (TSV) exactly; CloudTrail (`Records` documents) + VPC Flow Logs
+//! (custom field order) exactly the alerts of the LANL-layout run of what CloudTrail can carry
+//! (the same records in native form), and the LANL run's incidents. A `--hosts` map serves the
+//! address-only formats.
 
 mod common;
 
@@ -197,6 +199,28 @@ fn render_cloudtrail(s: &Scenario) -> String {
     out
 }
 
+/// What CloudTrail carries of the scenario, in native form: the authentications `render_cloudtrail`
+/// writes, with ARN identities, `oauth`/`other` protocols, console logons as interactive, the
+/// called service as destination and service, and host names where CloudTrail has addresses.
+fn render_cloudtrail_as_native(s: &Scenario) -> String {
+    let mut out = String::new();
+    for f in s.auth.iter().filter(|f| f[7] == "LogOn") {
+        let (arn, _) = arn(&f[1]);
+        let console = matches!(f[6].as_str(), "Interactive" | "RemoteInteractive");
+        let mut v = json!({
+            "time": f[0].parse::<i64>().unwrap(), "identity": arn, "dst_host": f[4],
+            "service": f[4], "protocol": if f[5] == "OAuth" {"oauth"} else {"other"},
+            "logon_type": if console {"interactive"} else {"network"}, "orientation": "logon",
+            "outcome": if f[8] == "Success" {"success"} else {"failure"},
+        });
+        if f[3] != "?" {
+            v["src_host"] = json!(f[3]);
+        }
+        writeln!(out, "{v}").unwrap();
+    }
+    out
+}
+
 fn render_vpc(s: &Scenario) -> String {
     let mut out = String::from(
         "version srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status account-id interface-id\n",
@@ -280,10 +304,45 @@ fn windows_and_zeek_give_the_lanl_alerts() {
     assert_eq!(got, lanl());
 }
 
+/// CloudTrail + VPC Flow Logs give exactly the alerts of the same information in native + LANL
+/// layout: every field the decoders produce reaches the engine as the reference run's does.
+#[test]
+fn cloudtrail_and_vpc_give_the_alerts_of_the_same_records_in_lanl_layout() {
+    let s = load();
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("cloudtrail.json"), render_cloudtrail(&s)).unwrap();
+    fs::write(dir.path().join("vpc.log"), render_vpc(&s)).unwrap();
+    fs::write(
+        dir.path().join("cloudtrail-as-native.jsonl"),
+        render_cloudtrail_as_native(&s),
+    )
+    .unwrap();
+    fs::copy(
+        common::small_scenario().join("flows.txt"),
+        dir.path().join("flows.txt"),
+    )
+    .unwrap();
+    let hosts = write_hosts(&s, dir.path());
+    let got = run(
+        dir.path(),
+        ("cloudtrail.json", Format::CloudTrail),
+        ("vpc.log", Format::Vpc),
+        hosts.clone(),
+    );
+    let want = run(
+        dir.path(),
+        ("cloudtrail-as-native.jsonl", Format::Native),
+        ("flows.txt", Format::Lanl),
+        hosts,
+    );
+    assert!(got.len() >= 8, "{}", got.len());
+    assert_eq!(got, want);
+}
+
 /// CloudTrail names identities by ARN: mapping the names back makes the alerts equal except for
 /// their ids (a hash of the names), and the destination reached is also the call's `service`.
 #[test]
-fn cloudtrail_and_vpc_give_the_lanl_alerts() {
+fn cloudtrail_and_vpc_keep_the_lanl_incidents() {
     let s = load();
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("cloudtrail.json"), render_cloudtrail(&s)).unwrap();

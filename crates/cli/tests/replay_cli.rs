@@ -393,3 +393,86 @@ fn the_committed_scenario_is_what_the_generator_writes() {
         );
     }
 }
+
+/// Logs are JSON lines; at `info` nothing is logged per event; at `debug` every alert is logged
+/// inside the span of the batch of events that produced it, and each full batch says so.
+#[test]
+fn logs_are_structured_with_a_span_per_batch_and_nothing_per_event_at_info() {
+    let s = common::small_scenario();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |level: &str| -> Vec<serde_json::Value> {
+        let out = reachwatch()
+            .env("RUST_LOG", level)
+            .args(["--log-format", "json", "replay", "-q", "--format", "lanl"])
+            .args(["--learn", "5d", "--auth"])
+            .arg(s.join("auth.txt"))
+            .arg("--flows")
+            .arg(s.join("flows.txt"))
+            .arg("--alerts")
+            .arg(dir.path().join("alerts.jsonl"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    };
+    let events: usize = ["auth.txt", "flows.txt"]
+        .iter()
+        .map(|f| fs::read_to_string(s.join(f)).unwrap().lines().count())
+        .sum();
+    let info = run("info");
+    assert!(
+        info.len() <= 5,
+        "{} info lines for {events} events",
+        info.len()
+    );
+    let debug = run("reachwatch=debug");
+    let alerts_after = fs::read_to_string(dir.path().join("alerts.jsonl")).unwrap();
+    let alert_ids: BTreeSet<&str> = alerts_after
+        .lines()
+        .map(|l| {
+            l.split("\"id\":\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert!(alert_ids.len() >= 8);
+    let message = |v: &serde_json::Value| v["fields"]["message"].as_str().unwrap_or("").to_string();
+    let alert_lines: Vec<&serde_json::Value> =
+        debug.iter().filter(|v| message(v) == "alert").collect();
+    let logged: BTreeSet<&str> = alert_lines
+        .iter()
+        .map(|v| v["fields"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(logged, alert_ids);
+    // Alerts due while events flow are logged in their batch's span; those still open at the end
+    // of input are emitted after the last batch, outside any.
+    let in_batch = alert_lines
+        .iter()
+        .filter(|v| v["span"]["name"] == "batch")
+        .count();
+    assert!(
+        in_batch * 2 >= alert_lines.len(),
+        "{in_batch} of {}",
+        alert_lines.len()
+    );
+    let batches: Vec<&serde_json::Value> = debug
+        .iter()
+        .filter(|v| message(v) == "batch processed")
+        .collect();
+    assert_eq!(batches.len(), events / 16_384, "one line per full batch");
+    for (i, b) in batches.iter().enumerate() {
+        assert_eq!(b["span"]["batch"], i as u64);
+        assert_eq!(b["fields"]["events"], 16_384);
+    }
+}

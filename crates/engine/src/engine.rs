@@ -286,6 +286,12 @@ impl Engine {
             + self.st.syms.heap_bytes()
     }
 
+    /// Event-time watermark: every event before it has been processed (`None` before the first
+    /// event).
+    pub fn watermark(&self) -> Option<Ts> {
+        self.st.reorder.watermark()
+    }
+
     /// Entries held in the join and reorder buffers.
     pub fn buffered(&self) -> usize {
         self.st.join.len() + self.st.reorder.len()

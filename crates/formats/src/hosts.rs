@@ -29,6 +29,28 @@ impl HostMap {
         m
     }
 
+    /// The map a run uses: `inventory` addresses (from the rules), then `file` (the `--hosts`
+    /// file), which wins for the same address.
+    pub fn layered<I, A, B>(inventory: I, file: Option<&HostMap>) -> Self
+    where
+        I: IntoIterator<Item = (A, B)>,
+        A: AsRef<str>,
+        B: AsRef<str>,
+    {
+        let mut m = HostMap::from_pairs(inventory);
+        if let Some(f) = file {
+            m.extend(f.clone());
+        }
+        m
+    }
+
+    /// Reads and parses a hosts file; errors name the file and line.
+    pub fn load(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        HostMap::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
     /// Adds or replaces one address.
     pub fn insert(&mut self, ip: &str, host: &str) {
         self.map.insert(

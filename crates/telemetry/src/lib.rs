@@ -8,10 +8,11 @@ mod latency;
 mod server;
 
 pub use latency::LatencySummary;
+pub use prometheus::IntCounter;
 pub use server::{serve, Health, Server};
 
 use prometheus::core::Collector;
-use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{Gauge, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use reachwatch_engine::Stats;
 use std::sync::Mutex;
 
@@ -53,8 +54,10 @@ pub struct Telemetry {
     pub state_bytes: IntGauge,
     /// `reachwatch_kafka_consumer_lag_records{topic, partition}` (absent when unknown).
     pub consumer_lag: IntGaugeVec,
-    /// `reachwatch_watermark_lag_seconds`: wall clock minus the event-time watermark.
-    pub watermark_lag: Gauge,
+    /// `reachwatch_watermark_lag_seconds`: wall clock minus the event-time watermark (absent
+    /// while unknown, and for inputs whose time is relative, such as LANL); see
+    /// [`Telemetry::set_watermark_lag`].
+    pub watermark_lag: GaugeVec,
     /// `reachwatch_checkpoint_age_seconds`: since the last checkpoint was written.
     pub checkpoint_age: Gauge,
     /// `reachwatch_checkpoint_duration_seconds` (summary).
@@ -146,6 +149,16 @@ impl Telemetry {
         .expect("valid metric");
         r.register(Box::new(consumer_lag.clone()))
             .expect("unique metric");
+        let watermark_lag = GaugeVec::new(
+            Opts::new(
+                "reachwatch_watermark_lag_seconds",
+                "Wall clock minus the event-time watermark (absent when unknown)",
+            ),
+            &[],
+        )
+        .expect("valid metric");
+        r.register(Box::new(watermark_lag.clone()))
+            .expect("unique metric");
         Telemetry {
             events: counter_vec(
                 &r,
@@ -213,11 +226,7 @@ impl Telemetry {
                 "Estimated bytes of engine state",
             ),
             consumer_lag,
-            watermark_lag: fgauge(
-                &r,
-                "reachwatch_watermark_lag_seconds",
-                "Wall clock minus the event-time watermark",
-            ),
+            watermark_lag,
             checkpoint_age: fgauge(
                 &r,
                 "reachwatch_checkpoint_age_seconds",
@@ -275,6 +284,7 @@ impl Telemetry {
         // Label vectors without children are not gathered; their descriptions still name them.
         for c in [
             &self.consumer_lag as &dyn Collector,
+            &self.watermark_lag,
             &self.rules_info,
             &self.suppressed,
             &self.alerts,
@@ -290,6 +300,16 @@ impl Telemetry {
         names.sort();
         names.dedup();
         names
+    }
+
+    /// Sets the watermark lag in seconds, or removes the sample when it is unknown.
+    pub fn set_watermark_lag(&self, seconds: Option<f64>) {
+        match seconds {
+            Some(s) => self.watermark_lag.with_label_values(&[] as &[&str]).set(s),
+            None => {
+                let _ = self.watermark_lag.remove_label_values(&[] as &[&str]);
+            }
+        }
     }
 
     /// Adds what the engine counted since the last call, and sets the state gauges.

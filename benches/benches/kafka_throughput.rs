@@ -1,0 +1,257 @@
+//! The streaming pipeline on a real Kafka-compatible broker (Tansu, started here on a free port).
+//!
+//! In the same run, on the same topics (3 partitions each):
+//! - a bare rdkafka consumer reads every record (the reference: the cost of just consuming);
+//! - the pipeline (decode, event-time merge, engine, alert and dead-letter sinks, checkpoints)
+//!   consumes the same records in another group; sustained events/s is first to last record;
+//! - then a second pair of topics is fed at a steady rate (`RW_BENCH_RATE`, default 20 000
+//!   records/s, both files interleaved in event-time order) while the pipeline runs: end-to-end
+//!   latency from the production of the record that makes an alert due to the alert's hand-over
+//!   to the sinks, p50/p99 from the hdrhistogram summary.
+//!
+//! `RW_BENCH_SIZE` sets the generated enterprise's size (default 2).
+
+use anyhow::{ensure, Context, Result};
+use reachwatch_benches::scenario;
+use reachwatch_kafka::produce::{produce, ProduceOptions};
+use reachwatch_kafka::{Attach, RunConfig, RunSummary, StopHandle};
+use reachwatch_telemetry::Telemetry;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Broker(Child);
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_broker() -> Result<(Broker, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new(root.join("scripts/tansu"))
+        .arg("path")
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "Tansu is missing: run scripts/tansu install"
+    );
+    let bin = PathBuf::from(String::from_utf8(out.stdout)?.trim());
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let addr = format!("127.0.0.1:{port}");
+    let url = format!("tcp://{addr}");
+    let child = Command::new(bin)
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
+        .args(["--storage-engine", "memory://tansu/"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let broker = Broker(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(&addr).is_err() {
+        ensure!(Instant::now() < deadline, "tansu did not start on {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok((broker, addr))
+}
+
+fn config(addr: &str, group: &str, auth: &str, flows: &str, dir: &Path) -> Result<RunConfig> {
+    RunConfig::parse(&format!(
+        r#"
+[kafka]
+brokers = "{addr}"
+group_id = "{group}"
+[[sources]]
+topic = "{auth}"
+stream = "auth"
+format = "lanl"
+[[sources]]
+topic = "{flows}"
+stream = "flows"
+format = "lanl"
+[sinks]
+alerts_topic = "{group}-alerts"
+dead_letter_topic = "{group}-dead-letters"
+[checkpoint]
+dir = "{dir}"
+[pipeline]
+idle_timeout = "1s"
+"#,
+        dir = dir.join(group).display()
+    ))
+}
+
+/// Runs the pipeline on a thread until it has taken in `total` records from `topics`; returns its
+/// telemetry, the times of the first and last record, and its summary.
+fn run_until(
+    cfg: RunConfig,
+    learn_days: i64,
+    topics: &[&str],
+    total: u64,
+    timeout: Duration,
+) -> Result<(Arc<Telemetry>, Option<Instant>, Instant, RunSummary)> {
+    let mut rules = reachwatch_rules::builtin();
+    rules.settings.learn = learn_days * reachwatch_model::time::DAY;
+    let settings = cfg.validate()?;
+    let telemetry = Arc::new(Telemetry::new());
+    let stop = StopHandle::default();
+    let handle = {
+        let (t, stop) = (telemetry.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let attach = Attach {
+                telemetry: Some(t),
+                stop,
+                ..Attach::default()
+            };
+            reachwatch_kafka::run(settings, Arc::new(rules), attach)
+        })
+    };
+    let deadline = Instant::now() + timeout;
+    let mut first = None;
+    let last = loop {
+        let taken = events(&telemetry, topics);
+        if first.is_none() && taken > 0 {
+            first = Some(Instant::now());
+        }
+        if taken >= total {
+            break Instant::now();
+        }
+        ensure!(!handle.is_finished(), "the pipeline stopped early");
+        ensure!(
+            Instant::now() < deadline,
+            "the pipeline did not finish within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    stop.stop();
+    let summary = handle.join().expect("pipeline thread")?;
+    Ok((telemetry, first, last, summary))
+}
+
+/// Records the pipeline has taken in from `topics` (any result).
+fn events(t: &Telemetry, topics: &[&str]) -> u64 {
+    topics
+        .iter()
+        .flat_map(|s| ["ok", "decode_error", "late", "clock_skew"].map(|r| (*s, r)))
+        .map(|(s, r)| t.events.with_label_values(&[s, r]).get())
+        .sum()
+}
+
+fn lines(p: &Path) -> Result<u64> {
+    Ok(std::fs::read(p)?.iter().filter(|&&b| b == b'\n').count() as u64)
+}
+
+fn main() -> Result<()> {
+    // `cargo test --benches` runs benches without `--bench`; only run when benchmarking.
+    if !std::env::args().any(|a| a == "--bench") {
+        return Ok(());
+    }
+    let size: f64 = std::env::var("RW_BENCH_SIZE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2.0);
+    let rate: u32 = std::env::var("RW_BENCH_RATE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_000);
+    let dir = scenario(size, 1)?;
+    let (auth, flows) = (dir.join("auth.txt"), dir.join("flows.txt"));
+    let total = lines(&auth)? + lines(&flows)?;
+    let (_broker, addr) = start_broker()?;
+    let client = vec![("bootstrap.servers".to_string(), addr.clone())];
+    let work = tempfile::tempdir()?;
+    let t = Instant::now();
+    produce(&ProduceOptions {
+        client: client.clone(),
+        format: reachwatch_formats::Format::Lanl,
+        auth: Some((auth.clone(), "auth".into())),
+        flows: Some((flows.clone(), "flows".into())),
+        partitions: 3,
+        rate: None,
+    })?;
+    eprintln!(
+        "produced {total} records in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    let (bare, _) = reachwatch_kafka::read::consume_count(
+        &client,
+        "bench-bare",
+        &["auth", "flows"],
+        total,
+        Duration::from_secs(60),
+    )?;
+    let bare_rate = total as f64 / bare.as_secs_f64();
+    let (_, first, last, summary) = run_until(
+        config(&addr, "bench-pipeline", "auth", "flows", work.path())?,
+        7,
+        &["auth", "flows"],
+        total,
+        Duration::from_secs(600),
+    )?;
+    let took = last - first.context("no event")?;
+    let pipe_rate = total as f64 / took.as_secs_f64();
+
+    // Steady rate: a feed at `rate` records/s into fresh topics, consumed live.
+    let small = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/scenario-small");
+    let live_total = lines(&small.join("auth.txt"))? + lines(&small.join("flows.txt"))?;
+    let feeder = {
+        let client = client.clone();
+        let small = small.clone();
+        std::thread::spawn(move || {
+            produce(&ProduceOptions {
+                client,
+                format: reachwatch_formats::Format::Lanl,
+                auth: Some((small.join("auth.txt"), "live-auth".into())),
+                flows: Some((small.join("flows.txt"), "live-flows".into())),
+                partitions: 3,
+                rate: Some(rate),
+            })
+        })
+    };
+    // Topics exist once the feeder created them; the pipeline then follows the feed.
+    std::thread::sleep(Duration::from_secs(2));
+    let (live, _, _, _) = run_until(
+        config(&addr, "bench-live", "live-auth", "live-flows", work.path())?,
+        5,
+        &["live-auth", "live-flows"],
+        live_total,
+        Duration::from_secs(600),
+    )?;
+    feeder.join().expect("feeder")?;
+    let e2e = &live.end_to_end_latency;
+
+    println!("kafka pipeline throughput, size {size}: {total} records, 3 partitions per topic, Tansu in memory");
+    println!(
+        "  bare rdkafka consumer   {:>10.0} records/s ({:.2} s)",
+        bare_rate,
+        bare.as_secs_f64()
+    );
+    println!(
+        "  pipeline                {:>10.0} events/s ({:.2} s)",
+        pipe_rate,
+        took.as_secs_f64()
+    );
+    println!("  pipeline / bare         {:>10.2}", pipe_rate / bare_rate);
+    println!(
+        "  pipeline waiting        {:>10.2} s with nothing ready",
+        summary.waited_seconds
+    );
+    println!(
+        "end-to-end latency at {rate} records/s (scenario-small, {} alerts): p50 {:.1} ms, p99 {:.1} ms",
+        e2e.count(),
+        e2e.quantile(0.5) * 1000.0,
+        e2e.quantile(0.99) * 1000.0
+    );
+    Ok(())
+}

@@ -1,0 +1,279 @@
+//! The pipeline against a real Kafka-compatible broker (Tansu, started by each test on a free
+//! port): the alerts equal replay's, a kill -9 in the middle loses and duplicates nothing, and
+//! bad records land on the dead-letter topic without changing the alerts.
+
+mod common;
+mod kafka_support;
+
+use base64::Engine as _;
+use kafka_support::{
+    assert_same_alerts, by_id, config, produce, replay_alerts, with_bad_lines, Broker, Pipeline,
+};
+use reachwatch_checkpoint::Checkpoint;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// Upper bound for the pipeline to publish a scenario's alerts.
+const ALERTS_WITHIN: Duration = Duration::from_secs(180);
+
+fn scenario() -> (std::path::PathBuf, std::path::PathBuf) {
+    let s = common::small_scenario();
+    (s.join("auth.txt"), s.join("flows.txt"))
+}
+
+/// Checks the alerts topic's records (keyed by identity, id in the header) and returns them by id.
+fn alerts_by_id(broker: &Broker) -> BTreeMap<String, serde_json::Value> {
+    let records = broker.read("alerts");
+    for r in &records {
+        let v: serde_json::Value = serde_json::from_slice(&r.payload).unwrap();
+        assert_eq!(
+            r.key.as_deref(),
+            Some(v["identity"].as_str().unwrap().as_bytes()),
+            "alerts are keyed by identity"
+        );
+        assert_eq!(
+            r.header(reachwatch_kafka::ALERT_ID_HEADER),
+            Some(v["id"].as_str().unwrap().as_bytes())
+        );
+    }
+    by_id(records.iter().map(|r| r.payload.as_slice()))
+}
+
+#[test]
+fn kafka_alerts_equal_replay_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path());
+    let (auth, flows) = scenario();
+    let expected = replay_alerts(dir.path(), &auth, &flows);
+    assert!(expected.len() >= 8, "the scenario's attacks alert");
+    produce(&broker, &auth, &flows, 3);
+    let cfg = config(
+        dir.path(),
+        &broker,
+        "equivalence",
+        "interval = \"2s\"",
+        "[pipeline]\nidle_timeout = \"1s\"\nqueue_capacity = 500\n",
+    );
+    let mut p = Pipeline::start(&cfg, "run");
+    broker.wait_for("alerts", expected.len(), ALERTS_WITHIN, &mut p);
+    let (status, log) = p.terminate();
+    assert!(status.success(), "exit {status}; log:\n{log}");
+    assert_same_alerts(&alerts_by_id(&broker), &expected, &log);
+    assert!(broker.read("dead-letters").is_empty());
+    // The last checkpoint covers every record.
+    let cp = Checkpoint::read(&dir.path().join("checkpoints"))
+        .unwrap()
+        .unwrap();
+    let covered: i64 = cp.inputs.iter().map(|p| p.offset).sum();
+    let lines = |p: &Path| std::fs::read_to_string(p).unwrap().lines().count() as i64;
+    assert_eq!(covered, lines(&auth) + lines(&flows), "{:?}", cp.inputs);
+}
+
+/// Lines of a LANL file with time below (or at or above) `cut`.
+fn split_at_time(src: &Path, cut: u64) -> (String, String) {
+    let (mut before, mut after) = (String::new(), String::new());
+    for l in std::fs::read_to_string(src).unwrap().lines() {
+        let t: u64 = l.split(',').next().unwrap().parse().unwrap();
+        let out = if t < cut { &mut before } else { &mut after };
+        out.push_str(l);
+        out.push('\n');
+    }
+    (before, after)
+}
+
+#[test]
+fn kafka_crash_mid_stream_loses_and_duplicates_no_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let broker = Broker::start(d);
+    let (auth, flows) = scenario();
+    let expected = replay_alerts(d, &auth, &flows);
+    // The first part of the stream: its alerts, but not all, come out before the crash.
+    let cut = 700_000;
+    let (a1, a2) = split_at_time(&auth, cut);
+    let (f1, f2) = split_at_time(&flows, cut);
+    for (name, text) in [("a1", &a1), ("a2", &a2), ("f1", &f1), ("f2", &f2)] {
+        std::fs::write(d.join(name), text).unwrap();
+    }
+    let before_cut = expected
+        .values()
+        .filter(|a| a["time"].as_f64().unwrap() + 600.0 < cut as f64 - 60.0)
+        .count();
+    assert!(before_cut >= 5 && before_cut < expected.len());
+    produce(&broker, &d.join("a1"), &d.join("f1"), 3);
+    // Checkpoints by count only, so that alerts are published after the last one.
+    let cfg = config(
+        d,
+        &broker,
+        "crash",
+        "interval = \"1h\"\nevery_events = 25000",
+        "[pipeline]\nidle_timeout = \"1s\"\n",
+    );
+    let mut first = Pipeline::start(&cfg, "first");
+    broker.wait_for("alerts", before_cut, ALERTS_WITHIN, &mut first);
+    let log1 = first.crash();
+    let cp = Checkpoint::read(&d.join("checkpoints"))
+        .unwrap()
+        .unwrap_or_else(|| panic!("no checkpoint before the crash; log:\n{log1}"));
+    assert!(cp.sequence >= 2, "checkpointed mid-stream: {}", cp.sequence);
+    produce(&broker, &d.join("a2"), &d.join("f2"), 3);
+    // Same checkpoint directory, another group: Tansu 0.6 keeps the killed member's assignment
+    // (the new member gets no partition) instead of expiring it after the session timeout. The
+    // restart does not depend on the group: it seeks every partition to the checkpoint's offsets.
+    let cfg = config(
+        d,
+        &broker,
+        "crash-restart",
+        "interval = \"1h\"\nevery_events = 25000",
+        "[pipeline]\nidle_timeout = \"1s\"\n",
+    );
+    let mut second = Pipeline::start(&cfg, "second");
+    broker.wait_for("alerts", expected.len(), ALERTS_WITHIN, &mut second);
+    let (status, log2) = second.terminate();
+    assert!(status.success(), "exit {status}; log:\n{log2}");
+    assert!(log2.contains("restoring checkpoint"), "{log2}");
+    // by_id fails on a duplicated id.
+    assert_same_alerts(
+        &alerts_by_id(&broker),
+        &expected,
+        &format!("first run:\n{log1}\nsecond run:\n{log2}"),
+    );
+    let suppressed: u64 = log2
+        .lines()
+        .find_map(|l| l.split(" alerts (").nth(1))
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no summary line in:\n{log2}"));
+    assert!(
+        suppressed > 0,
+        "alerts published after the last checkpoint were re-derived and not re-emitted:\n{log2}"
+    );
+}
+
+#[test]
+fn kafka_bad_records_go_to_the_dead_letter_topic_and_change_no_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let broker = Broker::start(d);
+    let (auth, flows) = scenario();
+    let expected = replay_alerts(d, &auth, &flows);
+    let long_name = "x".repeat(600);
+    let auth_bad = with_bad_lines(
+        &auth,
+        &[
+            (100, "not,a,valid,line".to_string()),
+            (
+                200,
+                "abc,svc_a@DOM1,svc_a@DOM1,WS-0001,FS-01,Kerberos,Network,LogOn,Success".into(),
+            ),
+            (
+                300,
+                format!(
+                    "9000,{long_name}@DOM1,x@DOM1,WS-0001,FS-01,Kerberos,Network,LogOn,Success"
+                ),
+            ),
+            (
+                400,
+                format!(
+                    "9000,svc_a@DOM1,svc_a@DOM1,WS-0001,FS-01,{}",
+                    "K".repeat(70_000)
+                ),
+            ),
+        ],
+        // Far behind everything else in its partition by the time it is read: too late.
+        &["10,svc_late@DOM1,svc_late@DOM1,WS-0001,FS-01,Kerberos,Network,LogOn,Success".into()],
+    );
+    let flows_bad = with_bad_lines(
+        &flows,
+        &[(500, "12,3,WS-0001,N1,FS-01,445,6,many,100".into())],
+        &[],
+    );
+    std::fs::write(d.join("auth-bad.txt"), auth_bad).unwrap();
+    std::fs::write(d.join("flows-bad.txt"), flows_bad).unwrap();
+    produce(
+        &broker,
+        &d.join("auth-bad.txt"),
+        &d.join("flows-bad.txt"),
+        3,
+    );
+    // A native JSON topic carrying only bad records.
+    let json_bad = [
+        r#"{"time": 1,"#.to_string(),
+        r#"{"time": 100, "identity": 42, "dst_host": "FS-01", "outcome": "success"}"#.into(),
+        format!(
+            r#"{{"time": 100, "identity": "{long_name}", "dst_host": "FS-01", "outcome": "success"}}"#
+        ),
+    ];
+    std::fs::write(d.join("json-bad.txt"), json_bad.join("\n") + "\n").unwrap();
+    let out = common::reachwatch()
+        .args(["produce", "--brokers", &broker.addr, "--format", "native"])
+        .args(["--auth-topic", "auth-json", "--partitions", "1"])
+        .arg("--auth")
+        .arg(d.join("json-bad.txt"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg = config(
+        d,
+        &broker,
+        "dead",
+        "interval = \"2s\"",
+        "[[sources]]\ntopic = \"auth-json\"\nstream = \"auth\"\nformat = \"native\"\n\n[pipeline]\nidle_timeout = \"1s\"\n",
+    );
+    let mut p = Pipeline::start(&cfg, "run");
+    broker.wait_for("alerts", expected.len(), ALERTS_WITHIN, &mut p);
+    let mut dead = broker.wait_for("dead-letters", 9, ALERTS_WITHIN, &mut p);
+    let (status, log) = p.terminate();
+    assert!(status.success(), "exit {status}; log:\n{log}");
+    assert_same_alerts(&alerts_by_id(&broker), &expected, "alerts are unchanged");
+    dead.sort_by_key(|r| r.offset);
+    let mut reasons = vec![];
+    for r in &dead {
+        let v: serde_json::Value = serde_json::from_slice(&r.payload).unwrap();
+        let topic = v["topic"].as_str().unwrap();
+        let (partition, offset) = (
+            v["partition"].as_i64().unwrap() as i32,
+            v["offset"].as_i64().unwrap(),
+        );
+        let original = broker
+            .read(topic)
+            .into_iter()
+            .find(|m| m.partition == partition && m.offset == offset)
+            .unwrap_or_else(|| panic!("no record at {topic}/{partition}@{offset}"));
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(v["raw_base64"].as_str().unwrap())
+            .unwrap();
+        let reason = v["reason"].as_str().unwrap().to_string();
+        if reason != "late" {
+            assert_eq!(
+                raw, original.payload,
+                "the dead letter carries the original bytes: {v}"
+            );
+        } else {
+            assert!(original.payload.starts_with(b"10,svc_late@DOM1"), "{v}");
+        }
+        assert!(!v["detail"].as_str().unwrap().is_empty());
+        reasons.push((topic.to_string(), reason));
+    }
+    reasons.sort();
+    let want: Vec<(String, String)> = [
+        ("auth", "bad_time"),
+        ("auth", "late"),
+        ("auth", "malformed"),
+        ("auth", "too_long"),
+        ("auth", "too_long"),
+        ("auth-json", "bad_json"),
+        ("auth-json", "too_long"),
+        ("auth-json", "wrong_type"),
+        ("flows", "bad_number"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(reasons, want);
+}

@@ -1,0 +1,303 @@
+//! The event-time merge across partitions: a bounded queue per assigned partition; the engine is
+//! fed the earliest head over all queues (ties go to the lower key: authentication topics sort
+//! first, as in replay). Back-pressure: a partition whose queue is full is not fetched from. A partition with nothing buffered holds the merge back while records
+//! are on their way (the consumer has not reported its end), and once at its end for the idle
+//! timeout (wall clock) more; then the others proceed without it. Pure: the caller passes the
+//! current instant.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// A partition: index of its source in the configuration (authentication sources first) and
+/// partition number.
+pub type PartKey = (usize, i32);
+
+/// One buffered record: event time (ms), offset, payload.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Item<T> {
+    /// Event time (ms).
+    pub time: i64,
+    /// Offset in its partition.
+    pub offset: i64,
+    /// The decoded event.
+    pub value: T,
+}
+
+/// One partition's queue and its bookkeeping.
+#[derive(Debug)]
+struct Part<T> {
+    queue: VecDeque<Item<T>>,
+    /// Next offset after the last record received (or the start offset).
+    received_next: Option<i64>,
+    /// Since when the queue has been empty.
+    empty_since: Option<Instant>,
+    /// The consumer reported the end of the partition and nothing arrived since.
+    at_end: bool,
+}
+
+/// The queues of every assigned partition.
+#[derive(Debug)]
+pub struct Merge<T> {
+    parts: BTreeMap<PartKey, Part<T>>,
+    capacity: usize,
+    idle: Duration,
+}
+
+impl<T> Merge<T> {
+    /// Queues of `capacity` records; empty partitions hold the merge back for `idle`.
+    pub fn new(capacity: usize, idle: Duration) -> Merge<T> {
+        Merge {
+            parts: BTreeMap::new(),
+            capacity,
+            idle,
+        }
+    }
+
+    /// Starts tracking a newly assigned partition (a no-op when already tracked).
+    pub fn assign(&mut self, key: PartKey, now: Instant) {
+        self.parts.entry(key).or_insert(Part {
+            queue: VecDeque::new(),
+            received_next: None,
+            empty_since: Some(now),
+            at_end: false,
+        });
+    }
+
+    /// Stops tracking a partition; returns what it still had buffered.
+    pub fn revoke(&mut self, key: PartKey) -> Vec<Item<T>> {
+        self.parts
+            .remove(&key)
+            .map(|p| p.queue.into())
+            .unwrap_or_default()
+    }
+
+    /// Tracked partitions.
+    pub fn keys(&self) -> impl Iterator<Item = PartKey> + '_ {
+        self.parts.keys().copied()
+    }
+
+    /// Records that the record at `offset` was received (decoded or not) without queueing it.
+    pub fn skip(&mut self, key: PartKey, offset: i64) {
+        if let Some(p) = self.parts.get_mut(&key) {
+            p.received_next = Some(offset + 1);
+            p.at_end = false;
+        }
+    }
+
+    /// Records that the partition has nothing more to read: from now on, an empty queue
+    /// holds the merge back for the idle timeout only. (Until then, records are known to be on
+    /// their way and the merge waits for them.)
+    pub fn at_end(&mut self, key: PartKey, now: Instant) {
+        if let Some(p) = self.parts.get_mut(&key) {
+            p.at_end = true;
+            if p.queue.is_empty() {
+                p.empty_since = Some(p.empty_since.map_or(now, |s| s.min(now)));
+            }
+        }
+    }
+
+    /// Queues a decoded record.
+    pub fn push(&mut self, key: PartKey, item: Item<T>) {
+        let Some(p) = self.parts.get_mut(&key) else {
+            return;
+        };
+        p.received_next = Some(item.offset + 1);
+        p.queue.push_back(item);
+        p.empty_since = None;
+        p.at_end = false;
+    }
+
+    /// True when the partition's queue is at capacity: do not fetch more of it (the records
+    /// wait in the client's bounded prefetch, and then on the broker).
+    pub fn is_full(&self, key: PartKey) -> bool {
+        self.parts
+            .get(&key)
+            .is_some_and(|p| p.queue.len() >= self.capacity)
+    }
+
+    /// The head of a partition (for checks before [`Merge::pop`]).
+    pub fn head(&self, key: PartKey) -> Option<&Item<T>> {
+        self.parts.get(&key).and_then(|p| p.queue.front())
+    }
+
+    /// Removes a partition's head regardless of the merge (a refused record, a drain).
+    pub fn pop_head(&mut self, key: PartKey, now: Instant) -> Option<Item<T>> {
+        let p = self.parts.get_mut(&key)?;
+        let item = p.queue.pop_front()?;
+        if p.queue.is_empty() {
+            p.empty_since = Some(now);
+        }
+        Some(item)
+    }
+
+    /// The partition whose head is next in event time, unless a partition with nothing buffered
+    /// is still within its idle timeout (then `None`: wait for it).
+    pub fn next_key(&self, now: Instant) -> Option<PartKey> {
+        let mut best: Option<(i64, PartKey)> = None;
+        for (&k, p) in &self.parts {
+            match p.queue.front() {
+                Some(h) => {
+                    if best.is_none_or(|(t, _)| h.time < t) {
+                        best = Some((h.time, k));
+                    }
+                }
+                None => {
+                    let idle = p.at_end
+                        && p.empty_since
+                            .is_some_and(|s| now.saturating_duration_since(s) >= self.idle);
+                    if !idle {
+                        return None;
+                    }
+                }
+            }
+        }
+        best.map(|(_, k)| k)
+    }
+
+    /// The next record in event time, or `None` (see [`Merge::next_key`]).
+    pub fn pop(&mut self, now: Instant) -> Option<(PartKey, Item<T>)> {
+        let k = self.next_key(now)?;
+        let item = self.pop_head(k, now)?;
+        Some((k, item))
+    }
+
+    /// The offset from which a restart must read this partition so that nothing not yet given
+    /// to the engine is lost: the oldest buffered record, else the next one to receive.
+    pub fn resume_offset(&self, key: PartKey) -> Option<i64> {
+        let p = self.parts.get(&key)?;
+        p.queue.front().map(|h| h.offset).or(p.received_next)
+    }
+
+    /// The next offset to receive on a partition, when known.
+    pub fn position(&self, key: PartKey) -> Option<i64> {
+        self.parts.get(&key).and_then(|p| p.received_next)
+    }
+
+    /// Sets the offset a partition starts from (checkpoint or committed), before anything is
+    /// received.
+    pub fn set_start(&mut self, key: PartKey, offset: i64) {
+        if let Some(p) = self.parts.get_mut(&key) {
+            if p.received_next.is_none() {
+                p.received_next = Some(offset);
+            }
+        }
+    }
+
+    /// Partitions with nothing buffered that are not known to be at their end: the merge waits
+    /// for their records.
+    pub fn waiting(&self) -> Vec<PartKey> {
+        self.parts
+            .iter()
+            .filter(|(_, p)| p.queue.is_empty() && !p.at_end)
+            .map(|(&k, _)| k)
+            .collect()
+    }
+
+    /// Per partition: buffered records, next offset to receive, at its end.
+    pub fn describe(&self) -> Vec<(PartKey, usize, Option<i64>, bool)> {
+        self.parts
+            .iter()
+            .map(|(&k, p)| (k, p.queue.len(), p.received_next, p.at_end))
+            .collect()
+    }
+
+    /// Records buffered over all partitions.
+    pub fn buffered(&self) -> usize {
+        self.parts.values().map(|p| p.queue.len()).sum()
+    }
+
+    /// Earliest wall-clock instant at which an empty partition stops holding the merge back.
+    pub fn next_idle_deadline(&self) -> Option<Instant> {
+        self.parts
+            .values()
+            .filter(|p| p.queue.is_empty() && p.at_end)
+            .filter_map(|p| p.empty_since.map(|s| s + self.idle))
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(time: i64, offset: i64) -> Item<()> {
+        Item {
+            time,
+            offset,
+            value: (),
+        }
+    }
+
+    #[test]
+    fn releases_the_earliest_head_and_ties_go_to_the_lower_key() {
+        let t0 = Instant::now();
+        let mut m = Merge::new(10, Duration::from_secs(5));
+        m.assign((0, 0), t0);
+        m.assign((1, 0), t0);
+        m.push((1, 0), item(5, 0));
+        assert_eq!(m.pop(t0), None, "partition (0,0) is empty and not idle yet");
+        m.push((0, 0), item(5, 0));
+        m.push((0, 0), item(9, 1));
+        let order: Vec<_> = std::iter::from_fn(|| m.pop(t0).map(|(k, i)| (k, i.time))).collect();
+        // (0,0)@5 and (1,0)@5 tie: the auth source first; then (1,0) is empty and holds (0,0)@9.
+        assert_eq!(order, vec![((0, 0), 5), ((1, 0), 5)]);
+        assert_eq!(m.resume_offset((0, 0)), Some(1));
+        assert_eq!(m.resume_offset((1, 0)), Some(1));
+    }
+
+    #[test]
+    fn an_idle_partition_stops_holding_back_the_others_after_the_timeout() {
+        let t0 = Instant::now();
+        let idle = Duration::from_secs(5);
+        let mut m = Merge::new(10, idle);
+        m.assign((0, 0), t0);
+        m.assign((0, 1), t0);
+        m.push((0, 1), item(1, 0));
+        assert_eq!(
+            m.pop(t0 + Duration::from_secs(60)),
+            None,
+            "records are on their way"
+        );
+        m.at_end((0, 0), t0);
+        assert_eq!(m.pop(t0 + Duration::from_secs(4)), None);
+        assert_eq!(m.next_idle_deadline(), Some(t0 + idle));
+        let (k, i) = m.pop(t0 + idle).unwrap();
+        assert_eq!((k, i.time), ((0, 1), 1));
+        // Data on the idle partition joins the merge again at once.
+        m.push((0, 0), item(3, 0));
+        m.push((0, 1), item(2, 1));
+        assert_eq!(m.pop(t0 + idle).unwrap().1.time, 2);
+    }
+
+    #[test]
+    fn a_queue_at_capacity_is_full_until_the_merge_takes_from_it() {
+        let t0 = Instant::now();
+        let mut m = Merge::new(3, Duration::ZERO);
+        m.assign((0, 0), t0);
+        for i in 0..3 {
+            assert!(!m.is_full((0, 0)));
+            m.push((0, 0), item(i, i));
+        }
+        assert!(m.is_full((0, 0)));
+        m.pop(t0).unwrap();
+        assert!(!m.is_full((0, 0)));
+        assert_eq!(m.buffered(), 2);
+    }
+
+    #[test]
+    fn resume_offsets_cover_what_the_engine_has_not_seen() {
+        let t0 = Instant::now();
+        let mut m: Merge<()> = Merge::new(10, Duration::ZERO);
+        m.assign((0, 3), t0);
+        assert_eq!(m.resume_offset((0, 3)), None);
+        m.set_start((0, 3), 40);
+        assert_eq!(m.resume_offset((0, 3)), Some(40));
+        m.skip((0, 3), 40); // a dead letter
+        m.push((0, 3), item(1, 41));
+        assert_eq!(m.resume_offset((0, 3)), Some(41));
+        m.pop(t0);
+        assert_eq!(m.resume_offset((0, 3)), Some(42));
+        assert_eq!(m.revoke((0, 3)).len(), 0);
+        assert_eq!(m.resume_offset((0, 3)), None);
+    }
+}

@@ -1,0 +1,459 @@
+//! The streaming pipeline: a consumer group over the source topics, records decoded with the
+//! shared format decoders, merged across partitions in event time ([`crate::merge`]), run through
+//! the engine; alerts to a topic (keyed by identity) and/or a file and standard output; rejected
+//! records to a dead-letter topic; checkpoints of engine state and offsets, then commits.
+//!
+//! Delivery: at-least-once on the inputs, exactly-once on alert ids. A checkpoint is written only
+//! after every alert and dead letter before it was acknowledged; offsets are committed only after
+//! the checkpoint that covers them is on disk. After a crash, the pipeline restores the checkpoint,
+//! reads the alerts topic from the end offsets the checkpoint recorded to its current end, and
+//! suppresses alerts whose ids are already there (ids are deterministic for the same input).
+//! Dead letters are at-least-once.
+//!
+//! Wall clock is read here only (idle timeouts, checkpoint interval, lag); the engine's time is
+//! event time.
+
+use crate::config::Settings;
+use crate::merge::Merge;
+use anyhow::{anyhow, Context, Result};
+use futures_util::{FutureExt, StreamExt};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::BorrowedMessage;
+use rdkafka::Message;
+use reachwatch_checkpoint::Checkpoint;
+use reachwatch_engine::{Engine, RuleSet};
+use reachwatch_formats::HostMap;
+use reachwatch_telemetry::{Health, Telemetry};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::OpenOptions;
+use std::io::BufWriter;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+mod group;
+mod sinks;
+mod state;
+
+use group::Ctx;
+pub use sinks::ensure_topics;
+use sinks::{client_config, published_alert_ids, Deliveries, FileSinks, Producer};
+pub use state::consumer_lag;
+use state::Core;
+
+/// Header carrying an alert's id on the alerts topic.
+pub const ALERT_ID_HEADER: &str = "reachwatch-alert-id";
+
+/// How long a flush of the producer may take before the checkpoint fails.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Messages taken from the consumer per wake-up before the merge runs.
+const RECV_BATCH: usize = 4096;
+
+/// Longest sleep of the driver loop when nothing happens (wall clock).
+const TICK: Duration = Duration::from_millis(200);
+
+/// What a run did (logged at the end, returned to the caller).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunSummary {
+    /// Records received from the source topics.
+    pub records: u64,
+    /// Events given to the engine and accepted.
+    pub events: u64,
+    /// Dead letters by reason.
+    pub dead_letters: BTreeMap<String, u64>,
+    /// Alerts emitted to the sinks.
+    pub alerts: u64,
+    /// Alerts not emitted because their id was already on the alerts topic (after a restore).
+    pub alerts_suppressed: u64,
+    /// Checkpoints written.
+    pub checkpoints: u64,
+    /// Sequence number of the checkpoint restored at start, if any.
+    pub restored_from: Option<u64>,
+    /// Wall-clock seconds the driver waited with nothing ready to process (records not yet
+    /// fetched, or the merge held back by a partition with nothing buffered).
+    pub waited_seconds: f64,
+}
+
+/// A source of new rule sets: returns one when the rules changed and compile (and reports a
+/// broken change itself, keeping the running rules).
+pub type RuleSource = Box<dyn FnMut() -> Option<RuleSet> + Send>;
+
+/// What a caller attaches to a run besides its settings and rules.
+#[derive(Default)]
+pub struct Attach {
+    /// Metrics to update.
+    pub telemetry: Option<Arc<Telemetry>>,
+    /// Readiness to report: ready once the checkpoint is restored and partitions are assigned.
+    pub health: Option<Arc<Health>>,
+    /// Stops the run gracefully (SIGTERM/SIGINT do too).
+    pub stop: StopHandle,
+    /// Live rules: polled on SIGHUP and every `engine.reload_interval`.
+    pub rules: Option<RuleSource>,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A signal or a caller asking the pipeline to stop (SIGTERM/SIGINT set it too).
+#[derive(Clone, Default)]
+pub struct StopHandle(Arc<AtomicBool>);
+
+impl StopHandle {
+    /// Asks the pipeline to stop gracefully.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    fn stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// The address map of a rule set: its inventory addresses, then the hosts file.
+fn host_map(rules: &RuleSet, file: Option<&HostMap>) -> HostMap {
+    HostMap::layered(
+        rules.inventory.addresses.iter().map(|(ip, h)| (ip, h)),
+        file,
+    )
+}
+
+/// Runs the pipeline until SIGTERM/SIGINT or `stop`; then processes what is buffered, writes a
+/// checkpoint, commits and returns. Never calls `Engine::finish` (open incidents stay open in
+/// the checkpoint).
+pub fn run(settings: Settings, rules: Arc<RuleSet>, attach: Attach) -> Result<RunSummary> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(run_async(settings, rules, attach))
+}
+
+async fn run_async(settings: Settings, rules: Arc<RuleSet>, attach: Attach) -> Result<RunSummary> {
+    let Attach {
+        telemetry,
+        health,
+        stop,
+        rules: reload,
+    } = attach;
+    if let Some(h) = &health {
+        h.set_ready(false);
+    }
+    let file_hosts = settings
+        .raw
+        .engine
+        .hosts
+        .as_deref()
+        .map(HostMap::load)
+        .transpose()
+        .map_err(|e| anyhow!("engine.hosts: {e}"))?;
+    let settings = Arc::new(settings);
+    let raw = &settings.raw;
+    let client = settings.client_options();
+    {
+        let mut t: Vec<&str> = vec![];
+        t.extend(raw.sinks.alerts_topic.as_deref());
+        t.extend(raw.sinks.dead_letter_topic.as_deref());
+        if !t.is_empty() {
+            ensure_topics(&client, &t, 1).await?;
+        }
+    }
+    let dir = &raw.checkpoint.dir;
+    let restored = if raw.pipeline.from_start {
+        None
+    } else {
+        Checkpoint::read(dir)?
+    };
+    let mut summary = RunSummary::default();
+    let engine = match &restored {
+        Some(cp) => {
+            summary.restored_from = Some(cp.sequence);
+            tracing::info!(sequence = cp.sequence, dir = %dir.display(), "restoring checkpoint");
+            Engine::restore_with_rules(&cp.engine, rules.clone())
+                .map_err(|e| anyhow!("checkpoint in {}: {e}", dir.display()))?
+        }
+        None => Engine::with_rules(rules.clone()),
+    };
+    let mut engine = engine;
+    let absolute = settings.sources.iter().all(|s| s.format.absolute_time());
+    let base_time = absolute.then_some(0);
+    engine.set_time_base(base_time.unwrap_or(0));
+    let suppress = match (&restored, &raw.sinks.alerts_topic) {
+        (Some(cp), Some(topic)) => {
+            let ids = published_alert_ids(&client, topic, &cp.alerts)?;
+            tracing::info!(
+                alerts = ids.len(),
+                "alerts published after the checkpoint will not be emitted again"
+            );
+            ids
+        }
+        _ => HashSet::new(),
+    };
+    let producer: Option<Producer> =
+        if raw.sinks.alerts_topic.is_some() || raw.sinks.dead_letter_topic.is_some() {
+            let mut c = client_config(&client);
+            c.set("enable.idempotence", "false");
+            Some(
+                c.create_with_context(Deliveries::default())
+                    .context("creating the producer")?,
+            )
+        } else {
+            None
+        };
+    let file = match &raw.sinks.alerts_file {
+        Some(p) => Some(BufWriter::new(
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("cannot open {}", p.display()))?,
+        )),
+        None => None,
+    };
+    let last = restored.clone().unwrap_or(Checkpoint {
+        sequence: 0,
+        created_unix_ms: 0,
+        engine: vec![],
+        inputs: vec![],
+        alerts: vec![],
+    });
+    let core = Arc::new(Mutex::new(Core {
+        settings: settings.clone(),
+        engine,
+        merge: Merge::new(raw.pipeline.queue_capacity, settings.idle_timeout),
+        decoders: HashMap::new(),
+        producer,
+        files: FileSinks {
+            file,
+            stdout: raw.sinks.alerts_stdout,
+        },
+        suppress,
+        pending: vec![],
+        last,
+        base_time,
+        events_since_checkpoint: 0,
+        last_checkpoint_at: Instant::now(),
+        summary,
+        accepted: telemetry
+            .iter()
+            .flat_map(|t| {
+                settings
+                    .sources
+                    .iter()
+                    .map(|s| t.events.with_label_values(&[&s.topic, "ok"]))
+            })
+            .collect(),
+        telemetry,
+        health,
+        hosts: host_map(&rules, file_hosts.as_ref()),
+        file_hosts,
+        host_cache: HashMap::new(),
+        reload,
+        last_reload_check: Instant::now(),
+        failed: None,
+    }));
+    if restored.is_none() {
+        // A first checkpoint before anything is consumed records where the alerts topic ends, so
+        // a crash before the next one does not re-emit alerts.
+        core.lock().expect("core lock").checkpoint()?;
+    }
+    let ctx = Ctx {
+        core: core.clone(),
+        consumer: OnceLock::new(),
+        queues: Mutex::new(BTreeMap::new()),
+    };
+    let consumer: Arc<StreamConsumer<Ctx>> = Arc::new(
+        client_config(&settings.consumer_options())
+            .create_with_context(ctx)
+            .context("creating the consumer")?,
+    );
+    let _ = consumer.context().consumer.set(Arc::downgrade(&consumer));
+    let topics: Vec<&str> = settings.sources.iter().map(|s| s.topic.as_str()).collect();
+    consumer.subscribe(&topics)?;
+    tracing::info!(topics = ?topics, group = %raw.kafka.group_id, "consuming");
+    let result = drive(&core, &consumer, &stop).await;
+    // The partition queues hold the consumer: drop them so that it leaves the group.
+    consumer
+        .context()
+        .queues
+        .lock()
+        .expect("queues lock")
+        .clear();
+    result?;
+    tracing::info!("stopping: processing buffered records, then checkpoint and commit");
+    let mut c = core.lock().expect("core lock");
+    tracing::debug!(partitions = ?c.merge.describe(), "queues at stop");
+    c.process_ready(Instant::now(), true)?;
+    c.checkpoint_and_commit(consumer.as_ref())?;
+    let summary = c.summary.clone();
+    drop(c);
+    tracing::info!(
+        records = summary.records,
+        events = summary.events,
+        alerts = summary.alerts,
+        suppressed = summary.alerts_suppressed,
+        checkpoints = summary.checkpoints,
+        "stopped"
+    );
+    Ok(summary)
+}
+
+/// The driver loop: fetch from partitions with room, merge, checkpoint; until a signal or stop.
+/// The core's lock is never held while the consumer is polled (a rebalance runs inside the poll).
+async fn drive(
+    core: &Arc<Mutex<Core>>,
+    consumer: &Arc<StreamConsumer<Ctx>>,
+    stop: &StopHandle,
+) -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut last_lag = Instant::now();
+    let mut last_end_check = Instant::now();
+    while !stop.stopped() {
+        // Whatever is ready now, without waiting: the main queue (rebalances, errors, records of
+        // partitions not split yet), then each partition with room in its merge queue.
+        let mut got = 0usize;
+        while let Some(res) = consumer.recv().now_or_never() {
+            handle(&mut core.lock().expect("core lock"), res)?;
+            got += 1;
+        }
+        let queues = consumer
+            .context()
+            .fetchable(&core.lock().expect("core lock"));
+        for (k, q) in &queues {
+            // One stream per batch: it registers its waker once, not once per record.
+            let mut stream = q.stream();
+            for _ in 0..RECV_BATCH {
+                let Some(Some(res)) = stream.next().now_or_never() else {
+                    break;
+                };
+                let mut c = core.lock().expect("core lock");
+                handle(&mut c, res)?;
+                got += 1;
+                if c.merge.is_full(*k) {
+                    break;
+                }
+            }
+        }
+        let wake = {
+            let _batch = tracing::debug_span!("batch", fetched = got).entered();
+            let mut c = core.lock().expect("core lock");
+            if let Some(e) = c.failed.take() {
+                return Err(e);
+            }
+            c.process_ready(Instant::now(), false)?;
+            if last_end_check.elapsed() >= TICK {
+                c.check_ends(consumer);
+                last_end_check = Instant::now();
+                c.process_ready(Instant::now(), false)?;
+            }
+            if c.checkpoint_due() {
+                c.checkpoint_and_commit(consumer.as_ref())?;
+            }
+            if last_lag.elapsed() >= Duration::from_secs(5) {
+                c.update_lag(consumer);
+                c.record_engine();
+                last_lag = Instant::now();
+            }
+            if c.reload_due() {
+                c.reload_rules();
+            }
+            if let Some(t) = &c.telemetry {
+                t.checkpoint_age
+                    .set(c.last_checkpoint_at.elapsed().as_secs_f64());
+                t.set_watermark_lag(c.watermark_lag());
+            }
+            let tick = Instant::now() + TICK;
+            c.merge.next_idle_deadline().map_or(tick, |d| d.min(tick))
+        };
+        if got > 0 {
+            continue;
+        }
+        // Nothing ready: wait for a record on any fetchable partition, the main queue, a
+        // deadline or a signal.
+        let queues = consumer
+            .context()
+            .fetchable(&core.lock().expect("core lock"));
+        let any_partition = async {
+            if queues.is_empty() {
+                std::future::pending::<()>().await;
+            }
+            let recvs = queues.iter().map(|(_, q)| Box::pin(q.recv()));
+            let (res, _, _) = futures_util::future::select_all(recvs).await;
+            res.map(|m| {
+                (
+                    m.topic().to_string(),
+                    m.partition(),
+                    m.offset(),
+                    m.timestamp().to_millis(),
+                    m.payload().map(<[u8]>::to_vec),
+                )
+            })
+        };
+        let wait_started = Instant::now();
+        tokio::select! {
+            _ = sigterm.recv() => stop.stop(),
+            _ = sigint.recv() => stop.stop(),
+            _ = sighup.recv() => {
+                tracing::info!("SIGHUP: checking the rules");
+                core.lock().expect("core lock").reload_rules();
+            }
+            res = consumer.recv() => handle(&mut core.lock().expect("core lock"), res)?,
+            res = any_partition => {
+                let mut c = core.lock().expect("core lock");
+                match res {
+                    Ok((topic, partition, offset, created, payload)) => c.receive(
+                        &topic,
+                        partition,
+                        offset,
+                        created,
+                        payload.as_deref().unwrap_or(b""),
+                    )?,
+                    Err(e) => tracing::warn!(error = %e, "consumer error"),
+                }
+            }
+            _ = tokio::time::sleep_until(wake.into()) => {}
+        }
+        core.lock().expect("core lock").summary.waited_seconds +=
+            wait_started.elapsed().as_secs_f64();
+    }
+    Ok(())
+}
+
+fn handle(c: &mut Core, res: Result<BorrowedMessage<'_>, KafkaError>) -> Result<()> {
+    match res {
+        Ok(m) => c.receive(
+            m.topic(),
+            m.partition(),
+            m.offset(),
+            m.timestamp().to_millis(),
+            m.payload().unwrap_or(b""),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "consumer error");
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::consumer_lag;
+
+    #[test]
+    fn lag_is_absent_when_unknown_and_never_negative() {
+        assert_eq!(consumer_lag(Some(100), Some(60)), Some(40));
+        assert_eq!(consumer_lag(Some(100), Some(100)), Some(0));
+        assert_eq!(consumer_lag(Some(10), Some(12)), Some(0));
+        assert_eq!(consumer_lag(None, Some(3)), None);
+        assert_eq!(consumer_lag(Some(-1), Some(3)), None);
+        assert_eq!(consumer_lag(Some(5), None), None);
+        assert_eq!(consumer_lag(Some(5), Some(-1001)), None);
+    }
+}

@@ -1,0 +1,538 @@
+//! The pipeline's shared state and what it does to records: decode, merge, engine, alerts,
+//! dead letters, checkpoints.
+
+use super::group::Ctx;
+use super::sinks::{FileSinks, KafkaDeadLetter, Producer};
+use super::{host_map, unix_ms, RuleSource, RunSummary, ALERT_ID_HEADER, FLUSH_TIMEOUT};
+use crate::config::{Settings, Source};
+use crate::merge::{Item, Merge, PartKey};
+use crate::read::{end_offsets, META_TIMEOUT};
+use anyhow::{bail, Context, Result};
+use base64::Engine as _;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer as _};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+use reachwatch_checkpoint::{Checkpoint, PartitionOffset};
+use reachwatch_engine::{Engine, Rejection};
+use reachwatch_formats::{
+    decoder, DeadLetter, DecodeError, HostMap, LineDecoder, Reason, MAX_LINE,
+};
+use reachwatch_model::{Alert, Event, Sym};
+use reachwatch_telemetry::{Health, IntCounter, Telemetry};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Everything the driver and the rebalance callback share.
+pub(super) struct Core {
+    pub(super) settings: Arc<Settings>,
+    pub(super) engine: Engine,
+    /// Decoded events with the wall-clock time (ms) their record was produced, when known.
+    pub(super) merge: Merge<(Event, Option<i64>)>,
+    pub(super) decoders: HashMap<PartKey, Box<dyn LineDecoder>>,
+    pub(super) producer: Option<Producer>,
+    pub(super) files: FileSinks,
+    /// Alert ids already on the alerts topic, not to be emitted again.
+    pub(super) suppress: HashSet<String>,
+    pub(super) pending: Vec<Alert>,
+    /// The last checkpoint written or restored (offsets of partitions not assigned now).
+    pub(super) last: Checkpoint,
+    pub(super) base_time: Option<i64>,
+    pub(super) events_since_checkpoint: u64,
+    pub(super) last_checkpoint_at: Instant,
+    pub(super) summary: RunSummary,
+    pub(super) telemetry: Option<Arc<Telemetry>>,
+    /// `reachwatch_events_total{input=TOPIC, result="ok"}` per source, resolved once.
+    pub(super) accepted: Vec<IntCounter>,
+    /// Set ready at the first assignment (the checkpoint is restored before the consumer exists).
+    pub(super) health: Option<Arc<Health>>,
+    /// Address → host resolution: the rules' inventory addresses, then the hosts file.
+    pub(super) hosts: HostMap,
+    /// The hosts file, kept to rebuild `hosts` when the rules change.
+    pub(super) file_hosts: Option<HostMap>,
+    /// Symbols already resolved through `hosts`.
+    pub(super) host_cache: HashMap<Sym, Sym>,
+    /// New rule sets, polled on SIGHUP and every `engine.reload_interval`.
+    pub(super) reload: Option<RuleSource>,
+    pub(super) last_reload_check: Instant,
+    /// A failure inside a rebalance callback, reported by the driver loop.
+    pub(super) failed: Option<anyhow::Error>,
+}
+
+impl Core {
+    pub(super) fn source(&self, idx: usize) -> &Source {
+        &self.settings.sources[idx]
+    }
+
+    pub(super) fn key_of(&self, topic: &str, partition: i32) -> Option<PartKey> {
+        self.settings
+            .sources
+            .iter()
+            .position(|s| s.topic == topic)
+            .map(|i| (i, partition))
+    }
+
+    /// Decodes one received record into its partition's queue, or dead-letters it.
+    pub(super) fn receive(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        created_ms: Option<i64>,
+        payload: &[u8],
+    ) -> Result<()> {
+        let Some(key) = self.key_of(topic, partition) else {
+            return Ok(());
+        };
+        if self.merge.position(key).is_some_and(|next| offset < next) {
+            // Already received (fetched again after a seek).
+            return Ok(());
+        }
+        self.summary.records += 1;
+        let line = payload.strip_suffix(b"\n").unwrap_or(payload);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let decoded = if line.len() > MAX_LINE {
+            Err(DecodeError::new(
+                Reason::TooLong,
+                format!("record is {} bytes (limit {MAX_LINE})", line.len()),
+            ))
+        } else {
+            let stream = self.source(key.0).stream;
+            let format = self.source(key.0).format;
+            let dec = self
+                .decoders
+                .entry(key)
+                .or_insert_with(|| decoder(format, stream));
+            dec.decode(line, self.engine.symbols_mut())
+        };
+        match decoded {
+            Ok(Some(mut event)) => {
+                self.resolve_hosts(&mut event);
+                self.merge.push(
+                    key,
+                    Item {
+                        time: event.time(),
+                        offset,
+                        value: (event, created_ms),
+                    },
+                );
+                Ok(())
+            }
+            Ok(None) => {
+                self.merge.skip(key, offset);
+                Ok(())
+            }
+            Err(e) => {
+                self.merge.skip(key, offset);
+                self.dead_letter(key, offset, e, payload)
+            }
+        }
+    }
+
+    /// Replaces addresses that the host map knows by their host names.
+    pub(super) fn resolve_hosts(&mut self, event: &mut Event) {
+        if self.hosts.is_empty() {
+            return;
+        }
+        let (hosts, cache) = (&self.hosts, &mut self.host_cache);
+        let syms = self.engine.symbols_mut();
+        event.map_syms(|s| {
+            *cache.entry(s).or_insert_with(|| {
+                match hosts.resolve(syms.resolve(s)).map(str::to_owned) {
+                    Some(host) => syms.intern(host.as_bytes()),
+                    None => s,
+                }
+            })
+        });
+    }
+
+    /// Swaps in new rules if the rule source has them (state is kept).
+    pub(super) fn reload_rules(&mut self) {
+        self.last_reload_check = Instant::now();
+        let Some(rules) = self.reload.as_mut().and_then(|r| r()) else {
+            return;
+        };
+        self.hosts = host_map(&rules, self.file_hosts.as_ref());
+        self.host_cache.clear();
+        self.engine.set_rules(Arc::new(rules));
+    }
+
+    pub(super) fn reload_due(&self) -> bool {
+        self.reload.is_some()
+            && self
+                .settings
+                .reload_interval
+                .is_some_and(|i| self.last_reload_check.elapsed() >= i)
+    }
+
+    pub(super) fn dead_letter(
+        &mut self,
+        key: PartKey,
+        offset: i64,
+        err: DecodeError,
+        raw: &[u8],
+    ) -> Result<()> {
+        let reason = err.reason.name();
+        *self
+            .summary
+            .dead_letters
+            .entry(reason.to_string())
+            .or_insert(0) += 1;
+        if let Some(t) = &self.telemetry {
+            let result = match err.reason {
+                Reason::Late => "late",
+                Reason::ClockSkew => "clock_skew",
+                _ => "decode_error",
+            };
+            t.events
+                .with_label_values(&[&self.source(key.0).topic, result])
+                .inc();
+            t.dead_letters.with_label_values(&[reason]).inc();
+        }
+        let topic = self.source(key.0).topic.clone();
+        let Some(dl_topic) = self.settings.raw.sinks.dead_letter_topic.clone() else {
+            tracing::debug!(topic, partition = key.1, offset, reason, "dead letter");
+            return Ok(());
+        };
+        let d = DeadLetter::new(&topic, offset as u64, err, raw);
+        let record = KafkaDeadLetter {
+            topic: &topic,
+            partition: key.1,
+            offset,
+            reason,
+            detail: &d.detail,
+            raw: &d.raw,
+            truncated: d.truncated,
+            raw_base64: base64::engine::general_purpose::STANDARD.encode(raw),
+        };
+        let payload = serde_json::to_vec(&record)?;
+        let msg_key = format!("{topic}/{}", key.1);
+        self.send(&dl_topic, &msg_key, &payload, None)
+    }
+
+    /// Sends one record, waiting while the producer's queue is full.
+    pub(super) fn send(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+        id: Option<&str>,
+    ) -> Result<()> {
+        let producer = self
+            .producer
+            .as_ref()
+            .expect("producer exists for topic sinks");
+        let mut record = BaseRecord::to(topic).key(key).payload(payload);
+        if let Some(id) = id {
+            record = record.headers(OwnedHeaders::new().insert(Header {
+                key: ALERT_ID_HEADER,
+                value: Some(id),
+            }));
+        }
+        loop {
+            match producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err((e, _)) => bail!("producing to {topic}: {e}"),
+            }
+        }
+    }
+
+    /// Feeds the engine every record the merge releases now.
+    pub(super) fn process_ready(&mut self, now: Instant, all: bool) -> Result<()> {
+        let (started, events_before) = (Instant::now(), self.summary.events);
+        let keys: Vec<PartKey> = self.merge.keys().collect();
+        for k in keys {
+            self.refuse_skewed_head(k, now)?;
+        }
+        loop {
+            let next = if all {
+                self.merge
+                    .keys()
+                    .filter_map(|k| self.merge.head(k).map(|h| (h.time, k)))
+                    .min()
+                    .map(|(_, k)| k)
+            } else {
+                self.merge.next_key(now)
+            };
+            let Some(k) = next else { break };
+            let item = self.merge.pop_head(k, now).expect("head exists");
+            self.push(k, item)?;
+            self.refuse_skewed_head(k, now)?;
+        }
+        let processed = self.summary.events - events_before;
+        if let (Some(t), Ok(n @ 1..)) = (&self.telemetry, u32::try_from(processed)) {
+            t.processing_latency.record(started.elapsed() / n);
+        }
+        self.emit()
+    }
+
+    /// A skewed head would hold its partition back until it is due: refuse it as soon as it is
+    /// a head (a head that passes stays acceptable: the latest event time only grows).
+    pub(super) fn refuse_skewed_head(&mut self, k: PartKey, now: Instant) -> Result<()> {
+        while let Some(h) = self.merge.head(k) {
+            let Err(rej @ Rejection::ClockSkew { .. }) = self.engine.check(h.time) else {
+                break;
+            };
+            let item = self.merge.pop_head(k, now).expect("head exists");
+            self.reject(k, &item, &rej)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn push(&mut self, key: PartKey, item: Item<(Event, Option<i64>)>) -> Result<()> {
+        let before = self.pending.len();
+        match self.engine.push(item.value.0, &mut self.pending) {
+            Ok(()) => {
+                // End-to-end latency of an alert: from the production of the record that made
+                // it due to its hand-over to the sinks (right after this push).
+                if let (Some(t), Some(created)) = (&self.telemetry, item.value.1) {
+                    for _ in before..self.pending.len() {
+                        let ms = (unix_ms() as i64 - created).max(0) as u64;
+                        t.end_to_end_latency.record(Duration::from_millis(ms));
+                    }
+                }
+                self.summary.events += 1;
+                self.events_since_checkpoint += 1;
+                if let Some(c) = self.accepted.get(key.0) {
+                    c.inc();
+                }
+                Ok(())
+            }
+            Err(rej) => self.reject(key, &item, &rej),
+        }
+    }
+
+    pub(super) fn reject(
+        &mut self,
+        key: PartKey,
+        item: &Item<(Event, Option<i64>)>,
+        rej: &Rejection,
+    ) -> Result<()> {
+        let reason = match rej {
+            Rejection::Late { .. } => Reason::Late,
+            Rejection::ClockSkew { .. } => Reason::ClockSkew,
+        };
+        let raw = format!("event time {} s", item.time as f64 / 1000.0);
+        self.dead_letter(
+            key,
+            item.offset,
+            DecodeError::new(reason, rej.to_string()),
+            raw.as_bytes(),
+        )
+    }
+
+    /// Sends pending alerts to the sinks, skipping ids already published.
+    pub(super) fn emit(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let version = env!("CARGO_PKG_VERSION");
+        let format = self.settings.alert_format;
+        for mut a in std::mem::take(&mut self.pending) {
+            tracing::debug!(id = %a.id, rule = %a.rule, identity = %a.identity, "alert");
+            if self.suppress.remove(&a.id) {
+                self.summary.alerts_suppressed += 1;
+                continue;
+            }
+            if let Some(base) = self.base_time {
+                a.timestamp = Some(reachwatch_formats::native::format_rfc3339(
+                    base + (a.time.0 * 1000.0).round() as i64,
+                ));
+            }
+            let mut line = Vec::with_capacity(1024);
+            format.write(&mut line, &a, version)?;
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            }
+            if let Some(topic) = self.settings.raw.sinks.alerts_topic.clone() {
+                self.send(&topic, &a.identity, &line, Some(&a.id))?;
+            }
+            if let Some(f) = &mut self.files.file {
+                f.write_all(&line)?;
+                f.write_all(b"\n")?;
+            }
+            if self.files.stdout {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&line)?;
+                out.write_all(b"\n")?;
+                out.flush()?;
+            }
+            self.summary.alerts += 1;
+            if let Some(t) = &self.telemetry {
+                t.alerts
+                    .with_label_values(&[&a.rule, a.severity.name()])
+                    .inc();
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a checkpoint covering everything given to the engine; returns the input offsets
+    /// to commit (assigned partitions only).
+    pub(super) fn checkpoint(&mut self) -> Result<Vec<PartitionOffset>> {
+        let _span = tracing::debug_span!("checkpoint", sequence = self.last.sequence + 1).entered();
+        let started = Instant::now();
+        self.emit()?;
+        if let Some(p) = &self.producer {
+            p.flush(FLUSH_TIMEOUT)
+                .context("flushing alerts and dead letters before a checkpoint")?;
+            if let Some(e) = p.context().failed.lock().expect("delivery lock").take() {
+                bail!("{e}; no checkpoint written, the records will be processed again on restart");
+            }
+        }
+        if let Some(f) = &mut self.files.file {
+            f.flush()?;
+            f.get_ref().sync_data()?;
+        }
+        let alerts = match (&self.producer, &self.settings.raw.sinks.alerts_topic) {
+            (Some(p), Some(topic)) => end_offsets(p.client(), topic)?,
+            _ => vec![],
+        };
+        let mut inputs: BTreeMap<(String, i32), i64> = self
+            .last
+            .inputs
+            .iter()
+            .map(|p| ((p.topic.clone(), p.partition), p.offset))
+            .collect();
+        let mut assigned = vec![];
+        let keys: Vec<PartKey> = self.merge.keys().collect();
+        for k in keys {
+            if let Some(o) = self.merge.resume_offset(k) {
+                let topic = self.source(k.0).topic.clone();
+                inputs.insert((topic.clone(), k.1), o);
+                assigned.push(PartitionOffset {
+                    topic,
+                    partition: k.1,
+                    offset: o,
+                });
+            }
+        }
+        let cp = Checkpoint {
+            sequence: self.last.sequence + 1,
+            created_unix_ms: unix_ms(),
+            engine: self.engine.snapshot(),
+            inputs: inputs
+                .into_iter()
+                .map(|((topic, partition), offset)| PartitionOffset {
+                    topic,
+                    partition,
+                    offset,
+                })
+                .collect(),
+            alerts,
+        };
+        cp.write(&self.settings.raw.checkpoint.dir)?;
+        tracing::debug!(
+            sequence = cp.sequence,
+            events = self.summary.events,
+            inputs = ?cp.inputs,
+            "checkpoint written"
+        );
+        self.last = cp;
+        self.summary.checkpoints += 1;
+        self.events_since_checkpoint = 0;
+        self.last_checkpoint_at = Instant::now();
+        if let Some(t) = &self.telemetry {
+            t.checkpoint_duration.record(started.elapsed());
+            t.checkpoint_age.set(0.0);
+        }
+        self.record_engine();
+        Ok(assigned)
+    }
+
+    /// Engine counters and state gauges to the metrics.
+    pub(super) fn record_engine(&self) {
+        if let Some(t) = &self.telemetry {
+            let g = self.engine.graph();
+            t.record_engine(
+                self.engine.stats(),
+                g.identities.len(),
+                g.edge_count(),
+                self.engine.buffered(),
+                self.engine.state_bytes(),
+            );
+        }
+    }
+
+    pub(super) fn checkpoint_due(&self) -> bool {
+        let every = self.settings.raw.checkpoint.every_events;
+        self.last_checkpoint_at.elapsed() >= self.settings.checkpoint_interval
+            || (every > 0 && self.events_since_checkpoint >= every)
+    }
+
+    /// Checkpoints, then commits the covered offsets of `consumer`'s assigned partitions.
+    pub(super) fn checkpoint_and_commit<C: ConsumerContext>(
+        &mut self,
+        consumer: &impl Consumer<C>,
+    ) -> Result<()> {
+        let offsets = self.checkpoint()?;
+        if !self.settings.raw.pipeline.commit || offsets.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for p in &offsets {
+            tpl.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.offset))?;
+        }
+        consumer
+            .commit(&tpl, CommitMode::Sync)
+            .context("committing offsets covered by the checkpoint")
+    }
+
+    /// Marks the empty partitions the merge waits for that have nothing more to read (their
+    /// position is at the end offset): they hold the merge back for the idle timeout only.
+    pub(super) fn check_ends(&mut self, consumer: &StreamConsumer<Ctx>) {
+        for k in self.merge.waiting() {
+            let topic = &self.source(k.0).topic;
+            match consumer.fetch_watermarks(topic, k.1, META_TIMEOUT) {
+                Ok((low, high)) => {
+                    if self.merge.position(k).unwrap_or(low) >= high {
+                        self.merge.at_end(k, Instant::now());
+                    }
+                }
+                Err(e) => tracing::warn!(topic, partition = k.1, error = %e, "end offset unknown"),
+            }
+        }
+    }
+
+    /// Wall clock minus the engine's watermark, in seconds; known only when event time is
+    /// absolute (not for relative-time formats such as LANL).
+    pub(super) fn watermark_lag(&self) -> Option<f64> {
+        let w = self.base_time? + self.engine.watermark()?;
+        Some((unix_ms() as i64 - w) as f64 / 1000.0)
+    }
+
+    pub(super) fn update_lag(&self, consumer: &StreamConsumer<Ctx>) {
+        let Some(t) = &self.telemetry else { return };
+        for k in self.merge.keys() {
+            let topic = &self.source(k.0).topic;
+            let part = k.1.to_string();
+            let high = consumer
+                .fetch_watermarks(topic, k.1, Duration::from_secs(1))
+                .ok()
+                .map(|(_, h)| h);
+            match consumer_lag(high, self.merge.resume_offset(k)) {
+                Some(lag) => t.consumer_lag.with_label_values(&[topic, &part]).set(lag),
+                None => {
+                    let _ = t.consumer_lag.remove_label_values(&[topic, &part]);
+                }
+            }
+        }
+    }
+}
+
+/// Consumer lag of a partition: high watermark − position; `None` when either is unknown
+/// (never −1).
+pub fn consumer_lag(high_watermark: Option<i64>, position: Option<i64>) -> Option<i64> {
+    match (high_watermark, position) {
+        (Some(h), Some(p)) if h >= 0 && p >= 0 => Some((h - p).max(0)),
+        _ => None,
+    }
+}

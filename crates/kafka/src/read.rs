@@ -1,0 +1,182 @@
+//! Reading a topic's records between two points (no consumer group is joined): used to find the
+//! alert ids already published, and by tests and tools to read what the pipeline wrote.
+
+use anyhow::{bail, Context, Result};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use reachwatch_checkpoint::PartitionOffset;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Timeout of metadata and watermark requests.
+pub(crate) const META_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One record read from a topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Key, if any.
+    pub key: Option<Vec<u8>>,
+    /// Payload (empty when none).
+    pub payload: Vec<u8>,
+    /// Headers, in order.
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl Record {
+    /// The first header of that name.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+/// End offsets (high watermarks) of every partition of `topic`.
+pub fn end_offsets<C: rdkafka::ClientContext>(
+    client: &rdkafka::client::Client<C>,
+    topic: &str,
+) -> Result<Vec<PartitionOffset>> {
+    let md = client
+        .fetch_metadata(Some(topic), META_TIMEOUT)
+        .with_context(|| format!("metadata of {topic}"))?;
+    let mut out = vec![];
+    for t in md.topics() {
+        for p in t.partitions() {
+            let (_, high) = client
+                .fetch_watermarks(topic, p.id(), META_TIMEOUT)
+                .with_context(|| format!("end offset of {topic}/{}", p.id()))?;
+            out.push(PartitionOffset {
+                topic: topic.to_string(),
+                partition: p.id(),
+                offset: high,
+            });
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// After the reported end offsets are reached, how long to keep reading for records beyond them:
+/// Tansu 0.6 reports the end of a partition behind the last record of a multi-record batch.
+const SETTLE: Duration = Duration::from_millis(500);
+
+/// Reads `topic` from `from` (per partition; the beginning for partitions not listed) to its end:
+/// the end offsets at the time of the call, then until nothing more arrives for a moment. Fails
+/// when no progress is made for `timeout` before the end offsets are reached.
+pub fn read_topic(
+    client: &[(String, String)],
+    topic: &str,
+    from: &[PartitionOffset],
+    timeout: Duration,
+) -> Result<Vec<Record>> {
+    let mut config = ClientConfig::new();
+    for (k, v) in client {
+        config.set(k, v);
+    }
+    let consumer: BaseConsumer = config
+        .set("enable.auto.commit", "false")
+        .set("group.id", "reachwatch-reader")
+        .create()
+        .context("creating a topic reader")?;
+    let ends = end_offsets(consumer.client(), topic)?;
+    let mut tpl = TopicPartitionList::new();
+    let mut remaining = HashMap::new();
+    for e in &ends {
+        let start = from
+            .iter()
+            .find(|p| p.partition == e.partition)
+            .map_or(0, |p| p.offset);
+        tpl.add_partition_offset(topic, e.partition, Offset::Offset(start))?;
+        if start < e.offset {
+            remaining.insert(e.partition, e.offset);
+        }
+    }
+    let mut out = vec![];
+    if ends.is_empty() {
+        return Ok(out);
+    }
+    consumer.assign(&tpl)?;
+    let mut progress = Instant::now();
+    loop {
+        if remaining.is_empty() && progress.elapsed() >= SETTLE {
+            break;
+        }
+        if !remaining.is_empty() && progress.elapsed() > timeout {
+            bail!("reading {topic}: no progress for {timeout:?}");
+        }
+        let Some(m) = consumer.poll(Duration::from_millis(50)) else {
+            continue;
+        };
+        let m = m.with_context(|| format!("reading {topic}"))?;
+        progress = Instant::now();
+        out.push(Record {
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            payload: m.payload().unwrap_or_default().to_vec(),
+            headers: m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        });
+        if remaining
+            .get(&m.partition())
+            .is_some_and(|&end| m.offset() + 1 >= end)
+        {
+            remaining.remove(&m.partition());
+        }
+    }
+    out.sort_by_key(|r| (r.partition, r.offset));
+    out.dedup_by_key(|r| (r.partition, r.offset));
+    Ok(out)
+}
+
+/// A bare consumer (the reference of the throughput benchmark): joins `group`, reads `topics`
+/// until `count` records arrived. Returns the time from the first
+/// record to the last, and the payload bytes.
+pub fn consume_count(
+    client: &[(String, String)],
+    group: &str,
+    topics: &[&str],
+    count: u64,
+    timeout: Duration,
+) -> Result<(Duration, u64)> {
+    let mut config = ClientConfig::new();
+    for (k, v) in client {
+        config.set(k, v);
+    }
+    let consumer: BaseConsumer = config
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .context("creating the consumer")?;
+    consumer.subscribe(topics)?;
+    let (mut first, mut n, mut bytes) = (None, 0u64, 0u64);
+    let mut progress = Instant::now();
+    while n < count {
+        if progress.elapsed() > timeout {
+            bail!("{n} of {count} records, then no progress for {timeout:?}");
+        }
+        let Some(m) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let m = m?;
+        progress = Instant::now();
+        first.get_or_insert_with(Instant::now);
+        bytes += m.payload().map_or(0, |p| p.len() as u64);
+        n += 1;
+    }
+    Ok((first.map_or(Duration::ZERO, |f| f.elapsed()), bytes))
+}
