@@ -9,7 +9,9 @@
 //!   latency from the production of the record that makes an alert due to the alert's hand-over
 //!   to the sinks, p50/p99 from the hdrhistogram summary.
 //!
-//! `RW_BENCH_SIZE` sets the generated enterprise's size (default 2).
+//! `RW_BENCH_SIZE` sets the generated enterprise's size (default 2); `RW_BENCH_KAFKA_OPTIONS`
+//! adds librdkafka settings to the pipeline's `kafka.options` (TOML inline-table entries, e.g.
+//! `"fetch.wait.max.ms" = "10"`).
 
 use anyhow::{ensure, Context, Result};
 use reachwatch_benches::scenario;
@@ -71,6 +73,7 @@ fn config(addr: &str, group: &str, auth: &str, flows: &str, dir: &Path) -> Resul
 [kafka]
 brokers = "{addr}"
 group_id = "{group}"
+options = {{ {options} }}
 [[sources]]
 topic = "{auth}"
 stream = "auth"
@@ -87,7 +90,8 @@ dir = "{dir}"
 [pipeline]
 idle_timeout = "1s"
 "#,
-        dir = dir.join(group).display()
+        dir = dir.join(group).display(),
+        options = std::env::var("RW_BENCH_KAFKA_OPTIONS").unwrap_or_default(),
     ))
 }
 

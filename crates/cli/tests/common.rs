@@ -80,3 +80,12 @@ pub fn copy_rules(to: &Path) {
         }
     }
 }
+
+/// Asserts that a command succeeded, showing its standard error otherwise.
+pub fn assert_ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -84,21 +84,13 @@ fn replay(tmp: &Path) -> (PathBuf, PathBuf) {
         .arg(&graph)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out);
     (alerts, graph)
 }
 
 fn run(args: &[&dyn AsRef<std::ffi::OsStr>]) -> String {
     let out = reachwatch().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out);
     String::from_utf8(out.stdout).unwrap()
 }
 

@@ -51,11 +51,7 @@ fn convert_writes_day_partitions_and_hunts_agree() {
         .arg(&pq)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out);
 
     // One directory per day of data, day = floor(time / 86400), counted from the raw lines.
     for (table, file) in [("auth", "auth.txt"), ("flows", "flows.txt")] {
@@ -136,11 +132,7 @@ fn csv_exports_hunt_like_the_source() {
         .arg(&csv)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out);
     let from_csv: [&dyn AsRef<std::ffi::OsStr>; 2] = [&"--flows", &csv];
     for sql in [QUERIES[0], QUERIES[3]] {
         assert_eq!(hunt_csv(&from_csv, sql), hunt_csv(&lanl, sql), "{sql}");
@@ -154,11 +146,7 @@ fn csv_exports_hunt_like_the_source() {
         .arg(&pq)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out);
     assert!(Path::new(&pq).is_file());
     let back: [&dyn AsRef<std::ffi::OsStr>; 2] = [&"--flows", &pq];
     assert_eq!(

@@ -188,11 +188,7 @@ fn cli_writes_csv_and_json_lines() {
             .arg(dir.join("auth.txt"))
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::assert_ok(&out);
         String::from_utf8(out.stdout).unwrap()
     };
     let sql = "SELECT outcome, COUNT(*) AS n FROM auth GROUP BY outcome ORDER BY outcome";
@@ -256,11 +252,7 @@ fn prompt_runs_statements_from_standard_input() {
         )
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with("auth\t"), "{text}");
     assert!(text.ends_with("n\n15\n"), "{text}");

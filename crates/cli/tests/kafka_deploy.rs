@@ -40,11 +40,7 @@ fn check_config(text: &str) {
         .env_remove("REACHWATCH_BROKERS")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out);
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("config ok"));
 }
 

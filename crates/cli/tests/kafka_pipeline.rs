@@ -213,11 +213,7 @@ fn kafka_bad_records_go_to_the_dead_letter_topic_and_change_no_alert() {
         .arg(d.join("json-bad.txt"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out);
     let cfg = config(
         d,
         &broker,

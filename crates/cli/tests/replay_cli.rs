@@ -26,11 +26,7 @@ fn replay_to(
         .args(extra)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out);
     out
 }
 
@@ -379,11 +375,7 @@ fn the_committed_scenario_is_what_the_generator_writes() {
         .arg(dir.path())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out);
     for f in ["auth.txt", "flows.txt", "redteam.txt", "labels.jsonl"] {
         let a = fs::read(dir.path().join(f)).unwrap();
         let b = fs::read(common::small_scenario().join(f)).unwrap();
@@ -412,11 +404,7 @@ fn logs_are_structured_with_a_span_per_batch_and_nothing_per_event_at_info() {
             .arg(dir.path().join("alerts.jsonl"))
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::assert_ok(&out);
         String::from_utf8(out.stderr)
             .unwrap()
             .lines()

@@ -14,11 +14,7 @@ fn check_accepts_the_shipped_rules_and_rejects_broken_ones_with_positions() {
         .arg(shipped())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("OK — 4 files, 12 detections"));
 
     let dir = tempfile::tempdir().unwrap();
@@ -91,11 +87,7 @@ fn replay_uses_the_rules_directory() {
             c.arg("--rules").arg(r);
         }
         let out = c.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::assert_ok(&out);
         fs::read_to_string(dir.join(name)).unwrap()
     };
     let dir = tempfile::tempdir().unwrap();

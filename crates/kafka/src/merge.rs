@@ -206,12 +206,15 @@ impl<T> Merge<T> {
         self.parts.values().map(|p| p.queue.len()).sum()
     }
 
-    /// Earliest wall-clock instant at which an empty partition stops holding the merge back.
-    pub fn next_idle_deadline(&self) -> Option<Instant> {
+    /// Earliest wall-clock instant after `now` at which an empty partition stops holding the
+    /// merge back (deadlines already passed change nothing more: a driver waiting for them
+    /// would spin).
+    pub fn next_idle_deadline(&self, now: Instant) -> Option<Instant> {
         self.parts
             .values()
             .filter(|p| p.queue.is_empty() && p.at_end)
             .filter_map(|p| p.empty_since.map(|s| s + self.idle))
+            .filter(|&d| d > now)
             .min()
     }
 }
@@ -260,7 +263,12 @@ mod tests {
         );
         m.at_end((0, 0), t0);
         assert_eq!(m.pop(t0 + Duration::from_secs(4)), None);
-        assert_eq!(m.next_idle_deadline(), Some(t0 + idle));
+        assert_eq!(m.next_idle_deadline(t0), Some(t0 + idle));
+        assert_eq!(
+            m.next_idle_deadline(t0 + idle),
+            None,
+            "a passed deadline is not a wake-up"
+        );
         let (k, i) = m.pop(t0 + idle).unwrap();
         assert_eq!((k, i.time), ((0, 1), 1));
         // Data on the idle partition joins the merge again at once.

@@ -295,11 +295,7 @@ pub fn replay_alerts(dir: &Path, auth: &Path, flows: &Path) -> BTreeMap<String, 
         .arg(&out_file)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::assert_ok(&out);
     by_id(
         std::fs::read_to_string(&out_file)
             .unwrap()

@@ -319,9 +319,12 @@ async fn drive(
         // Whatever is ready now, without waiting: the main queue (rebalances, errors, records of
         // partitions not split yet), then each partition with room in its merge queue.
         let mut got = 0usize;
-        while let Some(res) = consumer.recv().now_or_never() {
-            handle(&mut core.lock().expect("core lock"), res)?;
-            got += 1;
+        {
+            let mut main = consumer.stream();
+            while let Some(Some(res)) = main.next().now_or_never() {
+                handle(&mut core.lock().expect("core lock"), res)?;
+                got += 1;
+            }
         }
         let queues = consumer
             .context()
@@ -369,8 +372,11 @@ async fn drive(
                     .set(c.last_checkpoint_at.elapsed().as_secs_f64());
                 t.set_watermark_lag(c.watermark_lag());
             }
-            let tick = Instant::now() + TICK;
-            c.merge.next_idle_deadline().map_or(tick, |d| d.min(tick))
+            let now = Instant::now();
+            let tick = now + TICK;
+            c.merge
+                .next_idle_deadline(now)
+                .map_or(tick, |d| d.min(tick))
         };
         if got > 0 {
             continue;
