@@ -142,16 +142,26 @@ pub fn read_topic(
     Ok(out)
 }
 
+/// What [`consume_count`] measured, from the first record.
+#[derive(Clone, Copy, Debug)]
+pub struct ConsumeTimes {
+    /// Until nine tenths of the records had arrived.
+    pub nine_tenths: Duration,
+    /// Until the last record arrived.
+    pub all: Duration,
+    /// Payload bytes.
+    pub bytes: u64,
+}
+
 /// A bare consumer (the reference of the throughput benchmark): joins `group`, reads `topics`
-/// until `count` records arrived. Returns the time from the first
-/// record to the last, and the payload bytes.
+/// until `count` records arrived.
 pub fn consume_count(
     client: &[(String, String)],
     group: &str,
     topics: &[&str],
     count: u64,
     timeout: Duration,
-) -> Result<(Duration, u64)> {
+) -> Result<ConsumeTimes> {
     let mut config = ClientConfig::new();
     for (k, v) in client {
         config.set(k, v);
@@ -163,7 +173,7 @@ pub fn consume_count(
         .create()
         .context("creating the consumer")?;
     consumer.subscribe(topics)?;
-    let (mut first, mut n, mut bytes) = (None, 0u64, 0u64);
+    let (mut first, mut nine_tenths, mut n, mut bytes) = (None, None, 0u64, 0u64);
     let mut progress = Instant::now();
     while n < count {
         if progress.elapsed() > timeout {
@@ -174,9 +184,17 @@ pub fn consume_count(
         };
         let m = m?;
         progress = Instant::now();
-        first.get_or_insert_with(Instant::now);
+        let first = *first.get_or_insert(progress);
         bytes += m.payload().map_or(0, |p| p.len() as u64);
         n += 1;
+        if n * 10 >= count * 9 {
+            nine_tenths.get_or_insert(progress - first);
+        }
     }
-    Ok((first.map_or(Duration::ZERO, |f| f.elapsed()), bytes))
+    let all = first.map_or(Duration::ZERO, |f| f.elapsed());
+    Ok(ConsumeTimes {
+        nine_tenths: nine_tenths.unwrap_or(all),
+        all,
+        bytes,
+    })
 }
