@@ -5,7 +5,7 @@
 //! The scenario and its Parquet copy are generated once and cached in the bench data directory.
 //! `RW_BENCH_SIZE` overrides the size, `RW_BENCH_RUNS` the number of timed runs (best is kept).
 
-use reachwatch_benches::{data_dir, scenario};
+use reachwatch_benches::{data_dir, env_or, scenario};
 use reachwatch_formats::Format;
 use reachwatch_hunt::output::{write_results, OutputFormat};
 use reachwatch_hunt::{Hunt, InputFormat};
@@ -49,14 +49,8 @@ fn main() -> anyhow::Result<()> {
     if !std::env::args().any(|a| a == "--bench") {
         return Ok(());
     }
-    let size: f64 = std::env::var("RW_BENCH_SIZE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20.0);
-    let runs: usize = std::env::var("RW_BENCH_RUNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2);
+    let size: f64 = env_or("RW_BENCH_SIZE", 20.0);
+    let runs: usize = env_or("RW_BENCH_RUNS", 2);
     let dir = scenario(size, 1)?;
     let (auth, flows) = (dir.join("auth.txt"), dir.join("flows.txt"));
     let pq = data_dir().join(format!("hunt-parquet-size{size}-seed1"));

@@ -18,7 +18,7 @@
 //! `"fetch.wait.max.ms" = "10"`).
 
 use anyhow::{ensure, Context, Result};
-use reachwatch_benches::scenario;
+use reachwatch_benches::{env_or, scenario};
 use reachwatch_kafka::produce::{produce, ProduceOptions};
 use reachwatch_kafka::{Attach, RunConfig, RunSummary, StopHandle};
 use reachwatch_telemetry::Telemetry;
@@ -180,14 +180,8 @@ fn main() -> Result<()> {
     if !std::env::args().any(|a| a == "--bench") {
         return Ok(());
     }
-    let size: f64 = std::env::var("RW_BENCH_SIZE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2.0);
-    let rate: u32 = std::env::var("RW_BENCH_RATE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_000);
+    let size: f64 = env_or("RW_BENCH_SIZE", 2.0);
+    let rate: u32 = env_or("RW_BENCH_RATE", 20_000);
     let dir = scenario(size, 1)?;
     let (auth, flows) = (dir.join("auth.txt"), dir.join("flows.txt"));
     let total = lines(&auth)? + lines(&flows)?;

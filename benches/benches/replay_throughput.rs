@@ -10,7 +10,7 @@
 //! `RW_BENCH_SIZE` overrides the size, `RW_BENCH_RUNS` the number of timed runs (best is kept).
 
 use reachwatch::replay::{replay, ReplayOptions, ReplaySummary};
-use reachwatch_benches::{peak_rss_bytes, scenario, time_command};
+use reachwatch_benches::{env_or, peak_rss_bytes, scenario, time_command};
 use reachwatch_formats::Format;
 use std::path::Path;
 use std::process::Command;
@@ -84,14 +84,8 @@ fn main() -> anyhow::Result<()> {
     if !std::env::args().any(|a| a == "--bench") {
         return Ok(());
     }
-    let size: f64 = std::env::var("RW_BENCH_SIZE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20.0);
-    let runs: usize = std::env::var("RW_BENCH_RUNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2);
+    let size: f64 = env_or("RW_BENCH_SIZE", 20.0);
+    let runs: usize = env_or("RW_BENCH_RUNS", 2);
     let dir = scenario(size, 1)?;
     let alerts = dir.join("bench-alerts.jsonl");
 

@@ -4,6 +4,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// A benchmark setting from the environment (`RW_BENCH_*`), or `default` when unset or unparsable.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Directory for generated benchmark inputs (kept between runs, outside the source tree).
 pub fn data_dir() -> PathBuf {
     // The bench binary lives in <target>/<profile>/deps/.

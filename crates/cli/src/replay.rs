@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use reachwatch_engine::{Engine, Rejection, RuleSet, Stats};
 use reachwatch_formats::lines::{spawn_decoder, Batch};
-use reachwatch_formats::native::format_rfc3339;
+use reachwatch_formats::native::stamp_alert;
 use reachwatch_formats::{
     sniff, AlertFormat, DeadLetter, DecodeError, Format, HostMap, Reason, Stream,
 };
@@ -428,7 +428,7 @@ pub fn replay_with_end(
         for mut a in alerts.drain(..) {
             tracing::debug!(id = %a.id, rule = %a.rule, identity = %a.identity, "alert");
             if let Some(base) = base_time {
-                a.timestamp = Some(format_rfc3339(base + (a.time.0 * 1000.0).round() as i64));
+                stamp_alert(&mut a, base);
             }
             summary.alerts += 1;
             *summary

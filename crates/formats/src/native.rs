@@ -122,6 +122,14 @@ pub fn parse_rfc3339(s: &str) -> Result<i64, DecodeError> {
         })
 }
 
+/// Sets an alert's RFC 3339 `timestamp` from its event time and the absolute time (epoch ms) of
+/// event time 0.
+pub fn stamp_alert(alert: &mut reachwatch_model::Alert, base_ms: i64) {
+    alert.timestamp = Some(format_rfc3339(
+        base_ms + (alert.time.0 * 1000.0).round() as i64,
+    ));
+}
+
 /// Formats epoch milliseconds as RFC 3339 (UTC, millisecond precision when needed).
 pub fn format_rfc3339(ms: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)

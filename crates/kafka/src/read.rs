@@ -149,8 +149,6 @@ pub struct ConsumeTimes {
     pub nine_tenths: Duration,
     /// Until the last record arrived.
     pub all: Duration,
-    /// Payload bytes.
-    pub bytes: u64,
 }
 
 /// A bare consumer (the reference of the throughput benchmark): joins `group`, reads `topics`
@@ -173,7 +171,7 @@ pub fn consume_count(
         .create()
         .context("creating the consumer")?;
     consumer.subscribe(topics)?;
-    let (mut first, mut nine_tenths, mut n, mut bytes) = (None, None, 0u64, 0u64);
+    let (mut first, mut nine_tenths, mut n) = (None, None, 0u64);
     let mut progress = Instant::now();
     while n < count {
         if progress.elapsed() > timeout {
@@ -182,10 +180,9 @@ pub fn consume_count(
         let Some(m) = consumer.poll(Duration::from_millis(100)) else {
             continue;
         };
-        let m = m?;
+        m?;
         progress = Instant::now();
         let first = *first.get_or_insert(progress);
-        bytes += m.payload().map_or(0, |p| p.len() as u64);
         n += 1;
         if n * 10 >= count * 9 {
             nine_tenths.get_or_insert(progress - first);
@@ -195,6 +192,5 @@ pub fn consume_count(
     Ok(ConsumeTimes {
         nine_tenths: nine_tenths.unwrap_or(all),
         all,
-        bytes,
     })
 }

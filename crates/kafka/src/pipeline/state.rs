@@ -343,9 +343,7 @@ impl Core {
                 continue;
             }
             if let Some(base) = self.base_time {
-                a.timestamp = Some(reachwatch_formats::native::format_rfc3339(
-                    base + (a.time.0 * 1000.0).round() as i64,
-                ));
+                reachwatch_formats::native::stamp_alert(&mut a, base);
             }
             let mut line = Vec::with_capacity(1024);
             format.write(&mut line, &a, version)?;
