@@ -151,7 +151,9 @@ pub struct PipelineConfig {
     /// before the others proceed without it (default `5s`).
     #[serde(default = "default_idle")]
     pub idle_timeout: String,
-    /// Records buffered per partition before the partition is paused (default `10000`).
+    /// Decoded records buffered per partition; a full partition is not fetched from until the
+    /// merge takes from it (default `1000`; the consumer prefetches more, see
+    /// `queued.max.messages.kbytes`).
     #[serde(default = "default_queue")]
     pub queue_capacity: usize,
     /// Read every partition from its beginning, ignoring checkpoints and committed offsets
@@ -208,7 +210,7 @@ fn default_idle() -> String {
     "5s".into()
 }
 fn default_queue() -> usize {
-    10_000
+    1_000
 }
 fn default_true() -> bool {
     true
@@ -308,8 +310,8 @@ impl RunConfig {
             );
         }
         for key in self.kafka.options.keys() {
-            if RESERVED.contains(&key.as_str()) {
-                bail!("kafka.options.\"{key}\" is set by reachwatch; use the [kafka] key instead");
+            if let Some((_, why)) = RESERVED.iter().find(|(k, _)| k == key) {
+                bail!("kafka.options.\"{key}\" is set by reachwatch: {why}");
             }
         }
         if self.sources.is_empty() {
@@ -398,13 +400,23 @@ pub const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("fetch.queue.backoff.ms", "10"),
 ];
 
-/// librdkafka settings reachwatch sets itself (offsets are stored and committed by the pipeline).
-const RESERVED: &[&str] = &[
-    "bootstrap.servers",
-    "group.id",
-    "enable.auto.commit",
-    "enable.auto.offset.store",
-    "auto.offset.reset",
+/// librdkafka settings reachwatch sets itself, and what to do instead.
+const RESERVED: &[(&str, &str)] = &[
+    ("bootstrap.servers", "use kafka.brokers"),
+    ("group.id", "use kafka.group_id"),
+    ("auto.offset.reset", "use kafka.auto_offset_reset"),
+    (
+        "enable.auto.commit",
+        "offsets are committed after the checkpoint that covers them",
+    ),
+    (
+        "enable.auto.offset.store",
+        "offsets are committed after the checkpoint that covers them",
+    ),
+    (
+        "enable.partition.eof",
+        "the event-time merge learns from it that a partition is at its end",
+    ),
 ];
 
 impl Settings {
@@ -421,7 +433,7 @@ impl Settings {
     }
 
     /// The consumer's settings: fetch defaults (which `kafka.options` override), the client's,
-    /// then group, manual commits, offset reset.
+    /// then group, manual commits, offset reset, end-of-partition events.
     pub fn consumer_options(&self) -> Vec<(String, String)> {
         let k = &self.raw.kafka;
         let mut out: Vec<(String, String)> = CONSUMER_DEFAULTS
@@ -434,6 +446,7 @@ impl Settings {
             ("enable.auto.commit", "false"),
             ("enable.auto.offset.store", "false"),
             ("auto.offset.reset", k.auto_offset_reset.as_str()),
+            ("enable.partition.eof", "true"),
         ] {
             out.push((a.to_string(), b.to_string()));
         }
@@ -473,12 +486,14 @@ dir = "/tmp/rw"
         assert_eq!(s.sources[1].stream, Stream::Flows);
         assert_eq!(s.idle_timeout, Duration::from_secs(5));
         assert_eq!(s.checkpoint_interval, Duration::from_secs(30));
-        assert_eq!(s.raw.pipeline.queue_capacity, 10_000);
+        assert_eq!(s.raw.pipeline.queue_capacity, 1_000);
         assert!(s.raw.pipeline.commit && !s.raw.pipeline.from_start);
         assert_eq!(s.raw.kafka.group_id, "reachwatch");
         let c = s.consumer_options();
         assert!(c.contains(&("enable.auto.commit".into(), "false".into())));
         assert!(c.contains(&("fetch.wait.max.ms".into(), "50".into())));
+        // The merge learns from end-of-partition events that a partition is at its end.
+        assert!(c.contains(&("enable.partition.eof".into(), "true".into())));
         // An option given in [kafka] options comes later, so librdkafka takes it.
         let own = RunConfig::parse(&MINIMAL.replace(
             "brokers = \"127.0.0.1:9092\"",
@@ -518,7 +533,13 @@ dir = "/tmp/rw"
             "brokers = \"b:1\"\noptions = { \"group.id\" = \"x\" }",
         );
         let err = RunConfig::parse(&bad).unwrap().validate().unwrap_err();
-        assert!(err.to_string().contains("group.id"), "{err}");
+        assert!(err.to_string().contains("use kafka.group_id"), "{err}");
+        let bad = MINIMAL.replace(
+            "brokers = \"127.0.0.1:9092\"",
+            "brokers = \"b:1\"\noptions = { \"enable.partition.eof\" = \"false\" }",
+        );
+        let err = RunConfig::parse(&bad).unwrap().validate().unwrap_err();
+        assert!(err.to_string().contains("enable.partition.eof"), "{err}");
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! The event-time merge across partitions: a bounded queue per assigned partition; the engine is
 //! fed the earliest head over all queues (ties go to the lower key: authentication topics sort
-//! first, as in replay). Back-pressure: a partition whose queue is full is not fetched from. A partition with nothing buffered holds the merge back while records
-//! are on their way (the consumer has not reported its end), and once at its end for the idle
-//! timeout (wall clock) more; then the others proceed without it. Pure: the caller passes the
-//! current instant.
+//! first, as in replay). Back-pressure: a partition whose queue is full is not fetched from. A
+//! partition with nothing buffered holds the merge back while records are on their way (its end
+//! is not reached), and once at its end until nothing has arrived from it for the idle timeout
+//! (wall clock); then the others proceed without it. The idle clock runs from the last record
+//! received, not from when the queue ran empty: a partition read to its end long ago, whose
+//! buffered records the merge has only now used up, does not hold the merge back again. Pure:
+//! the caller passes the current instant.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -29,10 +32,19 @@ struct Part<T> {
     queue: VecDeque<Item<T>>,
     /// Next offset after the last record received (or the start offset).
     received_next: Option<i64>,
-    /// Since when the queue has been empty.
-    empty_since: Option<Instant>,
-    /// The consumer reported the end of the partition and nothing arrived since.
+    /// When the last record was received (or the partition assigned).
+    last_received: Instant,
+    /// The end of the partition was reached and nothing arrived since.
     at_end: bool,
+}
+
+/// A stretch of the merge: records of `key` are next until the head `until` (event time,
+/// partition) of the next other partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Run {
+    /// The partition to take from.
+    pub key: PartKey,
+    until: Option<(i64, PartKey)>,
 }
 
 /// The queues of every assigned partition.
@@ -58,7 +70,7 @@ impl<T> Merge<T> {
         self.parts.entry(key).or_insert(Part {
             queue: VecDeque::new(),
             received_next: None,
-            empty_since: Some(now),
+            last_received: now,
             at_end: false,
         });
     }
@@ -76,34 +88,38 @@ impl<T> Merge<T> {
         self.parts.keys().copied()
     }
 
-    /// Records that the record at `offset` was received (decoded or not) without queueing it.
-    pub fn skip(&mut self, key: PartKey, offset: i64) {
+    /// Records that the record at `offset` was received at `now` (decoded or not) without
+    /// queueing it.
+    pub fn skip(&mut self, key: PartKey, offset: i64, now: Instant) {
         if let Some(p) = self.parts.get_mut(&key) {
             p.received_next = Some(offset + 1);
+            p.last_received = now;
             p.at_end = false;
         }
     }
 
-    /// Records that the partition has nothing more to read: from now on, an empty queue
-    /// holds the merge back for the idle timeout only. (Until then, records are known to be on
-    /// their way and the merge waits for them.)
-    pub fn at_end(&mut self, key: PartKey, now: Instant) {
+    /// Records that the partition has nothing more to read: from now on, once its queue is
+    /// empty, it holds the merge back only until the idle timeout has passed since its last
+    /// record. (Until then, records are known to be on their way and the merge waits for them.)
+    pub fn at_end(&mut self, key: PartKey) {
         if let Some(p) = self.parts.get_mut(&key) {
             p.at_end = true;
-            if p.queue.is_empty() {
-                p.empty_since = Some(p.empty_since.map_or(now, |s| s.min(now)));
-            }
         }
     }
 
-    /// Queues a decoded record.
-    pub fn push(&mut self, key: PartKey, item: Item<T>) {
+    /// Whether the partition is known to be at its end.
+    pub fn is_at_end(&self, key: PartKey) -> bool {
+        self.parts.get(&key).is_some_and(|p| p.at_end)
+    }
+
+    /// Queues a decoded record received at `now`.
+    pub fn push(&mut self, key: PartKey, item: Item<T>, now: Instant) {
         let Some(p) = self.parts.get_mut(&key) else {
             return;
         };
         p.received_next = Some(item.offset + 1);
         p.queue.push_back(item);
-        p.empty_since = None;
+        p.last_received = now;
         p.at_end = false;
     }
 
@@ -115,50 +131,69 @@ impl<T> Merge<T> {
             .is_some_and(|p| p.queue.len() >= self.capacity)
     }
 
+    /// How many more records the partition's queue takes before it is full.
+    pub fn room(&self, key: PartKey) -> usize {
+        self.parts
+            .get(&key)
+            .map_or(0, |p| self.capacity.saturating_sub(p.queue.len()))
+    }
+
     /// The head of a partition (for checks before [`Merge::pop`]).
     pub fn head(&self, key: PartKey) -> Option<&Item<T>> {
         self.parts.get(&key).and_then(|p| p.queue.front())
     }
 
     /// Removes a partition's head regardless of the merge (a refused record, a drain).
-    pub fn pop_head(&mut self, key: PartKey, now: Instant) -> Option<Item<T>> {
-        let p = self.parts.get_mut(&key)?;
-        let item = p.queue.pop_front()?;
-        if p.queue.is_empty() {
-            p.empty_since = Some(now);
-        }
-        Some(item)
+    pub fn pop_head(&mut self, key: PartKey) -> Option<Item<T>> {
+        self.parts.get_mut(&key)?.queue.pop_front()
     }
 
-    /// The partition whose head is next in event time, unless a partition with nothing buffered
-    /// is still within its idle timeout (then `None`: wait for it).
-    pub fn next_key(&self, now: Instant) -> Option<PartKey> {
+    /// Where the merge goes next: the partition whose head is next in event time, and the head
+    /// of the next other partition, before which its records come first. `None` when nothing is
+    /// buffered, or when a partition with nothing buffered is still within its idle timeout
+    /// (wait for it), unless `all` (a final drain: empty partitions are passed over).
+    pub fn next_run(&self, now: Instant, all: bool) -> Option<Run> {
         let mut best: Option<(i64, PartKey)> = None;
+        let mut second = None;
         for (&k, p) in &self.parts {
             match p.queue.front() {
                 Some(h) => {
-                    if best.is_none_or(|(t, _)| h.time < t) {
-                        best = Some((h.time, k));
+                    let head = Some((h.time, k));
+                    if best.is_none_or(|b| (h.time, k) < b) {
+                        second = best;
+                        best = head;
+                    } else if second.is_none_or(|s| (h.time, k) < s) {
+                        second = head;
                     }
                 }
+                None if all => {}
                 None => {
-                    let idle = p.at_end
-                        && p.empty_since
-                            .is_some_and(|s| now.saturating_duration_since(s) >= self.idle);
+                    let idle =
+                        p.at_end && now.saturating_duration_since(p.last_received) >= self.idle;
                     if !idle {
                         return None;
                     }
                 }
             }
         }
-        best.map(|(_, k)| k)
+        best.map(|(_, key)| Run { key, until: second })
     }
 
-    /// The next record in event time, or `None` (see [`Merge::next_key`]).
+    /// Removes the head of the run's partition if it still comes before the run's end.
+    pub fn pop_in(&mut self, run: &Run) -> Option<Item<T>> {
+        let p = self.parts.get_mut(&run.key)?;
+        let h = p.queue.front()?;
+        if run.until.is_some_and(|u| (h.time, run.key) >= u) {
+            return None;
+        }
+        p.queue.pop_front()
+    }
+
+    /// The next record in event time, or `None` (see [`Merge::next_run`]).
     pub fn pop(&mut self, now: Instant) -> Option<(PartKey, Item<T>)> {
-        let k = self.next_key(now)?;
-        let item = self.pop_head(k, now)?;
-        Some((k, item))
+        let run = self.next_run(now, false)?;
+        let item = self.pop_in(&run)?;
+        Some((run.key, item))
     }
 
     /// The offset from which a restart must read this partition so that nothing not yet given
@@ -183,16 +218,6 @@ impl<T> Merge<T> {
         }
     }
 
-    /// Partitions with nothing buffered that are not known to be at their end: the merge waits
-    /// for their records.
-    pub fn waiting(&self) -> Vec<PartKey> {
-        self.parts
-            .iter()
-            .filter(|(_, p)| p.queue.is_empty() && !p.at_end)
-            .map(|(&k, _)| k)
-            .collect()
-    }
-
     /// Per partition: buffered records, next offset to receive, at its end.
     pub fn describe(&self) -> Vec<(PartKey, usize, Option<i64>, bool)> {
         self.parts
@@ -213,7 +238,7 @@ impl<T> Merge<T> {
         self.parts
             .values()
             .filter(|p| p.queue.is_empty() && p.at_end)
-            .filter_map(|p| p.empty_since.map(|s| s + self.idle))
+            .map(|p| p.last_received + self.idle)
             .filter(|&d| d > now)
             .min()
     }
@@ -237,10 +262,10 @@ mod tests {
         let mut m = Merge::new(10, Duration::from_secs(5));
         m.assign((0, 0), t0);
         m.assign((1, 0), t0);
-        m.push((1, 0), item(5, 0));
+        m.push((1, 0), item(5, 0), t0);
         assert_eq!(m.pop(t0), None, "partition (0,0) is empty and not idle yet");
-        m.push((0, 0), item(5, 0));
-        m.push((0, 0), item(9, 1));
+        m.push((0, 0), item(5, 0), t0);
+        m.push((0, 0), item(9, 1), t0);
         let order: Vec<_> = std::iter::from_fn(|| m.pop(t0).map(|(k, i)| (k, i.time))).collect();
         // (0,0)@5 and (1,0)@5 tie: the auth source first; then (1,0) is empty and holds (0,0)@9.
         assert_eq!(order, vec![((0, 0), 5), ((1, 0), 5)]);
@@ -255,13 +280,14 @@ mod tests {
         let mut m = Merge::new(10, idle);
         m.assign((0, 0), t0);
         m.assign((0, 1), t0);
-        m.push((0, 1), item(1, 0));
+        m.push((0, 1), item(1, 0), t0);
         assert_eq!(
             m.pop(t0 + Duration::from_secs(60)),
             None,
             "records are on their way"
         );
-        m.at_end((0, 0), t0);
+        m.at_end((0, 0));
+        assert!(m.is_at_end((0, 0)));
         assert_eq!(m.pop(t0 + Duration::from_secs(4)), None);
         assert_eq!(m.next_idle_deadline(t0), Some(t0 + idle));
         assert_eq!(
@@ -271,10 +297,39 @@ mod tests {
         );
         let (k, i) = m.pop(t0 + idle).unwrap();
         assert_eq!((k, i.time), ((0, 1), 1));
-        // Data on the idle partition joins the merge again at once.
-        m.push((0, 0), item(3, 0));
-        m.push((0, 1), item(2, 1));
+        // Data on the idle partition joins the merge again at once, and it is no longer at its end.
+        m.push((0, 0), item(3, 0), t0 + idle);
+        m.push((0, 1), item(2, 1), t0 + idle);
+        assert!(!m.is_at_end((0, 0)));
         assert_eq!(m.pop(t0 + idle).unwrap().1.time, 2);
+    }
+
+    #[test]
+    fn the_idle_clock_runs_from_the_last_record_received_not_from_the_empty_queue() {
+        let t0 = Instant::now();
+        let idle = Duration::from_secs(1);
+        let mut m = Merge::new(10, idle);
+        m.assign((0, 0), t0);
+        m.assign((0, 1), t0);
+        // Both partitions are read to their end at t0; (0,0) ends earlier in event time.
+        m.push((0, 0), item(1, 0), t0);
+        m.push((0, 1), item(2, 0), t0);
+        m.push((0, 1), item(3, 1), t0);
+        m.at_end((0, 0));
+        m.at_end((0, 1));
+        // Long after, the merge uses up (0,0): nothing arrived from it for more than the idle
+        // timeout, so it does not hold (0,1) back.
+        let later = t0 + Duration::from_secs(10);
+        let order: Vec<_> = std::iter::from_fn(|| m.pop(later).map(|(_, i)| i.time)).collect();
+        assert_eq!(order, vec![1, 2, 3]);
+        // A record that just arrived restarts the clock: (0,1) holds (0,0) back again.
+        m.push((0, 1), item(4, 2), later);
+        m.pop(later).unwrap();
+        m.push((0, 0), item(5, 1), later);
+        m.at_end((0, 1));
+        assert_eq!(m.pop(later), None);
+        assert_eq!(m.next_idle_deadline(later), Some(later + idle));
+        assert_eq!(m.pop(later + idle).unwrap().1.time, 5);
     }
 
     #[test]
@@ -284,7 +339,7 @@ mod tests {
         m.assign((0, 0), t0);
         for i in 0..3 {
             assert!(!m.is_full((0, 0)));
-            m.push((0, 0), item(i, i));
+            m.push((0, 0), item(i, i), t0);
         }
         assert!(m.is_full((0, 0)));
         m.pop(t0).unwrap();
@@ -300,8 +355,8 @@ mod tests {
         assert_eq!(m.resume_offset((0, 3)), None);
         m.set_start((0, 3), 40);
         assert_eq!(m.resume_offset((0, 3)), Some(40));
-        m.skip((0, 3), 40); // a dead letter
-        m.push((0, 3), item(1, 41));
+        m.skip((0, 3), 40, t0); // a dead letter
+        m.push((0, 3), item(1, 41), t0);
         assert_eq!(m.resume_offset((0, 3)), Some(41));
         m.pop(t0);
         assert_eq!(m.resume_offset((0, 3)), Some(42));

@@ -142,13 +142,29 @@ pub fn read_topic(
     Ok(out)
 }
 
-/// What [`consume_count`] measured, from the first record.
+/// What [`consume_count`] measured, from the moment partitions were assigned.
 #[derive(Clone, Copy, Debug)]
 pub struct ConsumeTimes {
+    /// Until a tenth of the records had arrived.
+    pub tenth: Duration,
     /// Until nine tenths of the records had arrived.
     pub nine_tenths: Duration,
     /// Until the last record arrived.
     pub all: Duration,
+}
+
+/// Remembers when the group first assigned partitions to the consumer.
+#[derive(Default)]
+struct AssignedAt(std::sync::OnceLock<Instant>);
+
+impl rdkafka::ClientContext for AssignedAt {}
+
+impl rdkafka::consumer::ConsumerContext for AssignedAt {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &rdkafka::consumer::Rebalance<'_>) {
+        if matches!(rebalance, rdkafka::consumer::Rebalance::Assign(_)) {
+            let _ = self.0.set(Instant::now());
+        }
+    }
 }
 
 /// A bare consumer (the reference of the throughput benchmark): joins `group`, reads `topics`
@@ -164,14 +180,14 @@ pub fn consume_count(
     for (k, v) in client {
         config.set(k, v);
     }
-    let consumer: BaseConsumer = config
+    let consumer: BaseConsumer<AssignedAt> = config
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
-        .create()
+        .create_with_context(AssignedAt::default())
         .context("creating the consumer")?;
     consumer.subscribe(topics)?;
-    let (mut first, mut nine_tenths, mut n) = (None, None, 0u64);
+    let (mut tenth, mut nine_tenths, mut n) = (None, None, 0u64);
     let mut progress = Instant::now();
     while n < count {
         if progress.elapsed() > timeout {
@@ -182,15 +198,19 @@ pub fn consume_count(
         };
         m?;
         progress = Instant::now();
-        let first = *first.get_or_insert(progress);
         n += 1;
+        if n * 10 >= count {
+            tenth.get_or_insert(progress);
+        }
         if n * 10 >= count * 9 {
-            nine_tenths.get_or_insert(progress - first);
+            nine_tenths.get_or_insert(progress);
         }
     }
-    let all = first.map_or(Duration::ZERO, |f| f.elapsed());
+    let start = *consumer.context().0.get().context("no assignment")?;
+    let all = progress - start;
     Ok(ConsumeTimes {
-        nine_tenths: nine_tenths.unwrap_or(all),
+        tenth: tenth.map_or(all, |t| t - start),
+        nine_tenths: nine_tenths.map_or(all, |t| t - start),
         all,
     })
 }

@@ -146,14 +146,13 @@ impl Core {
             .collect();
         // Drain only the revoked partitions (in event time among themselves), then checkpoint
         // and commit while they are still ours.
-        let now = Instant::now();
         loop {
             let next = revoked
                 .iter()
                 .filter_map(|&k| self.merge.head(k).map(|h| (h.time, k)))
                 .min();
             let Some((_, k)) = next else { break };
-            let item = self.merge.pop_head(k, now).expect("head exists");
+            let item = self.merge.pop_head(k).expect("head exists");
             self.push(k, item)?;
         }
         self.emit()?;

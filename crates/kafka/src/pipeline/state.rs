@@ -6,7 +6,7 @@ use super::sinks::{FileSinks, KafkaDeadLetter, Producer};
 use super::{host_map, unix_ms, RuleSource, RunSummary, ALERT_ID_HEADER, FLUSH_TIMEOUT};
 use crate::config::{Settings, Source};
 use crate::merge::{Item, Merge, PartKey};
-use crate::read::{end_offsets, META_TIMEOUT};
+use crate::read::end_offsets;
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
@@ -76,18 +76,16 @@ impl Core {
             .map(|i| (i, partition))
     }
 
-    /// Decodes one received record into its partition's queue, or dead-letters it.
+    /// Decodes one record of partition `key`, received at `now`, into its queue, or
+    /// dead-letters it.
     pub(super) fn receive(
         &mut self,
-        topic: &str,
-        partition: i32,
+        key: PartKey,
         offset: i64,
         created_ms: Option<i64>,
         payload: &[u8],
+        now: Instant,
     ) -> Result<()> {
-        let Some(key) = self.key_of(topic, partition) else {
-            return Ok(());
-        };
         if self.merge.position(key).is_some_and(|next| offset < next) {
             // Already received (fetched again after a seek).
             return Ok(());
@@ -119,15 +117,16 @@ impl Core {
                         offset,
                         value: (event, created_ms),
                     },
+                    now,
                 );
                 Ok(())
             }
             Ok(None) => {
-                self.merge.skip(key, offset);
+                self.merge.skip(key, offset, now);
                 Ok(())
             }
             Err(e) => {
-                self.merge.skip(key, offset);
+                self.merge.skip(key, offset, now);
                 self.dead_letter(key, offset, e, payload)
             }
         }
@@ -250,22 +249,13 @@ impl Core {
         let (started, events_before) = (Instant::now(), self.summary.events);
         let keys: Vec<PartKey> = self.merge.keys().collect();
         for k in keys {
-            self.refuse_skewed_head(k, now)?;
+            self.refuse_skewed_head(k)?;
         }
-        loop {
-            let next = if all {
-                self.merge
-                    .keys()
-                    .filter_map(|k| self.merge.head(k).map(|h| (h.time, k)))
-                    .min()
-                    .map(|(_, k)| k)
-            } else {
-                self.merge.next_key(now)
-            };
-            let Some(k) = next else { break };
-            let item = self.merge.pop_head(k, now).expect("head exists");
-            self.push(k, item)?;
-            self.refuse_skewed_head(k, now)?;
+        while let Some(run) = self.merge.next_run(now, all) {
+            while let Some(item) = self.merge.pop_in(&run) {
+                self.push(run.key, item)?;
+            }
+            self.refuse_skewed_head(run.key)?;
         }
         let processed = self.summary.events - events_before;
         if let (Some(t), Ok(n @ 1..)) = (&self.telemetry, u32::try_from(processed)) {
@@ -276,12 +266,12 @@ impl Core {
 
     /// A skewed head would hold its partition back until it is due: refuse it as soon as it is
     /// a head (a head that passes stays acceptable: the latest event time only grows).
-    pub(super) fn refuse_skewed_head(&mut self, k: PartKey, now: Instant) -> Result<()> {
+    pub(super) fn refuse_skewed_head(&mut self, k: PartKey) -> Result<()> {
         while let Some(h) = self.merge.head(k) {
             let Err(rej @ Rejection::ClockSkew { .. }) = self.engine.check(h.time) else {
                 break;
             };
-            let item = self.merge.pop_head(k, now).expect("head exists");
+            let item = self.merge.pop_head(k).expect("head exists");
             self.reject(k, &item, &rej)?;
         }
         Ok(())
@@ -484,18 +474,30 @@ impl Core {
             .context("committing offsets covered by the checkpoint")
     }
 
-    /// Marks the empty partitions the merge waits for that have nothing more to read (their
-    /// position is at the end offset): they hold the merge back for the idle timeout only.
-    pub(super) fn check_ends(&mut self, consumer: &StreamConsumer<Ctx>) {
-        for k in self.merge.waiting() {
-            let topic = &self.source(k.0).topic;
-            match consumer.fetch_watermarks(topic, k.1, META_TIMEOUT) {
-                Ok((low, high)) => {
-                    if self.merge.position(k).unwrap_or(low) >= high {
-                        self.merge.at_end(k, Instant::now());
-                    }
+    /// Asks the broker for every assigned partition's end offset: consumer lag to the metrics,
+    /// and partitions whose position is at their end are marked so (the end-of-partition events
+    /// of the consumer do that at once; this covers a client that missed one).
+    pub(super) fn refresh_watermarks(&mut self, consumer: &StreamConsumer<Ctx>) {
+        let keys: Vec<PartKey> = self.merge.keys().collect();
+        for k in keys {
+            let topic = &self.settings.sources[k.0].topic;
+            let high = match consumer.fetch_watermarks(topic, k.1, Duration::from_secs(1)) {
+                Ok((_, high)) => Some(high),
+                Err(e) => {
+                    tracing::debug!(topic, partition = k.1, error = %e, "end offset unknown");
+                    None
                 }
-                Err(e) => tracing::warn!(topic, partition = k.1, error = %e, "end offset unknown"),
+            };
+            if high.is_some_and(|h| self.merge.position(k).is_some_and(|p| p >= h)) {
+                self.merge.at_end(k);
+            }
+            let Some(t) = &self.telemetry else { continue };
+            let part = k.1.to_string();
+            match consumer_lag(high, self.merge.resume_offset(k)) {
+                Some(lag) => t.consumer_lag.with_label_values(&[topic, &part]).set(lag),
+                None => {
+                    let _ = t.consumer_lag.remove_label_values(&[topic, &part]);
+                }
             }
         }
     }
@@ -505,24 +507,6 @@ impl Core {
     pub(super) fn watermark_lag(&self) -> Option<f64> {
         let w = self.base_time? + self.engine.watermark()?;
         Some((unix_ms() as i64 - w) as f64 / 1000.0)
-    }
-
-    pub(super) fn update_lag(&self, consumer: &StreamConsumer<Ctx>) {
-        let Some(t) = &self.telemetry else { return };
-        for k in self.merge.keys() {
-            let topic = &self.source(k.0).topic;
-            let part = k.1.to_string();
-            let high = consumer
-                .fetch_watermarks(topic, k.1, Duration::from_secs(1))
-                .ok()
-                .map(|(_, h)| h);
-            match consumer_lag(high, self.merge.resume_offset(k)) {
-                Some(lag) => t.consumer_lag.with_label_values(&[topic, &part]).set(lag),
-                None => {
-                    let _ = t.consumer_lag.remove_label_values(&[topic, &part]);
-                }
-            }
-        }
     }
 }
 
