@@ -23,7 +23,7 @@
 use anyhow::{ensure, Context, Result};
 use reachwatch_benches::{env_or, scenario};
 use reachwatch_kafka::produce::{produce, ProduceOptions};
-use reachwatch_kafka::read::ConsumeTimes;
+use reachwatch_kafka::read::{ConsumeTimes, Progress};
 use reachwatch_kafka::{Attach, RunConfig, RunSummary, StopHandle};
 use reachwatch_telemetry::{Health, Telemetry};
 use std::net::{TcpListener, TcpStream};
@@ -138,18 +138,13 @@ fn run_until(
             })?
     };
     let deadline = Instant::now() + timeout;
-    let (mut assigned, mut tenth, mut nine_tenths) = (None, None, None);
+    let (mut assigned, mut marks) = (None, Progress::new(total));
     let last = loop {
         let taken = events(&telemetry, topics);
         if assigned.is_none() && health.is_ready() {
             assigned = Some(Instant::now());
         }
-        if tenth.is_none() && taken * 10 >= total {
-            tenth = Some(Instant::now());
-        }
-        if nine_tenths.is_none() && taken * 10 >= total * 9 {
-            nine_tenths = Some(Instant::now());
-        }
+        marks.note(taken, Instant::now());
         if taken >= total {
             break Instant::now();
         }
@@ -162,13 +157,7 @@ fn run_until(
     };
     stop.stop();
     let summary = handle.join().expect("pipeline thread")?;
-    let assigned = assigned.context("never ready")?;
-    let since = |t: Option<Instant>| t.unwrap_or(last) - assigned;
-    let times = ConsumeTimes {
-        tenth: since(tenth),
-        nine_tenths: since(nine_tenths),
-        all: last - assigned,
-    };
+    let times = marks.times(assigned.context("never ready")?, last);
     Ok((telemetry, times, summary))
 }
 

@@ -153,6 +153,45 @@ pub struct ConsumeTimes {
     pub all: Duration,
 }
 
+/// When a tenth and nine tenths of `count` records had arrived, noted as they arrive.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    count: u64,
+    tenth: Option<Instant>,
+    nine_tenths: Option<Instant>,
+}
+
+impl Progress {
+    /// Marks for `count` records.
+    pub fn new(count: u64) -> Progress {
+        Progress {
+            count,
+            tenth: None,
+            nine_tenths: None,
+        }
+    }
+
+    /// `n` records had arrived at `now`.
+    pub fn note(&mut self, n: u64, now: Instant) {
+        if n * 10 >= self.count {
+            self.tenth.get_or_insert(now);
+        }
+        if n * 10 >= self.count * 9 {
+            self.nine_tenths.get_or_insert(now);
+        }
+    }
+
+    /// The times from `start` (a mark never reached counts as `last`).
+    pub fn times(&self, start: Instant, last: Instant) -> ConsumeTimes {
+        let since = |t: Option<Instant>| t.unwrap_or(last) - start;
+        ConsumeTimes {
+            tenth: since(self.tenth),
+            nine_tenths: since(self.nine_tenths),
+            all: last - start,
+        }
+    }
+}
+
 /// Remembers when the group first assigned partitions to the consumer.
 #[derive(Default)]
 struct AssignedAt(std::sync::OnceLock<Instant>);
@@ -187,7 +226,7 @@ pub fn consume_count(
         .create_with_context(AssignedAt::default())
         .context("creating the consumer")?;
     consumer.subscribe(topics)?;
-    let (mut tenth, mut nine_tenths, mut n) = (None, None, 0u64);
+    let (mut marks, mut n) = (Progress::new(count), 0u64);
     let mut progress = Instant::now();
     while n < count {
         if progress.elapsed() > timeout {
@@ -199,18 +238,8 @@ pub fn consume_count(
         m?;
         progress = Instant::now();
         n += 1;
-        if n * 10 >= count {
-            tenth.get_or_insert(progress);
-        }
-        if n * 10 >= count * 9 {
-            nine_tenths.get_or_insert(progress);
-        }
+        marks.note(n, progress);
     }
     let start = *consumer.context().0.get().context("no assignment")?;
-    let all = progress - start;
-    Ok(ConsumeTimes {
-        tenth: tenth.map_or(all, |t| t - start),
-        nine_tenths: nine_tenths.map_or(all, |t| t - start),
-        all,
-    })
+    Ok(marks.times(start, progress))
 }

@@ -431,8 +431,8 @@ fn fetch_partition(c: &mut Core, k: PartKey, queue: &PartitionQueue) -> Result<u
     });
     std::hint::black_box(touched);
     let (now, n) = (Instant::now(), batch.len());
-    for m in batch {
-        handle_partition(c, k, Ok(m), now)?;
+    for m in &batch {
+        receive(c, k, m, now)?;
     }
     if let Some(e) = error {
         partition_error(c, k, e);
@@ -462,7 +462,7 @@ impl From<&BorrowedMessage<'_>> for Received {
 fn handle(c: &mut Core, res: Result<BorrowedMessage<'_>, KafkaError>) -> Result<()> {
     match res {
         Ok(m) => match c.key_of(m.topic(), m.partition()) {
-            Some(k) => handle_partition(c, k, Ok(m), Instant::now()),
+            Some(k) => receive(c, k, &m, Instant::now()),
             None => Ok(()),
         },
         Err(KafkaError::PartitionEOF(_)) => Ok(()),
@@ -473,26 +473,15 @@ fn handle(c: &mut Core, res: Result<BorrowedMessage<'_>, KafkaError>) -> Result<
     }
 }
 
-/// A record or an error from the queue of partition `k`, received at `now`.
-fn handle_partition(
-    c: &mut Core,
-    k: PartKey,
-    res: Result<BorrowedMessage<'_>, KafkaError>,
-    now: Instant,
-) -> Result<()> {
-    match res {
-        Ok(m) => c.receive(
-            k,
-            m.offset(),
-            m.timestamp().to_millis(),
-            m.payload().unwrap_or(b""),
-            now,
-        ),
-        Err(e) => {
-            partition_error(c, k, e);
-            Ok(())
-        }
-    }
+/// A record of partition `k`, received at `now`.
+fn receive(c: &mut Core, k: PartKey, m: &BorrowedMessage<'_>, now: Instant) -> Result<()> {
+    c.receive(
+        k,
+        m.offset(),
+        m.timestamp().to_millis(),
+        m.payload().unwrap_or(b""),
+        now,
+    )
 }
 
 /// The end of partition `k` was reached (nothing more to read for now), or another error.
