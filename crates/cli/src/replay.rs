@@ -5,10 +5,11 @@ use anyhow::{Context, Result};
 use reachwatch_engine::{Engine, Rejection, RuleSet, Stats};
 use reachwatch_formats::lines::{spawn_decoder, Batch};
 use reachwatch_formats::native::stamp_alert;
+use reachwatch_formats::symbols::SymbolBridge;
 use reachwatch_formats::{
     sniff, AlertFormat, DeadLetter, DecodeError, Format, HostMap, Reason, Stream,
 };
-use reachwatch_model::{Alert, Event, Interner, Sym};
+use reachwatch_model::{Alert, Event, Interner};
 use reachwatch_telemetry::Telemetry;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
@@ -227,7 +228,7 @@ struct Input {
     accepted: u64,
     rx: Receiver<io::Result<Batch>>,
     batch: VecDeque<(Event, u64)>,
-    local_to_global: Vec<Sym>,
+    symbols: SymbolBridge,
     lines: u64,
     done: bool,
 }
@@ -244,7 +245,7 @@ impl Input {
                 accepted: 0,
                 rx,
                 batch: VecDeque::new(),
-                local_to_global: vec![],
+                symbols: SymbolBridge::default(),
                 lines: 0,
                 done: false,
             },
@@ -263,18 +264,15 @@ impl Input {
         while self.batch.is_empty() && !self.done {
             match self.rx.recv() {
                 Ok(Ok(b)) => {
-                    for name in b.new_names.iter() {
-                        let name = hosts.and_then(|h| h.resolve(name)).unwrap_or(name);
-                        self.local_to_global.push(syms.intern(name.as_bytes()));
-                    }
+                    self.symbols.add(b.new_names, syms, hosts);
                     for d in b.dead {
                         sink.write(d, self.stream)?;
                     }
                     self.lines = self.lines.max(b.lines);
                     *bytes += b.bytes;
-                    let map = &self.local_to_global;
+                    let symbols = &self.symbols;
                     self.batch.extend(b.events.into_iter().map(|(mut e, line)| {
-                        e.map_syms(|s| map[s.index()]);
+                        symbols.translate(&mut e);
                         (e, line)
                     }));
                 }

@@ -4,7 +4,7 @@ use crate::config::EngineConfig;
 use crate::graph::{FxMap, Graph, IdentityProfile, MAX_LISTED_SOURCES};
 use crate::incident::{service_name, Best, Incident, MAX_INCIDENT};
 use crate::join::Join;
-use crate::reorder::{Refusal, Reorder};
+use crate::reorder::{Admission, Refusal, Reorder};
 use crate::score::{score, Observation, Via};
 use reachwatch_model::classify::principal;
 use reachwatch_model::time::DAY;
@@ -301,6 +301,12 @@ impl Engine {
     /// time drop a skewed event before it holds back the other inputs.
     pub fn check(&self, t: Ts) -> Result<(), Rejection> {
         self.st.reorder.check(t).map_err(Rejection::from)
+    }
+
+    /// The reorder buffer's acceptance rule as it stands: a copy fed the times this engine is
+    /// pushed refuses exactly the events the engine will refuse (for a driver on another thread).
+    pub fn admission(&self) -> Admission {
+        self.st.reorder.admission()
     }
 
     /// Accepts an event (symbols from [`Engine::symbols_mut`]); alerts that become due are

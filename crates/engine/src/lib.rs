@@ -21,3 +21,4 @@ pub use config::EngineConfig;
 pub use engine::{Engine, Rejection, SnapshotError, Stats};
 pub use graph::Graph;
 pub use reachwatch_rules::RuleSet;
+pub use reorder::{Admission, Refusal};

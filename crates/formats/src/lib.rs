@@ -16,6 +16,7 @@ pub mod norm;
 pub mod ocsf;
 pub mod records;
 pub mod sniff;
+pub mod symbols;
 pub mod vpc;
 pub mod windows;
 pub mod zeek;

@@ -99,12 +99,8 @@ pub fn spawn_decoder(
             let mut batch = Batch::default();
             let mut failed = false;
             let flush = |batch: &mut Batch, syms: &Interner, sent: &mut usize| {
-                let names = (*sent..syms.len())
-                    .map(|i| syms.resolve(reachwatch_model::Sym::from_index(i)).into())
-                    .collect();
-                *sent = syms.len();
                 let mut out = std::mem::take(batch);
-                out.new_names = names;
+                out.new_names = crate::symbols::take_new_names(syms, sent);
                 out
             };
             let res = for_each_line(reader, |no, line, too_long| {

@@ -153,9 +153,8 @@ impl Core {
                 .min();
             let Some((_, k)) = next else { break };
             let item = self.merge.pop_head(k).expect("head exists");
-            self.push(k, item)?;
+            self.release(k, item)?;
         }
-        self.emit()?;
         self.checkpoint_and_commit(base)?;
         for k in revoked {
             self.merge.revoke(k);

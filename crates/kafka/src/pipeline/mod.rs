@@ -1,6 +1,6 @@
 //! The streaming pipeline: a consumer group over the source topics, records decoded with the
 //! shared format decoders, merged across partitions in event time ([`crate::merge`]), run through
-//! the engine; alerts to a topic (keyed by identity) and/or a file and standard output; rejected
+//! the engine on a thread of its own (`worker`); alerts to a topic (keyed by identity) and/or a file and standard output; rejected
 //! records to a dead-letter topic; checkpoints of engine state and offsets, then commits.
 //!
 //! Delivery: at-least-once on the inputs, exactly-once on alert ids. A checkpoint is written only
@@ -24,6 +24,7 @@ use rdkafka::Message;
 use reachwatch_checkpoint::Checkpoint;
 use reachwatch_engine::{Engine, RuleSet};
 use reachwatch_formats::HostMap;
+use reachwatch_model::Interner;
 use reachwatch_telemetry::{Health, Telemetry};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -36,12 +37,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 mod group;
 mod sinks;
 mod state;
+mod worker;
 
 use group::{Ctx, PartitionQueue};
 pub use sinks::ensure_topics;
 use sinks::{client_config, published_alert_ids, Deliveries, FileSinks, Producer};
 pub use state::consumer_lag;
 use state::Core;
+use worker::{EngineSide, EngineThread};
 
 /// Header carrying an alert's id on the alerts topic.
 pub const ALERT_ID_HEADER: &str = "reachwatch-alert-id";
@@ -224,11 +227,32 @@ async fn run_async(settings: Settings, rules: Arc<RuleSet>, attach: Attach) -> R
         inputs: vec![],
         alerts: vec![],
     });
+    let admission = engine.admission();
+    let engine = EngineThread::spawn(EngineSide {
+        engine,
+        hosts: host_map(&rules, file_hosts.as_ref()),
+        accepted: telemetry
+            .iter()
+            .flat_map(|t| {
+                settings
+                    .sources
+                    .iter()
+                    .map(|s| t.events.with_label_values(&[&s.topic, "ok"]))
+            })
+            .collect(),
+        telemetry: telemetry.clone(),
+        base_time,
+    })?;
+    let engine_ready = engine.ready.clone();
     let core = Arc::new(Mutex::new(Core {
         settings: settings.clone(),
         engine,
+        admission,
+        outbox: vec![],
         merge: Merge::new(raw.pipeline.queue_capacity, settings.idle_timeout),
         decoders: HashMap::new(),
+        syms: Interner::exact_only(),
+        names_sent: 0,
         producer,
         files: FileSinks {
             file,
@@ -241,20 +265,9 @@ async fn run_async(settings: Settings, rules: Arc<RuleSet>, attach: Attach) -> R
         events_since_checkpoint: 0,
         last_checkpoint_at: Instant::now(),
         summary,
-        accepted: telemetry
-            .iter()
-            .flat_map(|t| {
-                settings
-                    .sources
-                    .iter()
-                    .map(|s| t.events.with_label_values(&[&s.topic, "ok"]))
-            })
-            .collect(),
         telemetry,
         health,
-        hosts: host_map(&rules, file_hosts.as_ref()),
         file_hosts,
-        host_cache: HashMap::new(),
         reload,
         last_reload_check: Instant::now(),
         failed: None,
@@ -278,7 +291,7 @@ async fn run_async(settings: Settings, rules: Arc<RuleSet>, attach: Attach) -> R
     let topics: Vec<&str> = settings.sources.iter().map(|s| s.topic.as_str()).collect();
     consumer.subscribe(&topics)?;
     tracing::info!(topics = ?topics, group = %raw.kafka.group_id, "consuming");
-    let result = drive(&core, &consumer, &stop).await;
+    let result = drive(&core, &consumer, &stop, &engine_ready).await;
     // The partition queues hold the consumer: drop them so that it leaves the group.
     consumer
         .context()
@@ -311,6 +324,7 @@ async fn drive(
     core: &Arc<Mutex<Core>>,
     consumer: &Arc<StreamConsumer<Ctx>>,
     stop: &StopHandle,
+    engine_ready: &tokio::sync::Notify,
 ) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -347,7 +361,7 @@ async fn drive(
             }
             if last_watermarks.elapsed() >= WATERMARK_INTERVAL {
                 c.refresh_watermarks(consumer);
-                c.record_engine();
+                c.record_engine()?;
                 last_watermarks = Instant::now();
                 c.process_ready(Instant::now(), false)?;
             }
@@ -357,7 +371,6 @@ async fn drive(
             if let Some(t) = &c.telemetry {
                 t.checkpoint_age
                     .set(c.last_checkpoint_at.elapsed().as_secs_f64());
-                t.set_watermark_lag(c.watermark_lag());
             }
             let now = Instant::now();
             let tick = now + TICK;
@@ -368,8 +381,8 @@ async fn drive(
         if got > 0 {
             continue;
         }
-        // Nothing ready: wait for a record on any fetchable partition, the main queue, a
-        // deadline or a signal.
+        // Nothing ready: wait for a record on any fetchable partition, the main queue, the engine
+        // thread, a deadline or a signal.
         let queues = consumer
             .context()
             .fetchable(&core.lock().expect("core lock"));
@@ -397,6 +410,8 @@ async fn drive(
                     Err(e) => partition_error(&mut c, k, e),
                 }
             }
+            // Alerts or refusals handed back by the engine thread: sunk at the top of the loop.
+            _ = engine_ready.notified() => {}
             _ = tokio::time::sleep_until(wake.into()) => {}
         }
         core.lock().expect("core lock").summary.waited_seconds +=

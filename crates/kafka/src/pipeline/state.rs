@@ -3,6 +3,7 @@
 
 use super::group::Ctx;
 use super::sinks::{FileSinks, KafkaDeadLetter, Producer};
+use super::worker::{Done, EngineThread, FromEngine, ToEngine, Work};
 use super::{host_map, unix_ms, RuleSource, RunSummary, ALERT_ID_HEADER, FLUSH_TIMEOUT};
 use crate::config::{Settings, Source};
 use crate::merge::{Item, Merge, PartKey};
@@ -16,24 +17,39 @@ use rdkafka::producer::{BaseRecord, Producer as _};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use reachwatch_checkpoint::{Checkpoint, PartitionOffset};
-use reachwatch_engine::{Engine, Rejection};
+use reachwatch_engine::{Admission, Refusal, Rejection};
+use reachwatch_formats::symbols::take_new_names;
 use reachwatch_formats::{
     decoder, DeadLetter, DecodeError, HostMap, LineDecoder, Reason, MAX_LINE,
 };
-use reachwatch_model::{Alert, Event, Sym};
-use reachwatch_telemetry::{Health, IntCounter, Telemetry};
+use reachwatch_model::{Alert, Event, Interner};
+use reachwatch_telemetry::{Health, Telemetry};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Merged records handed to the engine thread at a time.
+const HANDOVER: usize = 1024;
+
 /// Everything the driver and the rebalance callback share.
 pub(super) struct Core {
     pub(super) settings: Arc<Settings>,
-    pub(super) engine: Engine,
-    /// Decoded events with the wall-clock time (ms) their record was produced, when known.
+    /// The engine, on its own thread: merged events go there in order.
+    pub(super) engine: EngineThread,
+    /// Which event times the engine will accept, fed the times handed to it (so that a skewed
+    /// head is refused before it holds its partition back).
+    pub(super) admission: Admission,
+    /// Merged events not handed to the engine yet.
+    pub(super) outbox: Vec<Work>,
+    /// Decoded events (symbols from `syms`) with the wall-clock time (ms) their record was
+    /// produced, when known.
     pub(super) merge: Merge<(Event, Option<i64>)>,
     pub(super) decoders: HashMap<PartKey, Box<dyn LineDecoder>>,
+    /// The decoders' symbol table; names go to the engine with the events that use them.
+    pub(super) syms: Interner,
+    /// Names of `syms` already handed to the engine.
+    pub(super) names_sent: usize,
     pub(super) producer: Option<Producer>,
     pub(super) files: FileSinks,
     /// Alert ids already on the alerts topic, not to be emitted again.
@@ -46,16 +62,10 @@ pub(super) struct Core {
     pub(super) last_checkpoint_at: Instant,
     pub(super) summary: RunSummary,
     pub(super) telemetry: Option<Arc<Telemetry>>,
-    /// `reachwatch_events_total{input=TOPIC, result="ok"}` per source, resolved once.
-    pub(super) accepted: Vec<IntCounter>,
     /// Set ready at the first assignment (the checkpoint is restored before the consumer exists).
     pub(super) health: Option<Arc<Health>>,
-    /// Address → host resolution: the rules' inventory addresses, then the hosts file.
-    pub(super) hosts: HostMap,
-    /// The hosts file, kept to rebuild `hosts` when the rules change.
+    /// The hosts file, kept to rebuild the engine's host map when the rules change.
     pub(super) file_hosts: Option<HostMap>,
-    /// Symbols already resolved through `hosts`.
-    pub(super) host_cache: HashMap<Sym, Sym>,
     /// New rule sets, polled on SIGHUP and every `engine.reload_interval`.
     pub(super) reload: Option<RuleSource>,
     pub(super) last_reload_check: Instant,
@@ -105,11 +115,10 @@ impl Core {
                 .decoders
                 .entry(key)
                 .or_insert_with(|| decoder(format, stream));
-            dec.decode(line, self.engine.symbols_mut())
+            dec.decode(line, &mut self.syms)
         };
         match decoded {
-            Ok(Some(mut event)) => {
-                self.resolve_hosts(&mut event);
+            Ok(Some(event)) => {
                 self.merge.push(
                     key,
                     Item {
@@ -132,32 +141,26 @@ impl Core {
         }
     }
 
-    /// Replaces addresses that the host map knows by their host names.
-    pub(super) fn resolve_hosts(&mut self, event: &mut Event) {
-        if self.hosts.is_empty() {
-            return;
-        }
-        let (hosts, cache) = (&self.hosts, &mut self.host_cache);
-        let syms = self.engine.symbols_mut();
-        event.map_syms(|s| {
-            *cache.entry(s).or_insert_with(|| {
-                match hosts.resolve(syms.resolve(s)).map(str::to_owned) {
-                    Some(host) => syms.intern(host.as_bytes()),
-                    None => s,
-                }
-            })
-        });
-    }
-
     /// Swaps in new rules if the rule source has them (state is kept).
     pub(super) fn reload_rules(&mut self) {
         self.last_reload_check = Instant::now();
         let Some(rules) = self.reload.as_mut().and_then(|r| r()) else {
             return;
         };
-        self.hosts = host_map(&rules, self.file_hosts.as_ref());
-        self.host_cache.clear();
-        self.engine.set_rules(Arc::new(rules));
+        if let Err(e) = self.hand_over() {
+            self.failed.get_or_insert(e);
+            return;
+        }
+        let s = &rules.settings;
+        self.admission.set_limits(s.lateness, s.max_skew);
+        let hosts = host_map(&rules, self.file_hosts.as_ref());
+        let msg = ToEngine::Rules {
+            rules: Arc::new(rules),
+            hosts,
+        };
+        if let Err(e) = self.engine.send(msg) {
+            self.failed.get_or_insert(e);
+        }
     }
 
     pub(super) fn reload_due(&self) -> bool {
@@ -244,76 +247,118 @@ impl Core {
         }
     }
 
-    /// Feeds the engine every record the merge releases now.
+    /// Hands the engine every record the merge releases now; sinks what it handed back.
     pub(super) fn process_ready(&mut self, now: Instant, all: bool) -> Result<()> {
-        let (started, events_before) = (Instant::now(), self.summary.events);
         let keys: Vec<PartKey> = self.merge.keys().collect();
         for k in keys {
             self.refuse_skewed_head(k)?;
         }
         while let Some(run) = self.merge.next_run(now, all) {
             while let Some(item) = self.merge.pop_in(&run) {
-                self.push(run.key, item)?;
+                self.release(run.key, item)?;
             }
             self.refuse_skewed_head(run.key)?;
         }
-        let processed = self.summary.events - events_before;
-        if let (Some(t), Ok(n @ 1..)) = (&self.telemetry, u32::try_from(processed)) {
-            t.processing_latency.record(started.elapsed() / n);
-        }
-        self.emit()
+        self.hand_over()?;
+        self.take_results()
     }
 
     /// A skewed head would hold its partition back until it is due: refuse it as soon as it is
     /// a head (a head that passes stays acceptable: the latest event time only grows).
     pub(super) fn refuse_skewed_head(&mut self, k: PartKey) -> Result<()> {
         while let Some(h) = self.merge.head(k) {
-            let Err(rej @ Rejection::ClockSkew { .. }) = self.engine.check(h.time) else {
+            let Err(refusal @ Refusal::Skew { .. }) = self.admission.check(h.time) else {
                 break;
             };
             let item = self.merge.pop_head(k).expect("head exists");
-            self.reject(k, &item, &rej)?;
+            self.reject(k, item.offset, item.time, &Rejection::from(refusal))?;
         }
         Ok(())
     }
 
-    pub(super) fn push(&mut self, key: PartKey, item: Item<(Event, Option<i64>)>) -> Result<()> {
-        let before = self.pending.len();
-        match self.engine.push(item.value.0, &mut self.pending) {
-            Ok(()) => {
-                // End-to-end latency of an alert: from the production of the record that made
-                // it due to its hand-over to the sinks (right after this push).
-                if let (Some(t), Some(created)) = (&self.telemetry, item.value.1) {
-                    for _ in before..self.pending.len() {
-                        let ms = (unix_ms() as i64 - created).max(0) as u64;
-                        t.end_to_end_latency.record(Duration::from_millis(ms));
-                    }
-                }
-                self.summary.events += 1;
-                self.events_since_checkpoint += 1;
-                if let Some(c) = self.accepted.get(key.0) {
-                    c.inc();
-                }
-                Ok(())
+    /// Queues a merged record for the engine.
+    pub(super) fn release(&mut self, key: PartKey, item: Item<(Event, Option<i64>)>) -> Result<()> {
+        // The engine decides; the copy of its rule only follows (a refused time changes nothing).
+        let _ = self.admission.admit(item.time);
+        self.events_since_checkpoint += 1;
+        self.outbox.push(Work {
+            key,
+            offset: item.offset,
+            event: item.value.0,
+            created: item.value.1,
+        });
+        if self.outbox.len() >= HANDOVER {
+            self.hand_over()?;
+        }
+        Ok(())
+    }
+
+    /// Hands the queued records to the engine thread, with the names they need.
+    pub(super) fn hand_over(&mut self) -> Result<()> {
+        if self.outbox.is_empty() {
+            return Ok(());
+        }
+        let names = take_new_names(&self.syms, &mut self.names_sent);
+        let work = std::mem::replace(&mut self.outbox, Vec::with_capacity(HANDOVER));
+        self.engine.send(ToEngine::Events { names, work })
+    }
+
+    /// Sinks what the engine thread handed back so far (alerts, refusals), without waiting.
+    pub(super) fn take_results(&mut self) -> Result<()> {
+        while let Some(msg) = self.engine.try_recv() {
+            match msg {
+                FromEngine::Done(done) => self.settle(done)?,
+                FromEngine::Snapshot(_) => bail!("engine snapshot nobody asked for"),
             }
-            Err(rej) => self.reject(key, &item, &rej),
+        }
+        self.emit()
+    }
+
+    fn settle(&mut self, done: Done) -> Result<()> {
+        self.summary.events += done.accepted;
+        for (alert, created) in done.alerts {
+            // End-to-end latency of an alert: from the production of the record that made it
+            // due to its hand-over to the sinks (next, in `emit`).
+            if let (Some(t), Some(created)) = (&self.telemetry, created) {
+                let ms = (unix_ms() as i64 - created).max(0) as u64;
+                t.end_to_end_latency.record(Duration::from_millis(ms));
+            }
+            self.pending.push(alert);
+        }
+        for r in done.refused {
+            self.reject(r.key, r.offset, r.time, &r.rejection)?;
+        }
+        Ok(())
+    }
+
+    /// The engine's state covering every record handed over, once the engine thread has taken
+    /// them all (their alerts and refusals are settled first).
+    pub(super) fn snapshot(&mut self) -> Result<Vec<u8>> {
+        self.hand_over()?;
+        self.engine.send(ToEngine::Snapshot)?;
+        loop {
+            match self.engine.recv()? {
+                FromEngine::Done(done) => self.settle(done)?,
+                FromEngine::Snapshot(bytes) => return Ok(bytes),
+            }
         }
     }
 
     pub(super) fn reject(
         &mut self,
         key: PartKey,
-        item: &Item<(Event, Option<i64>)>,
+        offset: i64,
+        time: i64,
         rej: &Rejection,
     ) -> Result<()> {
         let reason = match rej {
             Rejection::Late { .. } => Reason::Late,
             Rejection::ClockSkew { .. } => Reason::ClockSkew,
         };
-        let raw = format!("event time {} s", item.time as f64 / 1000.0);
+        let raw = format!("event time {} s", time as f64 / 1000.0);
         self.dead_letter(
             key,
-            item.offset,
+            offset,
             DecodeError::new(reason, rej.to_string()),
             raw.as_bytes(),
         )
@@ -368,6 +413,7 @@ impl Core {
     pub(super) fn checkpoint(&mut self) -> Result<Vec<PartitionOffset>> {
         let _span = tracing::debug_span!("checkpoint", sequence = self.last.sequence + 1).entered();
         let started = Instant::now();
+        let engine = self.snapshot()?;
         self.emit()?;
         if let Some(p) = &self.producer {
             p.flush(FLUSH_TIMEOUT)
@@ -406,7 +452,7 @@ impl Core {
         let cp = Checkpoint {
             sequence: self.last.sequence + 1,
             created_unix_ms: unix_ms(),
-            engine: self.engine.snapshot(),
+            engine,
             inputs: inputs
                 .into_iter()
                 .map(|((topic, partition), offset)| PartitionOffset {
@@ -432,22 +478,12 @@ impl Core {
             t.checkpoint_duration.record(started.elapsed());
             t.checkpoint_age.set(0.0);
         }
-        self.record_engine();
         Ok(assigned)
     }
 
-    /// Engine counters and state gauges to the metrics.
-    pub(super) fn record_engine(&self) {
-        if let Some(t) = &self.telemetry {
-            let g = self.engine.graph();
-            t.record_engine(
-                self.engine.stats(),
-                g.identities.len(),
-                g.edge_count(),
-                self.engine.buffered(),
-                self.engine.state_bytes(),
-            );
-        }
+    /// Asks the engine thread to put its counters and state gauges in the metrics.
+    pub(super) fn record_engine(&self) -> Result<()> {
+        self.engine.send(ToEngine::Metrics)
     }
 
     pub(super) fn checkpoint_due(&self) -> bool {
@@ -500,13 +536,6 @@ impl Core {
                 }
             }
         }
-    }
-
-    /// Wall clock minus the engine's watermark, in seconds; known only when event time is
-    /// absolute (not for relative-time formats such as LANL).
-    pub(super) fn watermark_lag(&self) -> Option<f64> {
-        let w = self.base_time? + self.engine.watermark()?;
-        Some((unix_ms() as i64 - w) as f64 / 1000.0)
     }
 }
 
