@@ -19,20 +19,9 @@ pub fn take_new_names(syms: &Interner, sent: &mut usize) -> Vec<Box<str>> {
 #[derive(Debug, Default)]
 pub struct SymbolBridge {
     global: Vec<Sym>,
-    /// The local names, kept when the host map may change (to resolve them again).
-    names: Option<Vec<Box<str>>>,
 }
 
 impl SymbolBridge {
-    /// A bridge that keeps the local names so that [`SymbolBridge::remap`] can resolve them
-    /// again under a new host map.
-    pub fn remappable() -> Self {
-        SymbolBridge {
-            global: vec![],
-            names: Some(vec![]),
-        }
-    }
-
     /// Adds the next local names (as [`take_new_names`] gave them).
     pub fn add(
         &mut self,
@@ -41,10 +30,8 @@ impl SymbolBridge {
         hosts: Option<&HostMap>,
     ) {
         for name in names {
-            self.global.push(intern_resolved(&name, syms, hosts));
-            if let Some(kept) = &mut self.names {
-                kept.push(name);
-            }
+            let name = hosts.and_then(|h| h.resolve(&name)).unwrap_or(&name);
+            self.global.push(syms.intern(name.as_bytes()));
         }
     }
 
@@ -53,21 +40,6 @@ impl SymbolBridge {
     pub fn translate(&self, event: &mut Event) {
         event.map_syms(|s| self.global[s.index()]);
     }
-
-    /// Resolves every local name again under a new host map (only for a
-    /// [`SymbolBridge::remappable`] bridge; others are left as they are).
-    pub fn remap(&mut self, syms: &mut Interner, hosts: Option<&HostMap>) {
-        if let Some(names) = &self.names {
-            for (g, name) in self.global.iter_mut().zip(names) {
-                *g = intern_resolved(name, syms, hosts);
-            }
-        }
-    }
-}
-
-fn intern_resolved(name: &str, syms: &mut Interner, hosts: Option<&HostMap>) -> Sym {
-    let name = hosts.and_then(|h| h.resolve(name)).unwrap_or(name);
-    syms.intern(name.as_bytes())
 }
 
 #[cfg(test)]
@@ -102,7 +74,7 @@ mod tests {
         let mut global = Interner::new();
         let other = global.intern(b"already-there");
         let hosts = HostMap::layered([("10.0.0.5", "db01")], None);
-        let mut bridge = SymbolBridge::remappable();
+        let mut bridge = SymbolBridge::default();
         let mut sent = 0;
 
         let mut e = flow(local.intern(b"C17"), local.intern(b"10.0.0.5"));
@@ -121,12 +93,5 @@ mod tests {
         bridge.translate(&mut e);
         assert_eq!(global.resolve(ends(&e).0), "db01");
         assert_eq!(global.resolve(ends(&e).1), "C9");
-
-        // A new host map applies to names already handed over.
-        let moved = HostMap::layered([("10.0.0.5", "db02")], None);
-        bridge.remap(&mut global, Some(&moved));
-        let mut e = flow(local.intern(b"C17"), local.intern(b"10.0.0.5"));
-        bridge.translate(&mut e);
-        assert_eq!(global.resolve(ends(&e).1), "db02");
     }
 }

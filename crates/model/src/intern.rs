@@ -62,7 +62,8 @@ pub struct Interner {
     table: HashTable<Sym>,
     /// Canonical (first-seen) spelling of each symbol.
     names: Vec<Box<str>>,
-    /// Exact-match mode: no case folding (for short-lived per-thread tables).
+    /// Exact-match mode: no case folding (for a decoding thread's table, whose names are
+    /// re-interned into a folding one).
     exact_only: bool,
 }
 

@@ -14,7 +14,7 @@
 //! event time.
 
 use crate::config::Settings;
-use crate::merge::{Merge, PartKey};
+use crate::merge::PartKey;
 use anyhow::{anyhow, Context, Result};
 use futures_util::{FutureExt, StreamExt};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -24,10 +24,9 @@ use rdkafka::Message;
 use reachwatch_checkpoint::Checkpoint;
 use reachwatch_engine::{Engine, RuleSet};
 use reachwatch_formats::HostMap;
-use reachwatch_model::Interner;
 use reachwatch_telemetry::{Health, Telemetry};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fs::OpenOptions;
 use std::io::BufWriter;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -245,32 +244,19 @@ async fn run_async(settings: Settings, rules: Arc<RuleSet>, attach: Attach) -> R
     })?;
     let engine_ready = engine.ready.clone();
     let core = Arc::new(Mutex::new(Core {
-        settings: settings.clone(),
-        engine,
-        admission,
-        outbox: vec![],
-        merge: Merge::new(raw.pipeline.queue_capacity, settings.idle_timeout),
-        decoders: HashMap::new(),
-        syms: Interner::exact_only(),
-        names_sent: 0,
         producer,
         files: FileSinks {
             file,
             stdout: raw.sinks.alerts_stdout,
         },
         suppress,
-        pending: vec![],
-        last,
         base_time,
-        events_since_checkpoint: 0,
-        last_checkpoint_at: Instant::now(),
         summary,
         telemetry,
         health,
         file_hosts,
         reload,
-        last_reload_check: Instant::now(),
-        failed: None,
+        ..Core::new(settings.clone(), engine, admission, last)
     }));
     if restored.is_none() {
         // A first checkpoint before anything is consumed records where the alerts topic ends, so
@@ -299,12 +285,19 @@ async fn run_async(settings: Settings, rules: Arc<RuleSet>, attach: Attach) -> R
         .lock()
         .expect("queues lock")
         .clear();
-    result?;
-    tracing::info!("stopping: processing buffered records, then checkpoint and commit");
     let mut c = core.lock().expect("core lock");
-    tracing::debug!(partitions = ?c.merge.describe(), "queues at stop");
-    c.process_ready(Instant::now(), true)?;
-    c.checkpoint_and_commit(consumer.as_ref())?;
+    let result = result.and_then(|()| {
+        tracing::info!("stopping: processing buffered records, then checkpoint and commit");
+        tracing::debug!(partitions = ?c.merge.describe(), "queues at stop");
+        c.process_ready(Instant::now(), true)?;
+        c.checkpoint_and_commit(consumer.as_ref())
+    });
+    if result.is_err() {
+        // Closing the consumer gives its partitions up, which checkpoints: not after a failure
+        // (alerts or refusals may not have been sunk).
+        c.poisoned = true;
+    }
+    result?;
     let summary = c.summary.clone();
     drop(c);
     tracing::info!(

@@ -71,9 +71,52 @@ pub(super) struct Core {
     pub(super) last_reload_check: Instant,
     /// A failure inside a rebalance callback, reported by the driver loop.
     pub(super) failed: Option<anyhow::Error>,
+    /// Set after a failure: no checkpoint may be written any more (what the engine produced may
+    /// not all have been sunk).
+    pub(super) poisoned: bool,
 }
 
 impl Core {
+    /// A core with nothing attached (no sinks, metrics, health or rule source): `last` is the
+    /// checkpoint restored, or an empty one.
+    pub(super) fn new(
+        settings: Arc<Settings>,
+        engine: EngineThread,
+        admission: Admission,
+        last: Checkpoint,
+    ) -> Core {
+        let p = &settings.raw.pipeline;
+        Core {
+            merge: Merge::new(p.queue_capacity, settings.idle_timeout),
+            settings: settings.clone(),
+            engine,
+            admission,
+            outbox: vec![],
+            decoders: HashMap::new(),
+            syms: Interner::exact_only(),
+            names_sent: 0,
+            producer: None,
+            files: FileSinks {
+                file: None,
+                stdout: false,
+            },
+            suppress: HashSet::new(),
+            pending: vec![],
+            last,
+            base_time: None,
+            events_since_checkpoint: 0,
+            last_checkpoint_at: Instant::now(),
+            summary: RunSummary::default(),
+            telemetry: None,
+            health: None,
+            file_hosts: None,
+            reload: None,
+            last_reload_check: Instant::now(),
+            failed: None,
+            poisoned: false,
+        }
+    }
+
     pub(super) fn source(&self, idx: usize) -> &Source {
         &self.settings.sources[idx]
     }
@@ -154,9 +197,13 @@ impl Core {
         let s = &rules.settings;
         self.admission.set_limits(s.lateness, s.max_skew);
         let hosts = host_map(&rules, self.file_hosts.as_ref());
+        // Every name goes again, to be resolved under the new host map.
+        self.names_sent = 0;
+        let names = take_new_names(&self.syms, &mut self.names_sent);
         let msg = ToEngine::Rules {
             rules: Arc::new(rules),
             hosts,
+            names,
         };
         if let Err(e) = self.engine.send(msg) {
             self.failed.get_or_insert(e);
@@ -305,7 +352,7 @@ impl Core {
 
     /// Sinks what the engine thread handed back so far (alerts, refusals), without waiting.
     pub(super) fn take_results(&mut self) -> Result<()> {
-        while let Some(msg) = self.engine.try_recv() {
+        while let Some(msg) = self.engine.try_recv()? {
             match msg {
                 FromEngine::Done(done) => self.settle(done)?,
                 FromEngine::Snapshot(_) => bail!("engine snapshot nobody asked for"),
@@ -411,6 +458,15 @@ impl Core {
     /// Writes a checkpoint covering everything given to the engine; returns the input offsets
     /// to commit (assigned partitions only).
     pub(super) fn checkpoint(&mut self) -> Result<Vec<PartitionOffset>> {
+        if self.poisoned {
+            bail!("no checkpoint after an earlier failure; the records will be processed again on restart");
+        }
+        let result = self.write_checkpoint();
+        self.poisoned = result.is_err();
+        result
+    }
+
+    fn write_checkpoint(&mut self) -> Result<Vec<PartitionOffset>> {
         let _span = tracing::debug_span!("checkpoint", sequence = self.last.sequence + 1).entered();
         let started = Instant::now();
         let engine = self.snapshot()?;
@@ -545,5 +601,99 @@ pub fn consumer_lag(high_watermark: Option<i64>, position: Option<i64>) -> Optio
     match (high_watermark, position) {
         (Some(h), Some(p)) if h >= 0 && p >= 0 => Some((h - p).max(0)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RunConfig;
+    use crate::pipeline::worker::EngineSide;
+    use reachwatch_engine::Engine;
+    use std::path::Path;
+
+    /// A core over one LANL auth topic (`auth`) checkpointing into `dir`; nothing attached (the
+    /// configured sink is not opened).
+    fn core(dir: &Path) -> Core {
+        let settings = RunConfig::parse(&format!(
+            "[kafka]\nbrokers = \"127.0.0.1:9\"\ngroup_id = \"g\"\n\
+             [[sources]]\ntopic = \"auth\"\nstream = \"auth\"\nformat = \"lanl\"\n\
+             [sinks]\nalerts_stdout = true\n[checkpoint]\ndir = \"{}\"\n",
+            dir.display()
+        ))
+        .and_then(RunConfig::validate)
+        .unwrap();
+        let engine = Engine::with_rules(Arc::new(reachwatch_rules::builtin()));
+        let admission = engine.admission();
+        let thread = EngineThread::spawn(EngineSide {
+            engine,
+            hosts: HostMap::default(),
+            telemetry: None,
+            accepted: vec![],
+            base_time: None,
+        })
+        .unwrap();
+        let empty = Checkpoint {
+            sequence: 0,
+            created_unix_ms: 0,
+            engine: vec![],
+            inputs: vec![],
+            alerts: vec![],
+        };
+        Core::new(Arc::new(settings), thread, admission, empty)
+    }
+
+    #[test]
+    fn a_checkpoint_covers_exactly_the_events_handed_to_the_engine_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = core(dir.path());
+        let now = Instant::now();
+        c.merge.assign((0, 0), now);
+        let lines = [
+            "10,svc_a@D,svc_a@D,C1,C2,Kerberos,Network,LogOn,Success",
+            "11,svc_a@D,svc_a@D,C1,C3,Kerberos,Network,LogOn,Success",
+            "not a record",
+            "12,svc_b@D,svc_b@D,C4,C2,NTLM,Network,LogOn,Success",
+        ];
+        for (offset, line) in lines.iter().enumerate() {
+            c.receive((0, 0), offset as i64, None, line.as_bytes(), now)
+                .unwrap();
+        }
+        c.merge.at_end((0, 0));
+        c.process_ready(now, true).unwrap();
+        c.checkpoint().unwrap();
+
+        assert_eq!(c.summary.events, 3);
+        assert_eq!(c.summary.dead_letters.get("malformed"), Some(&1));
+        let cp = Checkpoint::read(dir.path()).unwrap().unwrap();
+        assert_eq!(cp.input_offset("auth", 0), Some(4));
+        let rules = Arc::new(reachwatch_rules::builtin());
+        let mut engine = Engine::restore_with_rules(&cp.engine, rules).unwrap();
+        engine.finish(&mut vec![]);
+        assert_eq!(engine.stats().auth_events, 3);
+        let names: Vec<&str> = ["svc_a@D", "svc_b@D", "C1", "C2", "C3", "C4"]
+            .into_iter()
+            .filter(|n| engine.symbols().get(n.as_bytes()).is_none())
+            .collect();
+        assert!(
+            names.is_empty(),
+            "missing from the engine's table: {names:?}"
+        );
+    }
+
+    #[test]
+    fn no_checkpoint_is_written_after_a_failed_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = dir.path().join("checkpoints");
+        std::fs::write(&at, "a file where the directory should be").unwrap();
+        let mut c = core(&at);
+        assert!(c.checkpoint().is_err());
+        std::fs::remove_file(&at).unwrap();
+        let e = c.checkpoint().unwrap_err().to_string();
+        assert!(e.contains("earlier failure"), "{e}");
+        assert!(!at.exists());
+        // A fresh start writes there.
+        core(&at).checkpoint().unwrap();
+        assert!(Checkpoint::read(&at).unwrap().is_some());
     }
 }

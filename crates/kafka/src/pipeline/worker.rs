@@ -12,7 +12,7 @@ use reachwatch_formats::symbols::SymbolBridge;
 use reachwatch_formats::HostMap;
 use reachwatch_model::{Alert, Event};
 use reachwatch_telemetry::{IntCounter, Telemetry};
-use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -39,8 +39,13 @@ pub(super) enum ToEngine {
         names: Vec<Box<str>>,
         work: Vec<Work>,
     },
-    /// New rules and the host map that goes with them.
-    Rules { rules: Arc<RuleSet>, hosts: HostMap },
+    /// New rules and the host map that goes with them, with every name of the driver's table
+    /// (to be resolved again under the new map).
+    Rules {
+        rules: Arc<RuleSet>,
+        hosts: HostMap,
+        names: Vec<Box<str>>,
+    },
     /// The engine's state, covering everything handed over before.
     Snapshot,
     /// Engine counters and state gauges to the metrics.
@@ -101,7 +106,17 @@ impl EngineThread {
         let notify = ready.clone();
         let handle = std::thread::Builder::new()
             .name("engine".into())
-            .spawn(move || side.run(work_rx, done_tx, notify))?;
+            .spawn(move || {
+                let run = std::panic::AssertUnwindSafe(|| side.run(work_rx, done_tx, notify));
+                if let Err(panic) = std::panic::catch_unwind(run) {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    tracing::error!(panic = %what, "the engine thread failed");
+                }
+            })?;
         Ok(EngineThread {
             tx: Some(tx),
             rx,
@@ -119,8 +134,12 @@ impl EngineThread {
     }
 
     /// What the engine thread has handed back so far, without waiting.
-    pub(super) fn try_recv(&self) -> Option<FromEngine> {
-        self.rx.try_recv().ok()
+    pub(super) fn try_recv(&self) -> Result<Option<FromEngine>> {
+        match self.rx.try_recv() {
+            Ok(msg) => Ok(Some(msg)),
+            Err(TryRecvError::Empty) => Ok(None),
+            Err(TryRecvError::Disconnected) => Err(self.stopped()),
+        }
     }
 
     /// The next message from the engine thread, waiting for it.
@@ -144,7 +163,7 @@ impl Drop for EngineThread {
 
 impl EngineSide {
     fn run(mut self, rx: Receiver<ToEngine>, tx: Sender<FromEngine>, ready: Arc<Notify>) {
-        let mut symbols = SymbolBridge::remappable();
+        let mut symbols = SymbolBridge::default();
         for msg in rx {
             let (reply, wake) = match msg {
                 ToEngine::Events { names, work } => {
@@ -155,10 +174,15 @@ impl EngineSide {
                     let wake = !done.alerts.is_empty() || !done.refused.is_empty();
                     (FromEngine::Done(done), wake)
                 }
-                ToEngine::Rules { rules, hosts } => {
+                ToEngine::Rules {
+                    rules,
+                    hosts,
+                    names,
+                } => {
                     self.hosts = hosts;
                     let hosts = (!self.hosts.is_empty()).then_some(&self.hosts);
-                    symbols.remap(self.engine.symbols_mut(), hosts);
+                    symbols = SymbolBridge::default();
+                    symbols.add(names, self.engine.symbols_mut(), hosts);
                     self.engine.set_rules(rules);
                     continue;
                 }
@@ -168,7 +192,8 @@ impl EngineSide {
                 }
                 ToEngine::Snapshot => {
                     self.record_metrics();
-                    (FromEngine::Snapshot(self.engine.snapshot()), true)
+                    // The driver is waiting for it: no wake-up needed.
+                    (FromEngine::Snapshot(self.engine.snapshot()), false)
                 }
             };
             if tx.send(reply).is_err() {
@@ -224,6 +249,8 @@ impl EngineSide {
 
     fn record_metrics(&self) {
         if let Some(t) = &self.telemetry {
+            // Also while no records arrive: the lag then grows with the wall clock.
+            t.set_watermark_lag(self.watermark_lag());
             let g = self.engine.graph();
             t.record_engine(
                 self.engine.stats(),
@@ -288,12 +315,14 @@ mod tests {
         );
         // New rules bring a new host map, which applies to names handed over before.
         let hosts = HostMap::layered([("10.0.0.5", "db02")], None);
-        thread
-            .send(ToEngine::Rules {
-                rules: rules.clone(),
-                hosts,
-            })
-            .unwrap();
+        sent = 0;
+        let names = take_new_names(&local, &mut sent);
+        let rules_msg = ToEngine::Rules {
+            rules: rules.clone(),
+            hosts,
+            names,
+        };
+        thread.send(rules_msg).unwrap();
         let lines = [
             "100100,1,C17,N1,10.0.0.5,445,6,1,100",
             "1000,1,C18,N1,C19,445,6,1,1",
