@@ -513,33 +513,45 @@ dir = "/tmp/rw"
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown field `alert_topic`"), "{err}");
-        let bad = MINIMAL.replace("stream = \"auth\"", "stream = \"logins\"");
-        let err = RunConfig::parse(&bad).unwrap().validate().unwrap_err();
-        assert!(err.to_string().contains("sources[1].stream"), "{err}");
-        let bad = MINIMAL.replace(
-            "format = \"lanl\"\n\n[sinks]",
-            "format = \"csv\"\n\n[sinks]",
-        );
-        let err = RunConfig::parse(&bad).unwrap().validate().unwrap_err();
-        assert!(err.to_string().contains("unknown format `csv`"), "{err}");
-        let bad = MINIMAL.replace("alerts_topic = \"alerts\"", "");
-        let err = RunConfig::parse(&bad).unwrap().validate().unwrap_err();
-        assert!(err.to_string().contains("no alert sink"), "{err}");
-        let bad = format!("{MINIMAL}\n[pipeline]\nidle_timeout = \"soon\"\n");
-        let err = RunConfig::parse(&bad).unwrap().validate().unwrap_err();
-        assert!(err.to_string().contains("pipeline.idle_timeout"), "{err}");
-        let bad = MINIMAL.replace(
-            "brokers = \"127.0.0.1:9092\"",
-            "brokers = \"b:1\"\noptions = { \"group.id\" = \"x\" }",
-        );
-        let err = RunConfig::parse(&bad).unwrap().validate().unwrap_err();
-        assert!(err.to_string().contains("use kafka.group_id"), "{err}");
-        let bad = MINIMAL.replace(
-            "brokers = \"127.0.0.1:9092\"",
-            "brokers = \"b:1\"\noptions = { \"enable.partition.eof\" = \"false\" }",
-        );
-        let err = RunConfig::parse(&bad).unwrap().validate().unwrap_err();
-        assert!(err.to_string().contains("enable.partition.eof"), "{err}");
+        let refused = |bad: String| {
+            let err = RunConfig::parse(&bad).unwrap().validate().unwrap_err();
+            err.to_string()
+        };
+        let options = |o: &str| {
+            MINIMAL.replace(
+                "brokers = \"127.0.0.1:9092\"",
+                &format!("brokers = \"b:1\"\noptions = {{ {o} }}"),
+            )
+        };
+        for (bad, expected) in [
+            (
+                MINIMAL.replace("stream = \"auth\"", "stream = \"logins\""),
+                "sources[1].stream",
+            ),
+            (
+                MINIMAL.replace(
+                    "format = \"lanl\"\n\n[sinks]",
+                    "format = \"csv\"\n\n[sinks]",
+                ),
+                "unknown format `csv`",
+            ),
+            (
+                MINIMAL.replace("alerts_topic = \"alerts\"", ""),
+                "no alert sink",
+            ),
+            (
+                format!("{MINIMAL}\n[pipeline]\nidle_timeout = \"soon\"\n"),
+                "pipeline.idle_timeout",
+            ),
+            (options("\"group.id\" = \"x\""), "use kafka.group_id"),
+            (
+                options("\"enable.partition.eof\" = \"false\""),
+                "enable.partition.eof",
+            ),
+        ] {
+            let err = refused(bad);
+            assert!(err.contains(expected), "{err}");
+        }
     }
 
     #[test]

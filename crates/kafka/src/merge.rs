@@ -248,6 +248,14 @@ impl<T> Merge<T> {
 mod tests {
     use super::*;
 
+    /// A merge of partitions (0,0) and (0,1) of one topic, assigned at `t0`.
+    fn two_partitions(t0: Instant, idle: Duration) -> Merge<()> {
+        let mut m = Merge::new(10, idle);
+        m.assign((0, 0), t0);
+        m.assign((0, 1), t0);
+        m
+    }
+
     fn item(time: i64, offset: i64) -> Item<()> {
         Item {
             time,
@@ -275,11 +283,8 @@ mod tests {
 
     #[test]
     fn an_idle_partition_stops_holding_back_the_others_after_the_timeout() {
-        let t0 = Instant::now();
-        let idle = Duration::from_secs(5);
-        let mut m = Merge::new(10, idle);
-        m.assign((0, 0), t0);
-        m.assign((0, 1), t0);
+        let (t0, idle) = (Instant::now(), Duration::from_secs(5));
+        let mut m = two_partitions(t0, idle);
         m.push((0, 1), item(1, 0), t0);
         assert_eq!(
             m.pop(t0 + Duration::from_secs(60)),
@@ -306,11 +311,8 @@ mod tests {
 
     #[test]
     fn the_idle_clock_runs_from_the_last_record_received_not_from_the_empty_queue() {
-        let t0 = Instant::now();
-        let idle = Duration::from_secs(1);
-        let mut m = Merge::new(10, idle);
-        m.assign((0, 0), t0);
-        m.assign((0, 1), t0);
+        let (t0, idle) = (Instant::now(), Duration::from_secs(1));
+        let mut m = two_partitions(t0, idle);
         // Both partitions are read to their end at t0; (0,0) ends earlier in event time.
         m.push((0, 0), item(1, 0), t0);
         m.push((0, 1), item(2, 0), t0);

@@ -1,7 +1,8 @@
 //! The streaming pipeline: a consumer group over the source topics, records decoded with the
 //! shared format decoders, merged across partitions in event time ([`crate::merge`]), run through
-//! the engine on a thread of its own (`worker`); alerts to a topic (keyed by identity) and/or a file and standard output; rejected
-//! records to a dead-letter topic; checkpoints of engine state and offsets, then commits.
+//! the engine on a thread of its own (`worker`); alerts to a topic (keyed by identity) and/or a
+//! file and standard output; rejected records to a dead-letter topic; checkpoints of engine state
+//! and offsets, then commits.
 //!
 //! Delivery: at-least-once on the inputs, exactly-once on alert ids. A checkpoint is written only
 //! after every alert and dead letter before it was acknowledged; offsets are committed only after

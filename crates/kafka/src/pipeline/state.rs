@@ -85,10 +85,10 @@ impl Core {
         admission: Admission,
         last: Checkpoint,
     ) -> Core {
-        let p = &settings.raw.pipeline;
+        let queue = settings.raw.pipeline.queue_capacity;
         Core {
-            merge: Merge::new(p.queue_capacity, settings.idle_timeout),
-            settings: settings.clone(),
+            merge: Merge::new(queue, settings.idle_timeout),
+            settings,
             engine,
             admission,
             outbox: vec![],
@@ -459,7 +459,10 @@ impl Core {
     /// to commit (assigned partitions only).
     pub(super) fn checkpoint(&mut self) -> Result<Vec<PartitionOffset>> {
         if self.poisoned {
-            bail!("no checkpoint after an earlier failure; the records will be processed again on restart");
+            bail!(
+                "no checkpoint after an earlier failure; \
+                 the records will be processed again on restart"
+            );
         }
         let result = self.write_checkpoint();
         self.poisoned = result.is_err();

@@ -167,8 +167,7 @@ impl EngineSide {
         for msg in rx {
             let (reply, wake) = match msg {
                 ToEngine::Events { names, work } => {
-                    let hosts = (!self.hosts.is_empty()).then_some(&self.hosts);
-                    symbols.add(names, self.engine.symbols_mut(), hosts);
+                    symbols.add(names, self.engine.symbols_mut(), Some(&self.hosts));
                     let done = self.push(&symbols, work);
                     // Counts alone can wait for the driver's next round.
                     let wake = !done.alerts.is_empty() || !done.refused.is_empty();
@@ -180,9 +179,8 @@ impl EngineSide {
                     names,
                 } => {
                     self.hosts = hosts;
-                    let hosts = (!self.hosts.is_empty()).then_some(&self.hosts);
                     symbols = SymbolBridge::default();
-                    symbols.add(names, self.engine.symbols_mut(), hosts);
+                    symbols.add(names, self.engine.symbols_mut(), Some(&self.hosts));
                     self.engine.set_rules(rules);
                     continue;
                 }
