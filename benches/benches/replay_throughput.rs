@@ -9,9 +9,9 @@
 //!
 //! `RW_BENCH_SIZE` overrides the size, `RW_BENCH_RUNS` the number of timed runs (best is kept).
 
-use reachwatch::replay::{replay, ReplayOptions, ReplaySummary};
 use reachwatch_benches::{env_or, peak_rss_bytes, scenario, time_command};
 use reachwatch_formats::Format;
+use reachwatch_replay::{replay, ReplayOptions, ReplaySummary};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;

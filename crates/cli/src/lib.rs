@@ -2,6 +2,7 @@
 //! evaluation of detections against labels. Wiring only: decoding lives in `reachwatch-formats`,
 //! detection in `reachwatch-engine`.
 
+pub mod args;
 pub mod eval;
 pub mod graph_cmd;
 pub mod hunt_cmd;

@@ -1,17 +1,14 @@
 //! The `reachwatch` command.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use reachwatch::args::EngineArgs;
 use reachwatch::eval::{self, Flagged};
 use reachwatch::replay::{replay, ReplayOptions};
-use reachwatch_engine::RuleSet;
 use reachwatch_formats::Format;
 use reachwatch_gen::{generate, read_labels, GenConfig};
-use reachwatch_model::Ts;
-use reachwatch_telemetry::{serve, unix_now, Health, Telemetry};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Detects lateral movement by machine identities: learns each identity's reach graph from
@@ -38,7 +35,7 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Replay historical logs through the engine at full speed and write alerts.
-    Replay(ReplayArgs),
+    Replay(reachwatch::replay::ReplayArgs),
     /// Write a synthetic enterprise scenario (LANL layout) with labelled attack campaigns.
     Generate(GenerateArgs),
     /// Replay a generated scenario and score the alerts against its labels, next to a
@@ -74,92 +71,6 @@ enum RulesCommand {
         /// Rules directory.
         dir: PathBuf,
     },
-}
-
-#[derive(Args, Clone, Default)]
-struct EngineArgs {
-    /// Rules directory: every *.yaml / *.yml file, merged in name order (default: the built-in
-    /// copy of the shipped `rules/`).
-    #[arg(long)]
-    rules: Option<PathBuf>,
-    /// Learning period from the first event, no alerts during it, e.g. `7d`, `36h`
-    /// (default: the rules' `settings.learn`).
-    #[arg(long, value_parser = parse_duration)]
-    learn: Option<Ts>,
-    /// How late (event time) an event may arrive and still be processed (default: `settings.lateness`).
-    #[arg(long, value_parser = parse_duration)]
-    lateness: Option<Ts>,
-    /// Events further ahead of the latest event time than this are clock skew (default: `settings.max_skew`).
-    #[arg(long, value_parser = parse_duration)]
-    max_skew: Option<Ts>,
-}
-
-impl EngineArgs {
-    /// The rule set, with the command-line overrides applied.
-    fn rules(&self) -> Result<Arc<RuleSet>> {
-        let mut rules = reachwatch::rules_cmd::load(self.rules.as_deref())?;
-        let s = &mut rules.settings;
-        s.learn = self.learn.unwrap_or(s.learn);
-        s.lateness = self.lateness.unwrap_or(s.lateness);
-        s.max_skew = self.max_skew.unwrap_or(s.max_skew);
-        Ok(Arc::new(rules))
-    }
-}
-
-#[derive(Args)]
-struct ReplayArgs {
-    /// Input format of both inputs: `lanl` (CSV layout of the LANL data set), `native` (JSON
-    /// lines), `windows` (Winlogbeat/ECS Security events), `zeek` (conn.log, TSV or JSON), `vpc`
-    /// (VPC Flow Logs), `cloudtrail`, `k8s` (audit log), `ocsf` (3002/4001), or `auto` (detect
-    /// from the first lines and say which on standard error).
-    #[arg(long, default_value = "lanl")]
-    format: Format,
-    /// Format of the authentication input (overrides --format).
-    #[arg(long)]
-    auth_format: Option<Format>,
-    /// Format of the flow input (overrides --format).
-    #[arg(long)]
-    flows_format: Option<Format>,
-    /// IP-to-host map, CSV `ip,host` lines (`#` comments), so address-only inputs (VPC, Zeek,
-    /// CloudTrail, Kubernetes) join with host-named ones.
-    #[arg(long)]
-    hosts: Option<PathBuf>,
-    /// Alert encoding: `native` (reachwatch JSON), `ocsf` (Detection Finding 2004) or `ecs`.
-    #[arg(long, default_value = "native")]
-    alert_format: reachwatch_formats::AlertFormat,
-    /// Authentication log (`-` for standard input).
-    #[arg(long)]
-    auth: Option<PathBuf>,
-    /// Network flow log (`-` for standard input).
-    #[arg(long)]
-    flows: Option<PathBuf>,
-    /// Where to write alerts, one JSON object per line (`-` for standard output).
-    #[arg(long, default_value = "-")]
-    alerts: PathBuf,
-    /// Where to write rejected input lines (JSON lines with file, line number and reason).
-    #[arg(long)]
-    dead_letter: Option<PathBuf>,
-    /// Absolute time of relative time 0 (RFC 3339), adds `timestamp` to alerts of LANL input.
-    #[arg(long)]
-    base_time: Option<String>,
-    /// Write the summary as JSON to this file too.
-    #[arg(long)]
-    summary_json: Option<PathBuf>,
-    /// No progress lines and no summary on standard error.
-    #[arg(long, short)]
-    quiet: bool,
-    /// Serve /metrics, /healthz and /readyz on this address (host:port) while replaying.
-    #[arg(long)]
-    metrics_addr: Option<String>,
-    /// Keep serving metrics this long after the replay ends (for a last scrape), e.g. `30s`.
-    #[arg(long, value_parser = parse_duration, requires = "metrics_addr")]
-    metrics_hold: Option<Ts>,
-    /// Save the learned reach graph at the end as Parquet tables in this directory (for
-    /// `reachwatch hunt --graph` and `reachwatch graph`).
-    #[arg(long)]
-    graph_out: Option<PathBuf>,
-    #[command(flatten)]
-    engine: EngineArgs,
 }
 
 #[derive(Args)]
@@ -206,12 +117,6 @@ struct DemoArgs {
     seed: u64,
 }
 
-fn parse_duration(s: &str) -> Result<Ts, String> {
-    humantime::parse_duration(s)
-        .map(|d| d.as_millis() as Ts)
-        .map_err(|e| format!("`{s}` is not a duration like 7d, 36h, 90s ({e})"))
-}
-
 /// Structured logs on standard error: `RUST_LOG` sets levels (default `info`).
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -240,7 +145,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Replay(a) => cmd_replay(a),
+        Command::Replay(a) => reachwatch::replay::run(a),
         Command::Generate(a) => cmd_generate(a),
         Command::Eval(a) => cmd_eval(a),
         Command::Demo(a) => cmd_demo(a),
@@ -264,85 +169,6 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
     }
-}
-
-fn cmd_replay(a: ReplayArgs) -> Result<()> {
-    if a.auth.is_none() && a.flows.is_none() {
-        bail!("nothing to replay: give --auth FILE and/or --flows FILE");
-    }
-    if a.auth.as_deref() == Some(Path::new("-")) && a.flows.as_deref() == Some(Path::new("-")) {
-        bail!("only one of --auth and --flows can read standard input");
-    }
-    let base_time = a
-        .base_time
-        .as_deref()
-        .map(reachwatch_formats::native::parse_rfc3339)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--base-time: {}", e.detail))?;
-    let rules = a.engine.rules()?;
-    let file_hosts = a
-        .hosts
-        .as_deref()
-        .map(reachwatch_formats::HostMap::load)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--hosts {e}"))?;
-    let hosts = reachwatch_formats::HostMap::layered(
-        rules.inventory.addresses.iter().map(|(ip, h)| (ip, h)),
-        file_hosts.as_ref(),
-    );
-    let hosts = (!hosts.is_empty()).then_some(hosts);
-    let formats = reachwatch::replay::ReplayFormats {
-        auth: a.auth_format,
-        flows: a.flows_format,
-        hosts,
-        alert_format: a.alert_format,
-        absolute_timestamps: true,
-        announce: true,
-        telemetry: a.metrics_addr.as_ref().map(|_| Arc::new(Telemetry::new())),
-    };
-    let health = Arc::new(Health::default());
-    let server = match (&a.metrics_addr, &formats.telemetry) {
-        (Some(addr), Some(t)) => {
-            let s = serve(addr, t.clone(), health.clone())?;
-            t.rules_active(&rules.hash_hex(), unix_now());
-            tracing::info!(addr = s.addr(), "serving /metrics, /healthz and /readyz");
-            Some(s)
-        }
-        _ => None,
-    };
-    tracing::info!(rules = %rules.hash_hex(), files = rules.files.len(), "rules loaded");
-    health.set_ready(true);
-    let opts = ReplayOptions {
-        format: a.format,
-        auth: a.auth,
-        flows: a.flows,
-        alerts: Some(a.alerts),
-        dead_letter: a.dead_letter,
-        base_time,
-        rules,
-        progress: (!a.quiet).then_some(Duration::from_secs(2)),
-    };
-    let summary = reachwatch::replay::replay_with_end(
-        &opts,
-        &formats,
-        |_| {},
-        |engine| match &a.graph_out {
-            Some(dir) => reachwatch::hunt_cmd::save_graph(engine, dir),
-            None => Ok(()),
-        },
-    )?;
-    if !a.quiet {
-        eprintln!("{}", summary.render());
-    }
-    if let Some(p) = a.summary_json {
-        std::fs::write(&p, serde_json::to_vec_pretty(&summary)?)
-            .with_context(|| format!("cannot write {}", p.display()))?;
-    }
-    if let (Some(_), Some(hold)) = (&server, a.metrics_hold) {
-        std::thread::sleep(Duration::from_millis(hold.max(0) as u64));
-    }
-    drop(server);
-    Ok(())
 }
 
 fn cmd_generate(a: GenerateArgs) -> Result<()> {
@@ -389,7 +215,7 @@ fn evaluate_scenario(
     };
     let mut flagged = vec![];
     let summary = replay(&opts, |a| flagged.push(Flagged::from(a)))?;
-    eprintln!("{}", summary.render());
+    eprintln!("{}", summary.render("replay"));
     let learn_end = summary.learn_end.unwrap_or(0) as f64 / 1000.0;
     let end = summary.last_time.unwrap_or(0) as f64 / 1000.0;
     let nt = eval::new_terms(&dir.join("auth.txt"), Format::Lanl, rules.settings.learn)?;

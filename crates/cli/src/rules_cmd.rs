@@ -102,7 +102,7 @@ impl LiveRules {
                 let mut rules = *r;
                 (self.overrides)(&mut rules);
                 if let Some(t) = &self.telemetry {
-                    t.rule_reloads.with_label_values(&["ok"]).inc();
+                    t.rule_reload(reachwatch_telemetry::ReloadResult::Ok);
                     t.rules_active(&rules.hash_hex(), unix_now());
                 }
                 tracing::info!(rules = %rules.hash_hex(), files = rules.files.len(), "rules reloaded");
@@ -110,7 +110,7 @@ impl LiveRules {
             }
             reachwatch_rules::Reload::Failed(problems) => {
                 if let Some(t) = &self.telemetry {
-                    t.rule_reloads.with_label_values(&["error"]).inc();
+                    t.rule_reload(reachwatch_telemetry::ReloadResult::Error);
                 }
                 for p in &problems.0 {
                     tracing::error!(problem = %p, "rule change rejected; the running rules stay in force");

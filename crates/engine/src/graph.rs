@@ -2,6 +2,7 @@
 //! first/last seen and counts; per host, who reaches it; per peer group, which destinations the
 //! group reaches. Keys are interned symbols, so an edge costs a few dozen bytes.
 
+use crate::observation::{Observation, Via};
 use hashbrown::HashMap;
 use reachwatch_model::classify::stem;
 use reachwatch_model::{IdentityKind, Interner, Sym, Ts};
@@ -103,6 +104,27 @@ pub struct Recent {
 }
 
 impl IdentityProfile {
+    /// A profile first seen at `now`, with nothing learned yet.
+    pub fn new(kind: IdentityKind, group: Group, env: u16, now: Ts) -> IdentityProfile {
+        IdentityProfile {
+            kind,
+            group,
+            env,
+            home: None,
+            dst_envs: 0,
+            first_seen: now,
+            last_seen: now,
+            observations: 0,
+            protocols: 0,
+            logons: 0,
+            dst_groups: Default::default(),
+            src_groups: Default::default(),
+            destinations: 0,
+            sources: Default::default(),
+            recent: None,
+        }
+    }
+
     /// The identity's recent-activity windows, allocated on first use.
     pub fn recent_mut(&mut self) -> &mut Recent {
         self.recent.get_or_insert_with(Default::default)
@@ -274,6 +296,27 @@ impl Graph {
         self.sources
             .get(&(identity, src))
             .is_none_or(|&last| last < self.rel(now - ttl))
+    }
+
+    /// Learns an observation: the identity's profile (last seen, protocols and logon types of
+    /// authentications, first sources) and its edges.
+    pub fn learn(&mut self, obs: &Observation) {
+        let p = self
+            .identities
+            .get_mut(&obs.identity)
+            .expect("identity profile");
+        p.last_seen = p.last_seen.max(obs.time);
+        p.observations += 1;
+        if obs.via == Via::Auth {
+            p.protocols |= obs.protocol.bit();
+            p.logons |= obs.logon.bit();
+        }
+        if let Some(src) = obs.src {
+            if p.sources.len() < MAX_LISTED_SOURCES && !p.sources.contains(&src) {
+                p.sources.push(src);
+            }
+        }
+        self.record_edge(obs.identity, obs.src, obs.dst, obs.time);
     }
 
     /// Records that `identity` reached `dst` (and from `src`) at `now`. Returns true when the edge

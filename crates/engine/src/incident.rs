@@ -2,7 +2,8 @@
 //! match, collects every match and novel observation until `incident_hold` has passed, is then
 //! emitted once, and absorbs (counts) later matches that come within `incident_window`.
 
-use crate::score::{Observation, Scored};
+use crate::observation::Observation;
+use crate::score::Scored;
 use reachwatch_model::{Alert, Baseline, Evidence, Interner, Peers, Seconds, Step, Sym, Ts};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;

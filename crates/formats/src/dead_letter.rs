@@ -90,20 +90,28 @@ pub struct DeadLetter {
     /// True when `raw` was truncated.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+    /// The original record's exact bytes (for outputs that keep them, such as the dead-letter
+    /// topic), at most [`MAX_BYTES`].
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
 }
+
+/// Most original bytes kept in a dead letter: records up to this size keep every byte; the
+/// dead-letter record (base64, about 4/3 of this) stays under a producer's 1 MB message limit.
+pub const MAX_BYTES: usize = 512 * 1024;
 
 impl DeadLetter {
     /// A dead letter for `raw` at `source:line`.
     pub fn new(source: &str, line: u64, err: DecodeError, raw: &[u8]) -> Self {
         let truncated = raw.len() > MAX_RAW;
-        let raw = &raw[..raw.len().min(MAX_RAW)];
         DeadLetter {
             source: source.to_string(),
             line,
             reason: err.reason,
             detail: err.detail,
-            raw: String::from_utf8_lossy(raw).into_owned(),
+            raw: String::from_utf8_lossy(&raw[..raw.len().min(MAX_RAW)]).into_owned(),
             truncated,
+            bytes: raw[..raw.len().min(MAX_BYTES)].to_vec(),
         }
     }
 }

@@ -65,13 +65,16 @@ pub fn for_each_line(
 /// thread's interner.
 #[derive(Debug, Default)]
 pub struct Batch {
-    /// Events with their 1-based line numbers. Symbols are local to the reading thread.
+    /// Events with their 1-based line numbers (files) or offsets (Kafka). Symbols are local to
+    /// the reading thread.
     pub events: Vec<(Event, u64)>,
+    /// Per event, when its record was produced (Unix ms), for sources that know it; else empty.
+    pub created: Vec<i64>,
     /// Names first interned by the reading thread since the previous batch, in symbol order.
     pub new_names: Vec<Box<str>>,
     /// Lines that could not be decoded.
     pub dead: Vec<DeadLetter>,
-    /// Lines read so far, in total.
+    /// Lines read so far, in total (files); the offset after the batch's last record (Kafka).
     pub lines: u64,
     /// Bytes read in this batch.
     pub bytes: u64,

@@ -3,7 +3,6 @@
 //! `reachwatch produce` (publish a file scenario). The only crate that links rdkafka.
 
 pub mod config;
-pub mod merge;
 pub mod pipeline;
 pub mod produce;
 pub mod read;

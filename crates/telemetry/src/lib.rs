@@ -14,7 +14,52 @@ pub use server::{serve, Health, Server};
 use prometheus::core::Collector;
 use prometheus::{Gauge, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use reachwatch_engine::Stats;
+use reachwatch_formats::Reason;
+use reachwatch_model::Severity;
 use std::sync::Mutex;
+
+/// What became of input records: the `result` label of `reachwatch_events_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputResult {
+    /// Accepted by the engine.
+    Ok,
+    /// Could not be decoded (dead-lettered).
+    DecodeError,
+    /// Refused as late (dead-lettered).
+    Late,
+    /// Refused as clock skew (dead-lettered).
+    ClockSkew,
+}
+
+impl InputResult {
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            InputResult::Ok => "ok",
+            InputResult::DecodeError => "decode_error",
+            InputResult::Late => "late",
+            InputResult::ClockSkew => "clock_skew",
+        }
+    }
+
+    /// The result of a record dead-lettered for `reason`.
+    pub fn of(reason: Reason) -> InputResult {
+        match reason {
+            Reason::Late => InputResult::Late,
+            Reason::ClockSkew => InputResult::ClockSkew,
+            _ => InputResult::DecodeError,
+        }
+    }
+}
+
+/// The outcome of a rule reload: the `result` label of `reachwatch_rules_reloads_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReloadResult {
+    /// The new rules compiled and are active.
+    Ok,
+    /// The new rules did not compile; the running ones stay.
+    Error,
+}
 
 /// Wall-clock seconds since the Unix epoch, for operational metrics only (the engine never reads
 /// the wall clock).
@@ -347,6 +392,52 @@ impl Telemetry {
         self.state_bytes.set(bytes as i64);
     }
 
+    /// Counts `n` records of `input` (a source name from the configuration, never a value from a
+    /// record) with their result.
+    pub fn input_records(&self, input: &str, result: InputResult, n: u64) {
+        if n > 0 {
+            self.events
+                .with_label_values(&[input, result.label()])
+                .inc_by(n);
+        }
+    }
+
+    /// Counts a record of `input` sent to the dead-letter output for `reason`.
+    pub fn dead_letter(&self, input: &str, reason: Reason) {
+        self.input_records(input, InputResult::of(reason), 1);
+        self.dead_letters.with_label_values(&[reason.name()]).inc();
+    }
+
+    /// Counts an alert of `rule` (an id from the rule set).
+    pub fn alert(&self, rule: &str, severity: Severity) {
+        self.alerts
+            .with_label_values(&[rule, severity.name()])
+            .inc();
+    }
+
+    /// Counts a rule reload.
+    pub fn rule_reload(&self, result: ReloadResult) {
+        let label = match result {
+            ReloadResult::Ok => "ok",
+            ReloadResult::Error => "error",
+        };
+        self.rule_reloads.with_label_values(&[label]).inc();
+    }
+
+    /// Sets the consumer lag of a partition, or removes it when unknown (never −1).
+    pub fn set_consumer_lag(&self, topic: &str, partition: i32, lag: Option<i64>) {
+        let part = partition.to_string();
+        match lag {
+            Some(lag) => self
+                .consumer_lag
+                .with_label_values(&[topic, &part])
+                .set(lag),
+            None => {
+                let _ = self.consumer_lag.remove_label_values(&[topic, &part]);
+            }
+        }
+    }
+
     /// Marks a rule set active.
     pub fn rules_active(&self, hash_hex: &str, loaded_unix_seconds: f64) {
         self.rules_info.reset();
@@ -362,7 +453,8 @@ mod tests {
     #[test]
     fn renders_counters_and_summaries() {
         let t = Telemetry::new();
-        t.events.with_label_values(&["auth", "ok"]).inc_by(5);
+        t.input_records("auth", InputResult::Ok, 5);
+        t.dead_letter("auth", Reason::ClockSkew);
         t.processing_latency
             .record(std::time::Duration::from_micros(250));
         t.processing_latency
@@ -370,6 +462,14 @@ mod tests {
         let text = t.render();
         assert!(
             text.contains("reachwatch_events_total{input=\"auth\",result=\"ok\"} 5"),
+            "{text}"
+        );
+        assert!(
+            text.contains("reachwatch_events_total{input=\"auth\",result=\"clock_skew\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("reachwatch_dead_letters_total{reason=\"clock_skew\"} 1"),
             "{text}"
         );
         assert!(

@@ -1,64 +1,160 @@
-//! The consumer group: assignment resumes at checkpointed offsets; a revoke drains only the
-//! revoked partitions, then checkpoints and commits before giving them up.
+//! The consumer group: an assignment starts each partition at its checkpointed offset; a revoke
+//! drains only the revoked partitions through the engine, checkpoints and commits before they
+//! are given up. Both ask the runner's thread and wait for its answer (inside the consumer's
+//! poll, on the driver's thread).
 
-use super::state::Core;
-use crate::merge::PartKey;
-use anyhow::Result;
+use super::receive::Book;
+use super::stage::ToStage;
+use crate::config::Settings;
+use anyhow::{anyhow, Result};
 use rdkafka::consumer::{
-    BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer,
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer,
 };
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use std::collections::BTreeMap;
+use reachwatch_checkpoint::PartitionOffset;
+use reachwatch_runner::SourceKey;
+use reachwatch_telemetry::Health;
+use std::sync::mpsc::{channel, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::time::Instant;
 
-/// The consumer's context: runs the rebalance on the shared core (assign with checkpointed
-/// offsets; on revoke, drain the revoked partitions, checkpoint and commit before giving them up).
+/// The consumer's context: what the driver and the rebalance callback share.
 pub struct Ctx {
-    pub(super) core: Arc<Mutex<Core>>,
+    pub(super) settings: Arc<Settings>,
+    pub(super) to_stage: SyncSender<ToStage>,
+    /// Assigned partitions: their queues, positions, decoders.
+    pub(super) book: Mutex<Book<PartitionQueue>>,
     /// The consumer itself, to split partition queues off on assignment.
     pub(super) consumer: OnceLock<Weak<StreamConsumer<Ctx>>>,
-    /// One queue per assigned partition, so the driver fetches exactly the partitions whose
-    /// merge queue has room.
-    pub(super) queues: Mutex<BTreeMap<PartKey, Arc<PartitionQueue>>>,
+    pub(super) health: Option<Arc<Health>>,
+    /// A failure inside a rebalance callback, reported by the driver loop.
+    pub(super) failed: Mutex<Option<anyhow::Error>>,
 }
 
 pub(super) type PartitionQueue = rdkafka::consumer::stream_consumer::StreamPartitionQueue<Ctx>;
 
 impl Ctx {
-    /// Splits a queue off for each assigned partition of `tpl` (after `assign`, which resets them).
-    pub(super) fn split(&self, core: &Core, tpl: &TopicPartitionList) {
+    /// The key of a source partition.
+    pub(super) fn key_of(&self, topic: &str, partition: i32) -> Option<SourceKey> {
+        self.settings
+            .sources
+            .iter()
+            .position(|s| s.topic == topic)
+            .map(|i| (i, partition))
+    }
+
+    fn keys(&self, tpl: &TopicPartitionList) -> Vec<SourceKey> {
+        tpl.elements()
+            .iter()
+            .filter_map(|e| self.key_of(e.topic(), e.partition()))
+            .collect()
+    }
+
+    /// Asks the runner's thread and waits for its answer.
+    fn ask<T>(&self, msg: impl FnOnce(std::sync::mpsc::Sender<T>) -> ToStage) -> Result<T> {
+        let (tx, rx) = channel();
+        let gone = || anyhow!("the pipeline's runner stopped (see the error logged before)");
+        self.to_stage.send(msg(tx)).map_err(|_| gone())?;
+        rx.recv().map_err(|_| gone())
+    }
+
+    fn on_assign(&self, tpl: &mut TopicPartitionList) -> Result<()> {
+        let keys = self.keys(tpl);
+        let starts = self.ask(|reply| ToStage::Assign {
+            keys: keys.clone(),
+            reply,
+        })?;
+        let from_start = self.settings.raw.pipeline.from_start;
+        let mut book = self.book.lock().expect("book lock");
+        for (&k, start) in keys.iter().zip(starts) {
+            let topic = &self.settings.sources[k.0].topic;
+            if from_start {
+                tpl.set_partition_offset(topic, k.1, Offset::Beginning)?;
+            } else if let Some(o) = start {
+                tpl.set_partition_offset(topic, k.1, Offset::Offset(o))?;
+                tracing::debug!(
+                    topic,
+                    partition = k.1,
+                    offset = o,
+                    "resuming at the checkpoint"
+                );
+            }
+            book.assign(k, start);
+        }
+        drop(book);
+        tracing::info!(partitions = tpl.count(), "partitions assigned");
+        if let Some(h) = &self.health {
+            h.set_ready(true);
+        }
+        Ok(())
+    }
+
+    /// Splits a queue off for each assigned partition of `tpl`.
+    fn split(&self, tpl: &TopicPartitionList) {
         let Some(consumer) = self.consumer.get().and_then(Weak::upgrade) else {
             return;
         };
-        let mut queues = self.queues.lock().expect("queues lock");
+        let mut book = self.book.lock().expect("book lock");
         for e in tpl.elements() {
-            let Some(key) = core.key_of(e.topic(), e.partition()) else {
+            let Some(key) = self.key_of(e.topic(), e.partition()) else {
                 continue;
             };
             if let Some(q) = consumer.split_partition_queue(e.topic(), e.partition()) {
-                queues.insert(key, Arc::new(q));
+                book.set_queue(key, Arc::new(q));
             }
         }
     }
 
-    pub(super) fn unsplit(&self, core: &Core, tpl: &TopicPartitionList) {
-        let mut queues = self.queues.lock().expect("queues lock");
-        for e in tpl.elements() {
-            if let Some(key) = core.key_of(e.topic(), e.partition()) {
-                queues.remove(&key);
-            }
+    fn on_revoke(&self, base: &BaseConsumer<Ctx>, tpl: &TopicPartitionList) -> Result<()> {
+        let keys = self.keys(tpl);
+        let offsets = self.ask(|reply| ToStage::Revoke {
+            keys: keys.clone(),
+            reply,
+        })??;
+        let revoked: Vec<PartitionOffset> = offsets
+            .into_iter()
+            .filter(|p| {
+                self.key_of(&p.topic, p.partition)
+                    .is_some_and(|k| keys.contains(&k))
+            })
+            .collect();
+        self.commit(base, &revoked)?;
+        let mut book = self.book.lock().expect("book lock");
+        for k in keys {
+            book.revoke(k);
         }
+        tracing::info!(partitions = tpl.count(), "partitions revoked");
+        Ok(())
     }
 
-    /// The queues of partitions whose merge queue has room.
-    pub(super) fn fetchable(&self, core: &Core) -> Vec<(PartKey, Arc<PartitionQueue>)> {
-        let queues = self.queues.lock().expect("queues lock");
-        queues
-            .iter()
-            .filter(|(k, _)| !core.merge.is_full(**k))
-            .map(|(k, q)| (*k, q.clone()))
-            .collect()
+    /// Commits offsets a checkpoint covers, if the plan allows (owned partitions, forward only).
+    pub(super) fn commit<C: ConsumerContext>(
+        &self,
+        consumer: &impl Consumer<C>,
+        covered: &[PartitionOffset],
+    ) -> Result<()> {
+        if !self.settings.raw.pipeline.commit {
+            return Ok(());
+        }
+        let plan = {
+            let book = self.book.lock().expect("book lock");
+            let owned = book.owned(&self.settings);
+            super::commit::commit_plan(covered, &owned, &book.committed)
+        };
+        if plan.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for p in &plan {
+            tpl.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.offset))?;
+        }
+        consumer
+            .commit(&tpl, CommitMode::Sync)
+            .map_err(|e| anyhow!("committing offsets covered by the checkpoint: {e}"))?;
+        let mut book = self.book.lock().expect("book lock");
+        for p in plan {
+            book.committed.insert((p.topic, p.partition), p.offset);
+        }
+        Ok(())
     }
 }
 
@@ -72,21 +168,25 @@ impl ConsumerContext for Ctx {
         tpl: &mut TopicPartitionList,
     ) {
         use rdkafka::types::RDKafkaRespErr as E;
-        let mut core = self.core.lock().expect("core lock");
         let cooperative = matches!(base.rebalance_protocol(), RebalanceProtocol::Cooperative);
         let result = match err {
-            E::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => core.on_assign(tpl).and_then(|()| {
+            E::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.on_assign(tpl).and_then(|()| {
                 if cooperative {
                     base.incremental_assign(tpl)?;
                 } else {
                     base.assign(tpl)?;
                 }
-                self.split(&core, tpl);
+                self.split(tpl);
                 Ok(())
             }),
             E::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                let r = core.on_revoke(base, tpl);
-                self.unsplit(&core, tpl);
+                let r = self.on_revoke(base, tpl);
+                if r.is_err() {
+                    let mut book = self.book.lock().expect("book lock");
+                    for k in self.keys(tpl) {
+                        book.revoke(k);
+                    }
+                }
                 let u = if cooperative {
                     base.incremental_unassign(tpl)
                 } else {
@@ -101,66 +201,7 @@ impl ConsumerContext for Ctx {
             }
         };
         if let Err(e) = result {
-            core.failed.get_or_insert(e);
+            self.failed.lock().expect("failure lock").get_or_insert(e);
         }
-    }
-}
-
-impl Core {
-    pub(super) fn on_assign(&mut self, tpl: &mut TopicPartitionList) -> Result<()> {
-        let now = Instant::now();
-        let from_start = self.settings.raw.pipeline.from_start;
-        let mut assigned = vec![];
-        for e in tpl.elements() {
-            assigned.push((e.topic().to_string(), e.partition()));
-        }
-        for (topic, partition) in assigned {
-            let Some(key) = self.key_of(&topic, partition) else {
-                continue;
-            };
-            self.merge.assign(key, now);
-            if from_start {
-                tpl.set_partition_offset(&topic, partition, Offset::Beginning)?;
-            } else if let Some(o) = self.last.input_offset(&topic, partition) {
-                tpl.set_partition_offset(&topic, partition, Offset::Offset(o))?;
-                self.merge.set_start(key, o);
-                tracing::debug!(topic, partition, offset = o, "resuming at the checkpoint");
-            }
-        }
-        tracing::info!(partitions = tpl.count(), "partitions assigned");
-        if let Some(h) = &self.health {
-            h.set_ready(true);
-        }
-        Ok(())
-    }
-
-    pub(super) fn on_revoke(
-        &mut self,
-        base: &BaseConsumer<Ctx>,
-        tpl: &TopicPartitionList,
-    ) -> Result<()> {
-        let revoked: Vec<PartKey> = tpl
-            .elements()
-            .iter()
-            .filter_map(|e| self.key_of(e.topic(), e.partition()))
-            .collect();
-        // Drain only the revoked partitions (in event time among themselves), then checkpoint
-        // and commit while they are still ours.
-        loop {
-            let next = revoked
-                .iter()
-                .filter_map(|&k| self.merge.head(k).map(|h| (h.time, k)))
-                .min();
-            let Some((_, k)) = next else { break };
-            let item = self.merge.pop_head(k).expect("head exists");
-            self.release(k, item)?;
-        }
-        self.checkpoint_and_commit(base)?;
-        for k in revoked {
-            self.merge.revoke(k);
-            self.decoders.remove(&k);
-        }
-        tracing::info!(partitions = tpl.count(), "partitions revoked");
-        Ok(())
     }
 }

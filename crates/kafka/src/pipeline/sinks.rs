@@ -1,22 +1,36 @@
 //! Where alerts and dead letters go: the producer and its delivery reports, the file and
 //! standard-output sinks; topic creation and the alert ids already published.
 
-use super::ALERT_ID_HEADER;
-use crate::read::{read_topic, META_TIMEOUT};
+use crate::read::{end_offsets, read_topic, META_TIMEOUT};
 use anyhow::{bail, Context, Result};
+use base64::Engine as _;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{
+    BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer,
+};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Message};
 use reachwatch_checkpoint::PartitionOffset;
+use reachwatch_formats::DeadLetter;
+use reachwatch_model::Alert;
+use reachwatch_runner::sink::write_line;
+use reachwatch_runner::{Sink, Source};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::sync::Mutex;
 use std::time::Duration;
+
+/// Header carrying an alert's id on the alerts topic.
+pub const ALERT_ID_HEADER: &str = "reachwatch-alert-id";
+
+/// How long a flush of the producer may take before the checkpoint fails.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Delivery failures of the producer, checked at every checkpoint.
 #[derive(Default)]
@@ -40,25 +54,128 @@ pub(super) type Producer = ThreadedProducer<Deliveries>;
 
 /// A dead letter as written to the dead-letter topic (JSON).
 #[derive(Serialize)]
-pub(super) struct KafkaDeadLetter<'a> {
-    pub(super) topic: &'a str,
-    pub(super) partition: i32,
-    pub(super) offset: i64,
+struct KafkaDeadLetter<'a> {
+    topic: &'a str,
+    partition: i32,
+    offset: u64,
     /// `Reason` name: `bad_json`, `wrong_type`, `too_long`, `late`, …
-    pub(super) reason: &'static str,
-    pub(super) detail: &'a str,
+    reason: &'static str,
+    detail: &'a str,
     /// The original record, lossy UTF-8, at most 4 KiB.
-    pub(super) raw: &'a str,
+    raw: &'a str,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub(super) truncated: bool,
+    truncated: bool,
     /// The original record's exact bytes, base64 (standard alphabet).
-    pub(super) raw_base64: String,
+    raw_base64: String,
 }
 
-/// Alert sinks other than the topic.
-pub(super) struct FileSinks {
+/// The pipeline's outputs: the alerts topic, the dead-letter topic, an alerts file and
+/// standard output.
+pub(super) struct KafkaSink {
+    pub(super) producer: Option<Producer>,
+    pub(super) alerts_topic: Option<String>,
+    pub(super) dead_letter_topic: Option<String>,
     pub(super) file: Option<BufWriter<File>>,
     pub(super) stdout: bool,
+}
+
+impl KafkaSink {
+    /// Sends one record, waiting while the producer's queue is full.
+    fn send(&self, topic: &str, key: &str, payload: &[u8], id: Option<&str>) -> Result<()> {
+        let producer = self
+            .producer
+            .as_ref()
+            .expect("producer exists for topic sinks");
+        let mut record = BaseRecord::to(topic).key(key).payload(payload);
+        if let Some(id) = id {
+            record = record.headers(OwnedHeaders::new().insert(Header {
+                key: ALERT_ID_HEADER,
+                value: Some(id),
+            }));
+        }
+        loop {
+            match producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err((e, _)) => bail!("producing to {topic}: {e}"),
+            }
+        }
+    }
+
+    /// Waits until every record sent so far is acknowledged and the alerts file is on disk;
+    /// fails when a delivery failed.
+    pub(super) fn flush(&mut self) -> Result<()> {
+        if let Some(p) = &self.producer {
+            p.flush(FLUSH_TIMEOUT)
+                .context("flushing alerts and dead letters before a checkpoint")?;
+            if let Some(e) = p.context().failed.lock().expect("delivery lock").take() {
+                bail!("{e}; no checkpoint written, the records will be processed again on restart");
+            }
+        }
+        if let Some(f) = &mut self.file {
+            f.flush()?;
+            f.get_ref().sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// The alerts topic's end offsets (where alerts after now will go).
+    pub(super) fn alert_end_offsets(&self) -> Result<Vec<PartitionOffset>> {
+        match (&self.producer, &self.alerts_topic) {
+            (Some(p), Some(topic)) => end_offsets(p.client(), topic),
+            _ => Ok(vec![]),
+        }
+    }
+}
+
+impl Sink for KafkaSink {
+    fn alert(&mut self, alert: &Alert, line: &[u8]) -> Result<()> {
+        if let Some(topic) = &self.alerts_topic {
+            self.send(topic, &alert.identity, line, Some(&alert.id))?;
+        }
+        if let Some(f) = &mut self.file {
+            write_line(f, line)?;
+        }
+        if self.stdout {
+            let mut out = std::io::stdout().lock();
+            write_line(&mut out, line)?;
+            out.flush()?;
+        }
+        Ok(())
+    }
+
+    fn dead_letter(&mut self, source: &Source, partition: i32, letter: &DeadLetter) -> Result<()> {
+        let Some(topic) = &self.dead_letter_topic else {
+            tracing::debug!(
+                topic = source.name,
+                partition,
+                offset = letter.line,
+                reason = letter.reason.name(),
+                "dead letter"
+            );
+            return Ok(());
+        };
+        let record = KafkaDeadLetter {
+            topic: &source.name,
+            partition,
+            offset: letter.line,
+            reason: letter.reason.name(),
+            detail: &letter.detail,
+            raw: &letter.raw,
+            truncated: letter.truncated,
+            raw_base64: base64::engine::general_purpose::STANDARD.encode(&letter.bytes),
+        };
+        let payload = serde_json::to_vec(&record)?;
+        self.send(
+            topic,
+            &format!("{}/{partition}", source.name),
+            &payload,
+            None,
+        )
+    }
 }
 
 pub(super) fn client_config(options: &[(String, String)]) -> ClientConfig {

@@ -1,19 +1,19 @@
-//! The event-time merge across partitions: a bounded queue per assigned partition; the engine is
-//! fed the earliest head over all queues (ties go to the lower key: authentication topics sort
-//! first, as in replay). Back-pressure: a partition whose queue is full is not fetched from. A
-//! partition with nothing buffered holds the merge back while records are on their way (its end
-//! is not reached), and once at its end until nothing has arrived from it for the idle timeout
-//! (wall clock); then the others proceed without it. The idle clock runs from the last record
-//! received, not from when the queue ran empty: a partition read to its end long ago, whose
-//! buffered records the merge has only now used up, does not hold the merge back again. Pure:
-//! the caller passes the current instant.
+//! The event-time merge across inputs: a bounded queue per input (a file, or a Kafka partition);
+//! the engine is fed the earliest head over all queues (ties go to the lower key: authentication
+//! inputs sort first). Back-pressure: an input whose queue is full is not read from. An input with
+//! nothing buffered holds the merge back while records are on their way (its end is not reached),
+//! and once at its end until nothing has arrived from it for the idle timeout (wall clock; zero
+//! for files, whose end is final); then the others proceed without it. The idle clock runs from
+//! the last record received, not from when the queue ran empty: an input read to its end long
+//! ago, whose buffered records the merge has only now used up, does not hold the merge back
+//! again. Pure: the caller passes the current instant.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-/// A partition: index of its source in the configuration (authentication sources first) and
-/// partition number.
-pub type PartKey = (usize, i32);
+/// One input of the merge: the index of its source (authentication sources first) and its
+/// partition number (0 for a file).
+pub type SourceKey = (usize, i32);
 
 /// One buffered record: event time (ms), offset, payload.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,6 +36,8 @@ struct Part<T> {
     last_received: Instant,
     /// The end of the partition was reached and nothing arrived since.
     at_end: bool,
+    /// Records taken off the queue so far.
+    taken: u64,
 }
 
 /// A stretch of the merge: records of `key` are next until the head `until` (event time,
@@ -43,14 +45,14 @@ struct Part<T> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Run {
     /// The partition to take from.
-    pub key: PartKey,
-    until: Option<(i64, PartKey)>,
+    pub key: SourceKey,
+    until: Option<(i64, SourceKey)>,
 }
 
 /// The queues of every assigned partition.
 #[derive(Debug)]
 pub struct Merge<T> {
-    parts: BTreeMap<PartKey, Part<T>>,
+    parts: BTreeMap<SourceKey, Part<T>>,
     capacity: usize,
     idle: Duration,
 }
@@ -66,17 +68,18 @@ impl<T> Merge<T> {
     }
 
     /// Starts tracking a newly assigned partition (a no-op when already tracked).
-    pub fn assign(&mut self, key: PartKey, now: Instant) {
+    pub fn assign(&mut self, key: SourceKey, now: Instant) {
         self.parts.entry(key).or_insert(Part {
             queue: VecDeque::new(),
             received_next: None,
             last_received: now,
             at_end: false,
+            taken: 0,
         });
     }
 
     /// Stops tracking a partition; returns what it still had buffered.
-    pub fn revoke(&mut self, key: PartKey) -> Vec<Item<T>> {
+    pub fn revoke(&mut self, key: SourceKey) -> Vec<Item<T>> {
         self.parts
             .remove(&key)
             .map(|p| p.queue.into())
@@ -84,68 +87,84 @@ impl<T> Merge<T> {
     }
 
     /// Tracked partitions.
-    pub fn keys(&self) -> impl Iterator<Item = PartKey> + '_ {
+    pub fn keys(&self) -> impl Iterator<Item = SourceKey> + '_ {
         self.parts.keys().copied()
-    }
-
-    /// Records that the record at `offset` was received at `now` (decoded or not) without
-    /// queueing it.
-    pub fn skip(&mut self, key: PartKey, offset: i64, now: Instant) {
-        if let Some(p) = self.parts.get_mut(&key) {
-            p.received_next = Some(offset + 1);
-            p.last_received = now;
-            p.at_end = false;
-        }
     }
 
     /// Records that the partition has nothing more to read: from now on, once its queue is
     /// empty, it holds the merge back only until the idle timeout has passed since its last
     /// record. (Until then, records are known to be on their way and the merge waits for them.)
-    pub fn at_end(&mut self, key: PartKey) {
+    pub fn at_end(&mut self, key: SourceKey) {
         if let Some(p) = self.parts.get_mut(&key) {
             p.at_end = true;
         }
     }
 
     /// Whether the partition is known to be at its end.
-    pub fn is_at_end(&self, key: PartKey) -> bool {
+    pub fn is_at_end(&self, key: SourceKey) -> bool {
         self.parts.get(&key).is_some_and(|p| p.at_end)
     }
 
     /// Queues a decoded record received at `now`.
-    pub fn push(&mut self, key: PartKey, item: Item<T>, now: Instant) {
+    pub fn push(&mut self, key: SourceKey, item: Item<T>, now: Instant) {
         let Some(p) = self.parts.get_mut(&key) else {
             return;
         };
-        p.received_next = Some(item.offset + 1);
+        p.received_next = Some(
+            p.received_next
+                .map_or(item.offset + 1, |n| n.max(item.offset + 1)),
+        );
         p.queue.push_back(item);
         p.last_received = now;
         p.at_end = false;
     }
 
+    /// Records that everything before `next` was received at `now` (the end of a batch whose
+    /// last records carried no event).
+    pub fn received(&mut self, key: SourceKey, next: i64, now: Instant) {
+        if let Some(p) = self.parts.get_mut(&key) {
+            p.received_next = Some(p.received_next.map_or(next, |n| n.max(next)));
+            p.last_received = now;
+            p.at_end = false;
+        }
+    }
+
     /// True when the partition's queue is at capacity: do not fetch more of it (the records
     /// wait in the client's bounded prefetch, and then on the broker).
-    pub fn is_full(&self, key: PartKey) -> bool {
+    pub fn is_full(&self, key: SourceKey) -> bool {
         self.parts
             .get(&key)
             .is_some_and(|p| p.queue.len() >= self.capacity)
     }
 
+    /// Records buffered for the input.
+    pub fn len(&self, key: SourceKey) -> usize {
+        self.parts.get(&key).map_or(0, |p| p.queue.len())
+    }
+
     /// How many more records the partition's queue takes before it is full.
-    pub fn room(&self, key: PartKey) -> usize {
+    pub fn room(&self, key: SourceKey) -> usize {
         self.parts
             .get(&key)
             .map_or(0, |p| self.capacity.saturating_sub(p.queue.len()))
     }
 
     /// The head of a partition (for checks before [`Merge::pop`]).
-    pub fn head(&self, key: PartKey) -> Option<&Item<T>> {
+    pub fn head(&self, key: SourceKey) -> Option<&Item<T>> {
         self.parts.get(&key).and_then(|p| p.queue.front())
     }
 
     /// Removes a partition's head regardless of the merge (a refused record, a drain).
-    pub fn pop_head(&mut self, key: PartKey) -> Option<Item<T>> {
-        self.parts.get_mut(&key)?.queue.pop_front()
+    pub fn pop_head(&mut self, key: SourceKey) -> Option<Item<T>> {
+        let p = self.parts.get_mut(&key)?;
+        let item = p.queue.pop_front()?;
+        p.taken += 1;
+        Some(item)
+    }
+
+    /// Records taken off the input's queue so far (by the merge or as heads).
+    pub fn taken(&self, key: SourceKey) -> u64 {
+        self.parts.get(&key).map_or(0, |p| p.taken)
     }
 
     /// Where the merge goes next: the partition whose head is next in event time, and the head
@@ -153,7 +172,7 @@ impl<T> Merge<T> {
     /// buffered, or when a partition with nothing buffered is still within its idle timeout
     /// (wait for it), unless `all` (a final drain: empty partitions are passed over).
     pub fn next_run(&self, now: Instant, all: bool) -> Option<Run> {
-        let mut best: Option<(i64, PartKey)> = None;
+        let mut best: Option<(i64, SourceKey)> = None;
         let mut second = None;
         for (&k, p) in &self.parts {
             match p.queue.front() {
@@ -186,11 +205,12 @@ impl<T> Merge<T> {
         if run.until.is_some_and(|u| (h.time, run.key) >= u) {
             return None;
         }
+        p.taken += 1;
         p.queue.pop_front()
     }
 
     /// The next record in event time, or `None` (see [`Merge::next_run`]).
-    pub fn pop(&mut self, now: Instant) -> Option<(PartKey, Item<T>)> {
+    pub fn pop(&mut self, now: Instant) -> Option<(SourceKey, Item<T>)> {
         let run = self.next_run(now, false)?;
         let item = self.pop_in(&run)?;
         Some((run.key, item))
@@ -198,19 +218,19 @@ impl<T> Merge<T> {
 
     /// The offset from which a restart must read this partition so that nothing not yet given
     /// to the engine is lost: the oldest buffered record, else the next one to receive.
-    pub fn resume_offset(&self, key: PartKey) -> Option<i64> {
+    pub fn resume_offset(&self, key: SourceKey) -> Option<i64> {
         let p = self.parts.get(&key)?;
         p.queue.front().map(|h| h.offset).or(p.received_next)
     }
 
     /// The next offset to receive on a partition, when known.
-    pub fn position(&self, key: PartKey) -> Option<i64> {
+    pub fn position(&self, key: SourceKey) -> Option<i64> {
         self.parts.get(&key).and_then(|p| p.received_next)
     }
 
     /// Sets the offset a partition starts from (checkpoint or committed), before anything is
     /// received.
-    pub fn set_start(&mut self, key: PartKey, offset: i64) {
+    pub fn set_start(&mut self, key: SourceKey, offset: i64) {
         if let Some(p) = self.parts.get_mut(&key) {
             if p.received_next.is_none() {
                 p.received_next = Some(offset);
@@ -219,7 +239,7 @@ impl<T> Merge<T> {
     }
 
     /// Per partition: buffered records, next offset to receive, at its end.
-    pub fn describe(&self) -> Vec<(PartKey, usize, Option<i64>, bool)> {
+    pub fn describe(&self) -> Vec<(SourceKey, usize, Option<i64>, bool)> {
         self.parts
             .iter()
             .map(|(&k, p)| (k, p.queue.len(), p.received_next, p.at_end))
@@ -357,7 +377,7 @@ mod tests {
         assert_eq!(m.resume_offset((0, 3)), None);
         m.set_start((0, 3), 40);
         assert_eq!(m.resume_offset((0, 3)), Some(40));
-        m.skip((0, 3), 40, t0); // a dead letter
+        m.received((0, 3), 41, t0); // a dead letter
         m.push((0, 3), item(1, 41), t0);
         assert_eq!(m.resume_offset((0, 3)), Some(41));
         m.pop(t0);

@@ -1,0 +1,179 @@
+//! Matches grouped into incidents, and incidents emitted as alerts when due.
+
+use super::Engine;
+use crate::incident::{service_name, Best, Incident, MAX_INCIDENT};
+use crate::observation::{Observation, Via};
+use crate::score::score;
+use reachwatch_model::{
+    Alert, AuthProtocol, Baseline, IdentityKind, LogonType, Peers, Seconds, Sym, Ts,
+};
+
+impl Engine {
+    pub(super) fn emit_due(&mut self, now: Ts, out: &mut Vec<Alert>) {
+        while let Some(&(at, id)) = self.st.due.first() {
+            if at >= now {
+                break;
+            }
+            self.st.due.pop_first();
+            let Some(inc) = self.st.incidents.get_mut(&id) else {
+                continue;
+            };
+            inc.emitted = true;
+            let kind = self
+                .st
+                .graph
+                .identities
+                .get(&id)
+                .map_or(IdentityKind::Unknown, |p| p.kind);
+            let alert = inc.to_alert(id, kind.name(), &self.st.syms);
+            *self
+                .st
+                .stats
+                .alerts_by_rule
+                .entry(alert.rule.clone())
+                .or_insert(0) += 1;
+            out.push(alert);
+        }
+    }
+
+    /// Scores an observation of an alerting identity and groups a match into its incident.
+    /// Returns whether the destination's group was new for the identity.
+    pub(super) fn score_and_group(
+        &mut self,
+        obs: Observation,
+        chain: Option<(Ts, Sym, Option<Sym>)>,
+        out: &mut Vec<Alert>,
+    ) -> bool {
+        let _ = out;
+        let profile = &self.st.graph.identities[&obs.identity];
+        let scored = score(
+            &self.st.graph,
+            &self.rules,
+            &self.st.syms,
+            profile,
+            &obs,
+            chain.map(|(at, from, _)| (from, at)),
+        );
+        let dst_group_new = scored.dst_group_new;
+        let step = obs;
+        let t = obs.time;
+        let suppressed_by = scored.matched.as_ref().and_then(|m| {
+            let name = |s: Option<Sym>| s.map_or("", |s| self.st.syms.resolve(s));
+            let service = service_name(&obs, &self.st.syms).unwrap_or_default();
+            self.rules
+                .exceptions
+                .iter()
+                .find(|e| {
+                    e.covers(
+                        &m.rule,
+                        name(Some(obs.identity)),
+                        name(obs.src),
+                        name(Some(obs.dst)),
+                        &service,
+                        t.saturating_add(self.time_base),
+                    )
+                })
+                .map(|e| e.name.clone())
+        });
+        let suppressed = suppressed_by.is_some();
+        if let Some(exception) = suppressed_by {
+            *self.st.stats.suppressed.entry(exception).or_insert(0) += 1;
+        }
+        if scored.matched.is_none() || suppressed {
+            // Novel reach of an identity with a pending incident is part of the story.
+            if scored.edge_new {
+                if let Some(inc) = self.st.incidents.get_mut(&obs.identity) {
+                    if !inc.emitted {
+                        inc.add(step, obs.dst, t, None, self.rules.settings.max_evidence);
+                    }
+                }
+            }
+            return dst_group_new;
+        }
+        self.st.stats.matches += 1;
+        let path = match chain {
+            Some((at, from, from_src)) if scored.hits.iter().any(|h| h.name == "chain") => {
+                // The hop into the intermediate host (the chain is keyed by this observation's source).
+                let hop = Observation {
+                    time: at,
+                    identity: from,
+                    src: from_src,
+                    dst: obs.src.unwrap_or(obs.dst),
+                    port: 0,
+                    service: None,
+                    protocol: AuthProtocol::Unknown,
+                    logon: LogonType::Unknown,
+                    via: Via::Auth,
+                };
+                vec![hop, step]
+            }
+            _ => vec![],
+        };
+        let best = Best {
+            baseline: self.baseline(obs.identity),
+            peers: self.peers(obs.identity, obs.dst),
+            obs,
+            scored,
+            path,
+        };
+        let window = self.rules.settings.incident_window;
+        match self.st.incidents.get_mut(&obs.identity) {
+            Some(inc) if !inc.emitted => {
+                inc.add(
+                    step,
+                    obs.dst,
+                    t,
+                    Some(best),
+                    self.rules.settings.max_evidence,
+                );
+            }
+            Some(inc) if t <= inc.last_match + window && t <= inc.opened + MAX_INCIDENT => {
+                inc.absorbed += 1;
+                inc.last_match = t;
+                self.st.stats.absorbed += 1;
+            }
+            _ => {
+                let inc = Incident::open(best, step, self.rules.settings.incident_hold);
+                self.st.due.insert((inc.emit_at, obs.identity));
+                self.st.incidents.insert(obs.identity, inc);
+            }
+        }
+        dst_group_new
+    }
+
+    pub(super) fn baseline(&self, identity: Sym) -> Baseline {
+        let p = &self.st.graph.identities[&identity];
+        let group = |g: &u32| self.st.graph.group_names[*g as usize].clone();
+        Baseline {
+            first_seen: Seconds::from_ms(p.first_seen),
+            observations: p.observations,
+            destinations: p.destinations,
+            sources: p
+                .sources
+                .iter()
+                .map(|&s| self.st.syms.resolve(s).to_string())
+                .collect(),
+            destination_groups: p.dst_groups.iter().take(10).map(group).collect(),
+            protocols: AuthProtocol::ALL
+                .iter()
+                .filter(|pr| p.protocols & pr.bit() != 0)
+                .map(|pr| pr.name().to_string())
+                .collect(),
+        }
+    }
+
+    pub(super) fn peers(&self, identity: Sym, dst: Sym) -> Peers {
+        let p = &self.st.graph.identities[&identity];
+        Peers {
+            group: self.st.graph.group_names[p.group as usize].clone(),
+            group_reaching_dst: self
+                .st
+                .graph
+                .group_reach
+                .get(&(p.group, dst))
+                .copied()
+                .unwrap_or(0),
+            identities_reaching_dst: self.st.graph.hosts.get(&dst).map_or(0, |h| h.identities),
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! The engine: reorder → join → observe (score, group, learn) → alerts.
+
+mod alerting;
+mod observe;
+mod profiles;
+mod snapshot;
+mod stats;
+
+pub use snapshot::SnapshotError;
+pub use stats::{Rejection, Stats};
+
+use crate::config::EngineConfig;
+use crate::graph::{FxMap, Graph};
+use crate::incident::Incident;
+use crate::join::Join;
+use crate::reorder::Reorder;
+use reachwatch_model::time::DAY;
+use reachwatch_model::{Alert, Classifier, Event, Interner, Sym, Ts};
+use reachwatch_rules::RuleSet;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// How often (event time) the join forgets authentications too old to claim a flow.
+const JOIN_EVICT_EVERY: Ts = 10 * reachwatch_model::time::MINUTE;
+
+/// The detection engine. Feed events with [`Engine::push`], finish with [`Engine::finish`].
+pub struct Engine {
+    rules: Arc<RuleSet>,
+    classifier: Classifier,
+    /// Added to event time for absolute comparisons (exception windows and expiry).
+    time_base: Ts,
+    /// Everything learned and held: what a snapshot saves.
+    st: State,
+}
+
+/// The built-in rules with other settings.
+fn builtin_with(settings: EngineConfig) -> RuleSet {
+    let mut rules = reachwatch_rules::builtin();
+    rules.settings = settings;
+    rules
+}
+
+/// Everything the engine learned and holds (what a snapshot saves).
+#[derive(Serialize, Deserialize)]
+struct State {
+    syms: Interner,
+    reorder: Reorder,
+    join: Join,
+    graph: Graph,
+    /// Latest unusual login into a host: host → (time, identity, source).
+    chain_in: FxMap<Sym, (Ts, Sym, Option<Sym>)>,
+    incidents: FxMap<Sym, Incident>,
+    due: BTreeSet<(Ts, Sym)>,
+    learn_end: Option<Ts>,
+    next_sweep: Ts,
+    next_join_evict: Ts,
+    now: Ts,
+    stats: Stats,
+}
+
+impl Engine {
+    /// A new engine with the built-in rules, these settings and this classifier.
+    pub fn new(cfg: EngineConfig, classifier: Classifier) -> Engine {
+        let mut engine = Self::with_rules(Arc::new(builtin_with(cfg)));
+        engine.classifier = classifier;
+        engine
+    }
+
+    /// A new engine running a compiled rule set.
+    pub fn with_rules(rules: Arc<RuleSet>) -> Engine {
+        Engine {
+            classifier: rules.classifier(),
+            time_base: 0,
+            st: State {
+                syms: Interner::new(),
+                reorder: Reorder::new(rules.settings.lateness, rules.settings.max_skew),
+                join: Join::default(),
+                graph: Graph::default(),
+                chain_in: FxMap::default(),
+                incidents: FxMap::default(),
+                due: BTreeSet::new(),
+                learn_end: None,
+                next_sweep: Ts::MIN,
+                next_join_evict: Ts::MIN,
+                now: Ts::MIN,
+                stats: Stats::default(),
+            },
+            rules,
+        }
+    }
+
+    /// The symbol table events must be interned in.
+    pub fn symbols_mut(&mut self) -> &mut Interner {
+        &mut self.st.syms
+    }
+
+    /// The symbol table.
+    pub fn symbols(&self) -> &Interner {
+        &self.st.syms
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.st.stats
+    }
+
+    /// The learned reach graph.
+    pub fn graph(&self) -> &Graph {
+        &self.st.graph
+    }
+
+    /// Settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.rules.settings
+    }
+
+    /// The active rule set.
+    pub fn rules(&self) -> &Arc<RuleSet> {
+        &self.rules
+    }
+
+    /// Sets the absolute time (ms since the Unix epoch) of event time 0, for rule-file times
+    /// (exception windows and expiry) on relative-time input such as LANL.
+    pub fn set_time_base(&mut self, base: Ts) {
+        self.time_base = base;
+    }
+
+    /// Swaps in a new rule set without losing any state: identities are re-classified, hosts
+    /// get the new inventory's attributes, and windows and thresholds apply from the next event.
+    /// Peer groups of identities already seen stay as they were.
+    pub fn set_rules(&mut self, rules: Arc<RuleSet>) {
+        self.classifier = rules.classifier();
+        self.st
+            .reorder
+            .set_limits(rules.settings.lateness, rules.settings.max_skew);
+        let hosts: Vec<Sym> = self.st.graph.hosts.keys().copied().collect();
+        for h in hosts {
+            self.st.graph.apply_inventory(&rules, &self.st.syms, h);
+        }
+        let ids: Vec<Sym> = self.st.graph.identities.keys().copied().collect();
+        for id in ids {
+            let name = self.st.syms.resolve(id);
+            let kind = self.classifier.classify(name);
+            let env = rules.group_of(name).and_then(|g| g.environment.clone());
+            let env = self.st.graph.attr_id(env.as_deref());
+            if let Some(p) = self.st.graph.identities.get_mut(&id) {
+                p.kind = kind;
+                p.env = env;
+            }
+        }
+        self.rules = rules;
+    }
+
+    /// End of the learning period, once the first event has been processed.
+    pub fn learn_end(&self) -> Option<Ts> {
+        self.st.learn_end
+    }
+
+    /// Estimated bytes of engine state (graph, join buffers, reorder buffer, incidents, symbols).
+    pub fn state_bytes(&self) -> usize {
+        self.st.graph.estimated_bytes()
+            + self.st.join.estimated_bytes()
+            + self.st.reorder.len() * std::mem::size_of::<(Ts, u64, Event)>()
+            + self.st.syms.heap_bytes()
+    }
+
+    /// Event-time watermark: every event before it has been processed (`None` before the first
+    /// event).
+    pub fn watermark(&self) -> Option<Ts> {
+        self.st.reorder.watermark()
+    }
+
+    /// Entries held in the join and reorder buffers.
+    pub fn buffered(&self) -> usize {
+        self.st.join.len() + self.st.reorder.len()
+    }
+
+    /// Would an event at time `t` be accepted now? Lets a driver that merges several inputs by
+    /// time drop a skewed event before it holds back the other inputs.
+    pub fn check(&self, t: Ts) -> Result<(), Rejection> {
+        self.st.reorder.check(t).map_err(Rejection::from)
+    }
+
+    /// Accepts an event (symbols from [`Engine::symbols_mut`]); alerts that become due are
+    /// appended to `out`. A late or skewed event is refused and changes nothing.
+    pub fn push(&mut self, event: Event, out: &mut Vec<Alert>) -> Result<(), Rejection> {
+        if let Err(refusal) = self.st.reorder.push(event) {
+            let rejection = Rejection::from(refusal);
+            match rejection {
+                Rejection::Late { .. } => self.st.stats.late += 1,
+                Rejection::ClockSkew { .. } => self.st.stats.skewed += 1,
+            }
+            return Err(rejection);
+        }
+        while let Some(ev) = self.st.reorder.pop(false) {
+            self.process(ev, out);
+        }
+        Ok(())
+    }
+
+    /// End of input: processes everything buffered and emits every open incident.
+    pub fn finish(&mut self, out: &mut Vec<Alert>) {
+        while let Some(ev) = self.st.reorder.pop(true) {
+            self.process(ev, out);
+        }
+        while let Some(f) = self.st.join.drain() {
+            self.on_flow(f, out);
+        }
+        self.emit_due(Ts::MAX, out);
+    }
+
+    fn process(&mut self, ev: Event, out: &mut Vec<Alert>) {
+        let t = ev.time();
+        self.tick(t, out);
+        match ev {
+            Event::Auth(a) => self.on_auth(a, out),
+            Event::Flow(f) => {
+                self.st.stats.flow_events += 1;
+                self.st.join.flow(f);
+            }
+        }
+    }
+
+    fn tick(&mut self, now: Ts, out: &mut Vec<Alert>) {
+        if self.st.learn_end.is_none() {
+            self.st.learn_end = Some(now.saturating_add(self.rules.settings.learn));
+            self.st.graph.data_start = now;
+            self.st.next_sweep = now.saturating_add(DAY);
+        }
+        self.st.now = now;
+        while let Some(f) = self.st.join.due(now, self.rules.settings.join_before) {
+            self.on_flow(f, out);
+        }
+        if self.st.due.first().is_some_and(|&(at, _)| at < now) {
+            self.emit_due(now, out);
+        }
+        if now >= self.st.next_join_evict {
+            self.st
+                .join
+                .evict(now - self.rules.settings.join_after - self.rules.settings.join_before);
+            self.st.next_join_evict = now + JOIN_EVICT_EVERY;
+        }
+        if now >= self.st.next_sweep {
+            self.sweep(now);
+            self.st.next_sweep = now + DAY;
+        }
+    }
+
+    fn sweep(&mut self, now: Ts) {
+        self.st.graph.age_out(now, self.rules.settings.edge_ttl);
+        let chain_cut = now - self.rules.settings.chain_window;
+        self.st.chain_in.retain(|_, (t, _, _)| *t >= chain_cut);
+        let window = self.rules.settings.incident_window;
+        self.st
+            .incidents
+            .retain(|_, i| !i.emitted || i.last_match + window >= now);
+    }
+}

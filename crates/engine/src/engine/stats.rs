@@ -1,0 +1,80 @@
+//! What the engine counts, and why it refuses an event.
+
+use crate::reorder::Refusal;
+use reachwatch_model::Ts;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Why the engine refused an event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// Older than the watermark minus nothing: its window has been processed.
+    Late {
+        /// Watermark at arrival (ms).
+        watermark: Ts,
+    },
+    /// Too far ahead of the stream's time.
+    ClockSkew {
+        /// Latest event time seen (ms).
+        max_seen: Ts,
+    },
+}
+
+impl From<Refusal> for Rejection {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Late { watermark } => Rejection::Late { watermark },
+            Refusal::Skew { max_seen } => Rejection::ClockSkew { max_seen },
+        }
+    }
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rejection::Late { watermark } => write!(
+                f,
+                "event is older than the watermark ({} s): its window was already processed",
+                watermark / 1000
+            ),
+            Rejection::ClockSkew { max_seen } => write!(
+                f,
+                "event is too far ahead of the latest event time ({} s)",
+                max_seen / 1000
+            ),
+        }
+    }
+}
+
+/// Counters of what the engine did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Authentication events accepted.
+    pub auth_events: u64,
+    /// Flow events accepted.
+    pub flow_events: u64,
+    /// Events refused as late.
+    pub late: u64,
+    /// Events refused as clock skew.
+    pub skewed: u64,
+    /// Authentications that are not logons (logoff, ticket requests, …): counted, not observed.
+    pub auth_not_logon: u64,
+    /// Failed authentications.
+    pub auth_failures: u64,
+    /// Flows joined to an authentication.
+    pub join_hits: u64,
+    /// Flows with no authentication, attributed to the source host's machine account.
+    pub join_misses: u64,
+    /// Reach observations scored or learned.
+    pub observations: u64,
+    /// Observations that made a new edge after the learning period.
+    pub novel_edges: u64,
+    /// Observations that scored at or above the threshold.
+    pub matches: u64,
+    /// Matches absorbed by an incident already emitted.
+    pub absorbed: u64,
+    /// Alerts emitted, by rule.
+    pub alerts_by_rule: BTreeMap<String, u64>,
+    /// Matches suppressed, by exception name.
+    pub suppressed: BTreeMap<String, u64>,
+}

@@ -1,0 +1,473 @@
+//! The runner: decoded batches in, the engine driven in event-time order, alerts and dead letters
+//! out to a [`Sink`].
+
+use crate::alerts::{AlertOut, Outcome};
+use crate::merge::{Item, Merge, SourceKey};
+use crate::sink::Sink;
+use crate::summary::Summary;
+use crate::symbols::SymbolBridge;
+use anyhow::Result;
+use reachwatch_engine::{Engine, Rejection, RuleSet};
+use reachwatch_formats::lines::Batch;
+use reachwatch_formats::{AlertFormat, DeadLetter, DecodeError, HostMap, Reason, Stream};
+use reachwatch_model::{Alert, Event};
+use reachwatch_telemetry::{InputResult, Telemetry};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Events in a batch: the unit of the `batch` log span and of metric updates.
+const BATCH: u64 = 16_384;
+
+/// One input source: a file, or a topic whose partitions are separate inputs of the merge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    /// Its name in dead letters and the summary (a file path or a topic).
+    pub name: String,
+    /// The metrics' `input` label: `auth` or `flows` for files, the topic for Kafka (configured,
+    /// never taken from a record, so that labels stay few).
+    pub label: String,
+    /// Authentications or flows.
+    pub stream: Stream,
+}
+
+/// How a runner is set up.
+pub struct Options {
+    /// The sources; authentication sources first (they win ties in the merge).
+    pub sources: Vec<Source>,
+    /// IP → host names applied to every name handed over.
+    pub hosts: HostMap,
+    /// Encoding of alerts.
+    pub alert_format: AlertFormat,
+    /// Unix time (ms) of event time 0, when alerts get an RFC 3339 timestamp.
+    pub base_time: Option<i64>,
+    /// Alert ids already delivered (after a restore): not delivered again.
+    pub delivered: HashSet<String>,
+    /// Decoded records buffered per input before it is not read from.
+    pub queue_capacity: usize,
+    /// How long an input at its end with nothing buffered still holds the merge back.
+    pub idle_timeout: Duration,
+    /// Metrics to update.
+    pub telemetry: Option<Arc<Telemetry>>,
+}
+
+impl Options {
+    /// Options for `sources` with everything else at its default: no host map, native alerts
+    /// without timestamps, files' merge (large queues, no idle wait), no metrics.
+    pub fn new(sources: Vec<Source>) -> Options {
+        Options {
+            sources,
+            hosts: HostMap::default(),
+            alert_format: AlertFormat::Native,
+            base_time: None,
+            delivered: HashSet::new(),
+            queue_capacity: usize::MAX,
+            idle_timeout: Duration::ZERO,
+            telemetry: None,
+        }
+    }
+}
+
+/// A merged record waiting for the engine.
+struct Queued {
+    event: Event,
+    /// When its record was produced (Unix ms), or `i64::MIN`.
+    created: i64,
+}
+
+/// Drives the engine: merges the inputs in event time, refuses what the engine cannot take,
+/// delivers alerts and dead letters.
+pub struct Runner {
+    engine: Engine,
+    sources: Vec<Source>,
+    merge: Merge<Queued>,
+    /// One bridge per decoding table (a decoding thread's symbols).
+    tables: Vec<SymbolBridge>,
+    hosts: HostMap,
+    alerts: AlertOut,
+    telemetry: Option<Arc<Telemetry>>,
+    summary: Summary,
+    /// Events accepted per source since the metrics last took them.
+    accepted: Vec<u64>,
+    batch: BatchSpan,
+    due: Vec<Alert>,
+}
+
+/// The current batch of [`BATCH`] events: what is logged while it is processed carries its
+/// number (at debug level), and its end updates the metrics.
+struct BatchSpan {
+    number: u64,
+    span: tracing::Span,
+    events: u64,
+    started: Instant,
+}
+
+impl BatchSpan {
+    fn new(number: u64) -> BatchSpan {
+        BatchSpan {
+            number,
+            span: tracing::debug_span!("batch", batch = number),
+            events: 0,
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Runner {
+    /// A runner around `engine`.
+    pub fn new(engine: Engine, options: Options) -> Runner {
+        let n = options.sources.len();
+        Runner {
+            engine,
+            merge: Merge::new(options.queue_capacity, options.idle_timeout),
+            tables: vec![],
+            hosts: options.hosts,
+            alerts: AlertOut::new(options.alert_format, options.base_time, options.delivered),
+            telemetry: options.telemetry,
+            summary: Summary::default(),
+            accepted: vec![0; n],
+            batch: BatchSpan::new(0),
+            due: vec![],
+            sources: options.sources,
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The sources.
+    pub fn sources(&self) -> &[Source] {
+        &self.sources
+    }
+
+    /// What the run did so far (engine counters as of the last [`Runner::summary_now`]).
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// The summary with the engine's counters and state sizes as they are now.
+    pub fn summary_now(&mut self) -> &mut Summary {
+        self.summary.take_engine(&self.engine);
+        &mut self.summary
+    }
+
+    /// Starts merging input `key` (a no-op when already merged).
+    pub fn assign(&mut self, key: SourceKey, now: Instant) {
+        self.merge.assign(key, now);
+    }
+
+    /// Input `key` has nothing more to read for now.
+    pub fn at_end(&mut self, key: SourceKey) {
+        self.merge.at_end(key);
+    }
+
+    /// Whether input `key` is known to be at its end.
+    pub fn is_at_end(&self, key: SourceKey) -> bool {
+        self.merge.is_at_end(key)
+    }
+
+    /// Decoded records of `key` buffered, not yet given to the engine.
+    pub fn buffered(&self, key: SourceKey) -> usize {
+        self.merge.len(key)
+    }
+
+    /// Records of `key` taken off its queue so far (given to the engine or refused).
+    pub fn taken(&self, key: SourceKey) -> u64 {
+        self.merge.taken(key)
+    }
+
+    /// Records `key` can take before its queue is full.
+    pub fn room(&self, key: SourceKey) -> usize {
+        self.merge.room(key)
+    }
+
+    /// The merge's inputs.
+    pub fn keys(&self) -> impl Iterator<Item = SourceKey> + '_ {
+        self.merge.keys()
+    }
+
+    /// Where a restart must read `key` from so that nothing not yet given to the engine is lost.
+    pub fn resume_offset(&self, key: SourceKey) -> Option<i64> {
+        self.merge.resume_offset(key)
+    }
+
+    /// Sets where `key` starts (checkpointed or committed offset), before anything is received.
+    pub fn set_start(&mut self, key: SourceKey, offset: i64) {
+        self.merge.set_start(key, offset);
+    }
+
+    /// When an idle input stops holding the merge back, if one does.
+    pub fn next_idle_deadline(&self, now: Instant) -> Option<Instant> {
+        self.merge.next_idle_deadline(now)
+    }
+
+    /// Takes a decoded batch of input `key` (symbols from decoding table `table`), received at
+    /// `now`: its names are handed over, its undecodable records go to the sink, its events are
+    /// queued for the merge.
+    pub fn offer(
+        &mut self,
+        key: SourceKey,
+        table: usize,
+        batch: Batch,
+        now: Instant,
+        sink: &mut dyn Sink,
+    ) -> Result<()> {
+        if self.tables.len() <= table {
+            self.tables.resize_with(table + 1, SymbolBridge::default);
+        }
+        let bridge = &mut self.tables[table];
+        bridge.add(batch.new_names, self.engine.symbols_mut(), &self.hosts);
+        let source = &self.sources[key.0];
+        self.summary.bytes += batch.bytes;
+        self.summary.records += (batch.events.len() + batch.dead.len()) as u64;
+        let lines = self.summary.lines.entry(source.name.clone()).or_insert(0);
+        *lines = (*lines).max(batch.lines);
+        for d in &batch.dead {
+            self.dead_letter(key, d, sink)?;
+        }
+        let bridge = &self.tables[table];
+        let created = |i: usize| batch.created.get(i).copied().unwrap_or(i64::MIN);
+        for (i, (mut event, position)) in batch.events.into_iter().enumerate() {
+            bridge.translate(&mut event);
+            let item = Item {
+                time: event.time(),
+                offset: position as i64,
+                value: Queued {
+                    event,
+                    created: created(i),
+                },
+            };
+            self.merge.push(key, item, now);
+        }
+        self.merge.received(key, batch.lines as i64, now);
+        self.refuse_skewed_head(key, sink)
+    }
+
+    /// Gives the engine every record the merge releases now; returns how many.
+    pub fn run(&mut self, now: Instant, sink: &mut dyn Sink) -> Result<u64> {
+        self.release(now, false, sink)
+    }
+
+    /// Gives the engine everything buffered (inputs with nothing buffered are passed over).
+    pub fn drain(&mut self, sink: &mut dyn Sink) -> Result<u64> {
+        self.release(Instant::now(), true, sink)
+    }
+
+    /// End of input: everything buffered, then every open incident.
+    pub fn finish(&mut self, sink: &mut dyn Sink) -> Result<()> {
+        self.drain(sink)?;
+        self.engine.finish(&mut self.due);
+        self.deliver(i64::MIN, sink)?;
+        self.record_metrics();
+        Ok(())
+    }
+
+    /// Gives the engine the records buffered for `keys` only (in event time among themselves),
+    /// then stops merging them: for inputs given up.
+    pub fn revoke(&mut self, keys: &[SourceKey], sink: &mut dyn Sink) -> Result<()> {
+        loop {
+            let next = keys
+                .iter()
+                .filter_map(|&k| self.merge.head(k).map(|h| (h.time, k)))
+                .min();
+            let Some((_, k)) = next else { break };
+            let item = self.merge.pop_head(k).expect("head exists");
+            self.push(k, item, sink)?;
+        }
+        for &k in keys {
+            self.merge.revoke(k);
+        }
+        self.flush_accepted();
+        Ok(())
+    }
+
+    /// The engine's state (everything given to it so far).
+    pub fn snapshot(&mut self) -> Vec<u8> {
+        self.record_metrics();
+        self.engine.snapshot()
+    }
+
+    /// Swaps in new rules and their host map, keeping all state; names handed over before are
+    /// resolved again under the new map.
+    pub fn set_rules(&mut self, rules: Arc<RuleSet>, hosts: HostMap) {
+        self.hosts = hosts;
+        for bridge in &mut self.tables {
+            bridge.rebind(self.engine.symbols_mut(), &self.hosts);
+        }
+        self.engine.set_rules(rules);
+    }
+
+    /// Puts the engine's counters and state sizes in the metrics.
+    pub fn record_metrics(&mut self) {
+        self.flush_accepted();
+        if let Some(t) = &self.telemetry {
+            let g = self.engine.graph();
+            t.record_engine(
+                self.engine.stats(),
+                g.identities.len(),
+                g.edge_count(),
+                self.engine.buffered(),
+                self.engine.state_bytes(),
+            );
+        }
+    }
+
+    fn flush_accepted(&mut self) {
+        if let Some(t) = &self.telemetry {
+            for (source, n) in self.sources.iter().zip(&mut self.accepted) {
+                t.input_records(&source.label, InputResult::Ok, std::mem::take(n));
+            }
+        }
+    }
+
+    fn release(&mut self, now: Instant, all: bool, sink: &mut dyn Sink) -> Result<u64> {
+        let mut n = 0u64;
+        while let Some(run) = self.merge.next_run(now, all) {
+            while let Some(item) = self.merge.pop_in(&run) {
+                self.push(run.key, item, sink)?;
+                n += 1;
+            }
+            self.refuse_skewed_head(run.key, sink)?;
+        }
+        if n > 0 {
+            self.flush_accepted();
+        }
+        Ok(n)
+    }
+
+    /// Counts one event into the current batch; a full batch is logged and updates the metrics.
+    fn end_of_event(&mut self) {
+        self.batch.events += 1;
+        if self.batch.events < BATCH {
+            return;
+        }
+        let elapsed = self.batch.started.elapsed();
+        {
+            let _in = self.batch.span.enter();
+            tracing::debug!(
+                events = self.batch.events,
+                seconds = elapsed.as_secs_f64(),
+                "batch processed"
+            );
+        }
+        if let Some(t) = &self.telemetry {
+            t.processing_latency.record(elapsed / BATCH as u32);
+        }
+        self.record_metrics();
+        self.batch = BatchSpan::new(self.batch.number + 1);
+    }
+
+    /// Gives one merged record to the engine.
+    fn push(&mut self, key: SourceKey, item: Item<Queued>, sink: &mut dyn Sink) -> Result<()> {
+        let result = {
+            let _in = self.batch.span.clone().entered();
+            self.push_in_batch(key, item, sink)
+        };
+        self.end_of_event();
+        result
+    }
+
+    fn push_in_batch(
+        &mut self,
+        key: SourceKey,
+        item: Item<Queued>,
+        sink: &mut dyn Sink,
+    ) -> Result<()> {
+        let Queued { event, created } = item.value;
+        match self.engine.push(event, &mut self.due) {
+            Ok(()) => {
+                self.accepted[key.0] += 1;
+                let s = &mut self.summary;
+                s.events += 1;
+                s.first_time.get_or_insert(item.time);
+                s.last_time = Some(s.last_time.map_or(item.time, |l| l.max(item.time)));
+                if !self.due.is_empty() {
+                    self.deliver(created, sink)?;
+                }
+                Ok(())
+            }
+            Err(rejection) => self.refuse(key, item.offset, item.time, &rejection, sink),
+        }
+    }
+
+    /// A skewed head would hold its input back until it is due: refuse it as soon as it is a
+    /// head (a head that passes stays acceptable: the latest event time only grows).
+    fn refuse_skewed_head(&mut self, key: SourceKey, sink: &mut dyn Sink) -> Result<()> {
+        while let Some(h) = self.merge.head(key) {
+            let Err(rejection @ Rejection::ClockSkew { .. }) = self.engine.check(h.time) else {
+                break;
+            };
+            let item = self.merge.pop_head(key).expect("head exists");
+            self.refuse(key, item.offset, item.time, &rejection, sink)?;
+        }
+        Ok(())
+    }
+
+    fn refuse(
+        &mut self,
+        key: SourceKey,
+        position: i64,
+        time: i64,
+        rejection: &Rejection,
+        sink: &mut dyn Sink,
+    ) -> Result<()> {
+        let reason = match rejection {
+            Rejection::Late { .. } => Reason::Late,
+            Rejection::ClockSkew { .. } => Reason::ClockSkew,
+        };
+        let raw = format!("event time {} s", time as f64 / 1000.0);
+        let letter = DeadLetter::new(
+            &self.sources[key.0].name,
+            position.max(0) as u64,
+            DecodeError::new(reason, rejection.to_string()),
+            raw.as_bytes(),
+        );
+        self.dead_letter(key, &letter, sink)
+    }
+
+    fn dead_letter(
+        &mut self,
+        key: SourceKey,
+        letter: &DeadLetter,
+        sink: &mut dyn Sink,
+    ) -> Result<()> {
+        let source = &self.sources[key.0];
+        self.summary.dead_letter(letter.reason.name());
+        if let Some(t) = &self.telemetry {
+            t.dead_letter(&source.label, letter.reason);
+        }
+        sink.dead_letter(source, key.1, letter)
+    }
+
+    /// Delivers the alerts now due; `created` is when the record that made them due was
+    /// produced (Unix ms, `i64::MIN` when unknown), for the end-to-end latency.
+    fn deliver(&mut self, created: i64, sink: &mut dyn Sink) -> Result<()> {
+        for mut alert in self.due.drain(..) {
+            tracing::debug!(id = %alert.id, rule = %alert.rule, identity = %alert.identity, "alert");
+            let line = match self.alerts.prepare(&mut alert)? {
+                Outcome::AlreadyDelivered => {
+                    self.summary.alerts_suppressed += 1;
+                    continue;
+                }
+                Outcome::Deliver(line) => line,
+            };
+            let s = &mut self.summary;
+            s.alerts += 1;
+            *s.alerts_by_rule.entry(alert.rule.clone()).or_insert(0) += 1;
+            *s.alerts_by_severity
+                .entry(alert.severity.name().to_string())
+                .or_insert(0) += 1;
+            if let Some(t) = &self.telemetry {
+                t.alert(&alert.rule, alert.severity);
+                if created != i64::MIN {
+                    let ms = (crate::unix_ms() - created).max(0) as u64;
+                    t.end_to_end_latency.record(Duration::from_millis(ms));
+                }
+            }
+            sink.alert(&alert, line)?;
+        }
+        Ok(())
+    }
+}
