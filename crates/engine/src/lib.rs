@@ -19,6 +19,6 @@ pub mod ruletest;
 mod score;
 
 pub use config::EngineConfig;
-pub use engine::{Engine, Rejection, SnapshotError, Stats};
+pub use engine::{Accepted, Engine, Rejection, SnapshotError, Stats};
 pub use graph::Graph;
 pub use reachwatch_rules::RuleSet;

@@ -73,6 +73,11 @@ pub struct SourceConfig {
     /// `cloudtrail`, `k8s`, `ocsf` (default `native`; `auto` is not accepted on a stream).
     #[serde(default = "default_format")]
     pub format: String,
+    /// How late the topic's records are expected to arrive, e.g. `15m` for VPC Flow Logs
+    /// (default `0s`): while a partition of it has nothing buffered, the event-time merge
+    /// waits this long (wall clock, at least `pipeline.idle_timeout`) before going on without it.
+    #[serde(default)]
+    pub max_delay: Option<String>,
 }
 
 /// `[sinks]`.
@@ -164,6 +169,10 @@ pub struct PipelineConfig {
     /// from a retained topic without touching the group's offsets).
     #[serde(default = "default_true")]
     pub commit: bool,
+    /// Records whose absolute event time is further ahead of the wall clock than this are
+    /// refused as clock skew (default `5m`; `0s` turns the check off).
+    #[serde(default = "default_max_future")]
+    pub max_future: String,
 }
 
 impl Default for PipelineConfig {
@@ -173,6 +182,7 @@ impl Default for PipelineConfig {
             queue_capacity: default_queue(),
             from_start: false,
             commit: true,
+            max_future: default_max_future(),
         }
     }
 }
@@ -209,6 +219,9 @@ fn default_reload() -> String {
 fn default_idle() -> String {
     "5s".into()
 }
+fn default_max_future() -> String {
+    "5m".into()
+}
 fn default_queue() -> usize {
     1_000
 }
@@ -225,6 +238,8 @@ pub struct Source {
     pub stream: Stream,
     /// Format of its records.
     pub format: Format,
+    /// How late its records are expected to arrive (wall clock).
+    pub max_delay: Duration,
 }
 
 /// The configuration, validated and with its durations parsed.
@@ -240,6 +255,8 @@ pub struct Settings {
     pub checkpoint_interval: Duration,
     /// Idle timeout of the merge.
     pub idle_timeout: Duration,
+    /// Records further ahead of the wall clock than this are refused (`None`: not checked).
+    pub max_future: Option<Duration>,
     /// Engine overrides (ms).
     pub learn: Option<Ts>,
     /// Lateness override (ms).
@@ -337,10 +354,15 @@ impl RunConfig {
             if sources.iter().any(|x: &Source| x.topic == s.topic) {
                 bail!("sources[{i}].topic `{}` is listed twice", s.topic);
             }
+            let max_delay = match &s.max_delay {
+                Some(d) => duration(&format!("sources[{i}].max_delay"), d)?,
+                None => Duration::ZERO,
+            };
             sources.push(Source {
                 topic: s.topic.clone(),
                 stream,
                 format,
+                max_delay,
             });
         }
         sources.sort_by_key(|s| s.stream == Stream::Flows);
@@ -377,7 +399,9 @@ impl RunConfig {
                 .transpose()
         };
         let reload = duration("engine.reload_interval", &self.engine.reload_interval)?;
+        let max_future = duration("pipeline.max_future", &self.pipeline.max_future)?;
         Ok(Settings {
+            max_future: (!max_future.is_zero()).then_some(max_future),
             reload_interval: (!reload.is_zero()).then_some(reload),
             learn: ms("engine.learn", &self.engine.learn)?,
             lateness: ms("engine.lateness", &self.engine.lateness)?,

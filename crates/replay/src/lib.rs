@@ -108,11 +108,7 @@ pub fn replay_with_end(
     engine.set_time_base(base_time.unwrap_or(0));
     let sources = inputs
         .iter()
-        .map(|(i, stream)| Source {
-            name: i.name.clone(),
-            label: stream.name().to_string(),
-            stream: *stream,
-        })
+        .map(|(i, stream)| Source::new(i.name.clone(), stream.name(), *stream))
         .collect();
     let mut runner = Runner::new(
         engine,
@@ -141,7 +137,7 @@ pub fn replay_with_end(
             if runner.buffered((i, 0)) == 0 {
                 match inputs[i].0.next()? {
                     Some(batch) => runner.offer((i, 0), i, batch, now, &mut sink)?,
-                    None => runner.at_end((i, 0)),
+                    None => runner.at_end((i, 0), now),
                 }
             }
         }

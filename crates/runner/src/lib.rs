@@ -13,6 +13,7 @@ pub mod alerts;
 pub mod merge;
 mod runner;
 pub mod sink;
+pub mod skew;
 mod summary;
 pub mod symbols;
 

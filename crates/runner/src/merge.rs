@@ -38,6 +38,15 @@ struct Part<T> {
     at_end: bool,
     /// Records taken off the queue so far.
     taken: u64,
+    /// How long the partition holds the merge back once at its end with nothing buffered.
+    idle: Duration,
+}
+
+impl<T> Part<T> {
+    /// At its end and silent for its idle timeout: it no longer holds the merge back.
+    fn is_idle(&self, now: Instant) -> bool {
+        self.at_end && now.saturating_duration_since(self.last_received) >= self.idle
+    }
 }
 
 /// A stretch of the merge: records of `key` are next until the head `until` (event time,
@@ -75,7 +84,26 @@ impl<T> Merge<T> {
             last_received: now,
             at_end: false,
             taken: 0,
+            idle: self.idle,
         });
+    }
+
+    /// Sets how long the input holds the merge back once at its end with nothing buffered.
+    pub fn set_idle(&mut self, key: SourceKey, idle: Duration) {
+        if let Some(p) = self.parts.get_mut(&key) {
+            p.idle = idle;
+        }
+    }
+
+    /// The input with nothing buffered that holds the merge back now, if one does.
+    pub fn blocked_by(&self, now: Instant) -> Option<SourceKey> {
+        if self.parts.values().all(|p| p.queue.is_empty()) {
+            return None;
+        }
+        self.parts
+            .iter()
+            .find(|(_, p)| p.queue.is_empty() && !p.is_idle(now))
+            .map(|(&k, _)| k)
     }
 
     /// Stops tracking a partition; returns what it still had buffered.
@@ -187,9 +215,7 @@ impl<T> Merge<T> {
                 }
                 None if all => {}
                 None => {
-                    let idle =
-                        p.at_end && now.saturating_duration_since(p.last_received) >= self.idle;
-                    if !idle {
+                    if !p.is_idle(now) {
                         return None;
                     }
                 }
@@ -258,7 +284,7 @@ impl<T> Merge<T> {
         self.parts
             .values()
             .filter(|p| p.queue.is_empty() && p.at_end)
-            .map(|p| p.last_received + self.idle)
+            .map(|p| p.last_received + p.idle)
             .filter(|&d| d > now)
             .min()
     }

@@ -15,6 +15,8 @@ pub struct Summary {
     pub records: u64,
     /// Events decoded and accepted by the engine.
     pub events: u64,
+    /// Events behind the watermark but within the late window, processed out of order.
+    pub late_events: u64,
     /// Dead letters by reason.
     pub dead_letters: BTreeMap<String, u64>,
     /// Authentication events.

@@ -126,6 +126,9 @@ impl Engine {
                     Some(best),
                     self.rules.settings.max_evidence,
                 );
+                if let Some(by) = self.st.late {
+                    inc.mark_late(by);
+                }
             }
             Some(inc) if t <= inc.last_match + window && t <= inc.opened + MAX_INCIDENT => {
                 inc.absorbed += 1;
@@ -133,7 +136,10 @@ impl Engine {
                 self.st.stats.absorbed += 1;
             }
             _ => {
-                let inc = Incident::open(best, step, self.rules.settings.incident_hold);
+                let mut inc = Incident::open(best, step, self.rules.settings.incident_hold);
+                if let Some(by) = self.st.late {
+                    inc.mark_late(by);
+                }
                 self.st.due.insert((inc.emit_at, obs.identity));
                 self.st.incidents.insert(obs.identity, inc);
             }

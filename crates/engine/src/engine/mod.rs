@@ -7,13 +7,13 @@ mod snapshot;
 mod stats;
 
 pub use snapshot::SnapshotError;
-pub use stats::{Rejection, Stats};
+pub use stats::{Accepted, Rejection, Stats};
 
 use crate::config::EngineConfig;
 use crate::graph::{FxMap, Graph};
 use crate::incident::Incident;
 use crate::join::Join;
-use crate::reorder::Reorder;
+use crate::reorder::{Refusal, Reorder};
 use reachwatch_model::time::DAY;
 use reachwatch_model::{Alert, Classifier, Event, Interner, Sym, Ts};
 use reachwatch_rules::RuleSet;
@@ -57,6 +57,9 @@ struct State {
     next_join_evict: Ts,
     now: Ts,
     stats: Stats,
+    /// While a late event is processed: how far behind the watermark it is (ms).
+    #[serde(skip)]
+    late: Option<Ts>,
 }
 
 impl Engine {
@@ -85,6 +88,7 @@ impl Engine {
                 next_join_evict: Ts::MIN,
                 now: Ts::MIN,
                 stats: Stats::default(),
+                late: None,
             },
             rules,
         }
@@ -183,20 +187,48 @@ impl Engine {
     }
 
     /// Accepts an event (symbols from [`Engine::symbols_mut`]); alerts that become due are
-    /// appended to `out`. A late or skewed event is refused and changes nothing.
-    pub fn push(&mut self, event: Event, out: &mut Vec<Alert>) -> Result<(), Rejection> {
-        if let Err(refusal) = self.st.reorder.push(event) {
-            let rejection = Rejection::from(refusal);
-            match rejection {
-                Rejection::Late { .. } => self.st.stats.late += 1,
-                Rejection::ClockSkew { .. } => self.st.stats.skewed += 1,
+    /// appended to `out`. An event behind the watermark but within the late window is processed
+    /// at once, out of order: it joins with what the join still holds, updates the baseline and
+    /// is scored; alerts it causes say how late it was. An older or skewed event is refused and
+    /// changes nothing.
+    pub fn push(&mut self, event: Event, out: &mut Vec<Alert>) -> Result<Accepted, Rejection> {
+        match self.st.reorder.push(event) {
+            Ok(()) => {}
+            Err(Refusal::Late { watermark })
+                if event.time() >= watermark.saturating_sub(self.rules.settings.late_window) =>
+            {
+                let by = watermark - event.time();
+                self.process_late(event, by, out);
+                return Ok(Accepted::Late { by });
             }
-            return Err(rejection);
+            Err(refusal) => {
+                let rejection = Rejection::from(refusal);
+                match rejection {
+                    Rejection::Late { .. } => self.st.stats.late += 1,
+                    Rejection::ClockSkew { .. } => self.st.stats.skewed += 1,
+                }
+                return Err(rejection);
+            }
         }
         while let Some(ev) = self.st.reorder.pop(false) {
             self.process(ev, out);
         }
-        Ok(())
+        Ok(Accepted::InOrder)
+    }
+
+    /// An event behind the watermark, processed as it arrives: processing time does not go back
+    /// (no tick); a late flow is decided at once against the authentications the join holds.
+    fn process_late(&mut self, ev: Event, by: Ts, out: &mut Vec<Alert>) {
+        self.st.stats.late_processed += 1;
+        self.st.late = Some(by);
+        match ev {
+            Event::Auth(a) => self.on_auth(a, out),
+            Event::Flow(f) => {
+                self.st.stats.flow_events += 1;
+                self.on_flow(f, out);
+            }
+        }
+        self.st.late = None;
     }
 
     /// End of input: processes everything buffered and emits every open incident.

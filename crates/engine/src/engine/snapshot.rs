@@ -7,7 +7,7 @@ use reachwatch_rules::RuleSet;
 use std::sync::Arc;
 
 /// Magic bytes and format version at the head of an engine snapshot.
-const SNAPSHOT_MAGIC: &[u8; 8] = b"RWENGv01";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"RWENGv02";
 
 /// A snapshot that could not be read.
 #[derive(Debug)]

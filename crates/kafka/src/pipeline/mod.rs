@@ -258,9 +258,8 @@ fn build_stage(
         .sources
         .iter()
         .map(|s| Source {
-            name: s.topic.clone(),
-            label: s.topic.clone(),
-            stream: s.stream,
+            max_delay: s.max_delay,
+            ..Source::new(&s.topic, &s.topic, s.stream)
         })
         .collect();
     let runner = Runner::new(
@@ -273,6 +272,7 @@ fn build_stage(
             queue_capacity: raw.pipeline.queue_capacity,
             idle_timeout: settings.idle_timeout,
             telemetry: telemetry.clone(),
+            max_future: settings.max_future.filter(|_| absolute),
             ..Options::new(sources)
         },
     );

@@ -184,7 +184,7 @@ impl Stage {
         match msg {
             ToStage::Batch { key, batch } => self.runner.offer(key, 0, batch, now, &mut self.sink),
             ToStage::End(key) => {
-                self.runner.at_end(key);
+                self.runner.at_end(key, now);
                 Ok(())
             }
             ToStage::Assign { keys, reply } => {
@@ -375,11 +375,7 @@ mod tests {
     /// A stage with nothing attached (no producer, no metrics, no rule source).
     fn stage(dir: &Path) -> Stage {
         let engine = Engine::with_rules(Arc::new(reachwatch_rules::builtin()));
-        let source = Source {
-            name: "auth".into(),
-            label: "auth".into(),
-            stream: reachwatch_formats::Stream::Auth,
-        };
+        let source = Source::new("auth", "auth", reachwatch_formats::Stream::Auth);
         Stage {
             runner: Runner::new(engine, Options::new(vec![source])),
             sink: KafkaSink {
