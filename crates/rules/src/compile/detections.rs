@@ -53,15 +53,21 @@ fn severity(doc: &mut Doc<'_>, node: &Node) -> Option<SeverityRule> {
     })
 }
 
+/// True for an ATT&CK technique id, `T` and four digits with an optional `.` and three digits
+/// (compared as bytes: no cut can fall inside a multi-byte character).
+fn is_attack_id(t: &str) -> bool {
+    let digits = |b: &[u8]| b.iter().all(u8::is_ascii_digit);
+    match t.as_bytes() {
+        [b'T', id @ ..] if id.len() == 4 => digits(id),
+        [b'T', id @ ..] if id.len() == 8 => digits(&id[..4]) && id[4] == b'.' && digits(&id[5..]),
+        _ => false,
+    }
+}
+
 fn attack_ids(doc: &mut Doc<'_>, node: &Node) -> Option<Vec<String>> {
     let v = doc.strings(node, "`attack`")?;
     for t in &v {
-        let ok = t.len() >= 5
-            && t.starts_with('T')
-            && t[1..5].chars().all(|c| c.is_ascii_digit())
-            && (t.len() == 5
-                || (t.len() == 9 && &t[5..6] == "." && t[6..].chars().all(|c| c.is_ascii_digit())));
-        if !ok {
+        if !is_attack_id(t) {
             doc.error(
                 node.span(),
                 format!("`{t}` is not an ATT&CK technique id like T1021 or T1021.002"),
