@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use reachwatch_engine::{Engine, Rejection, RuleSet, Stats};
-use reachwatch_formats::lines::{spawn_decoder, Batch};
+use reachwatch_formats::lines::{spawn_decoder, Batches};
 use reachwatch_formats::native::stamp_alert;
 use reachwatch_formats::symbols::SymbolBridge;
 use reachwatch_formats::{
@@ -16,7 +16,6 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -226,7 +225,7 @@ struct Input {
     stream: Stream,
     /// Events accepted since the last telemetry flush.
     accepted: u64,
-    rx: Receiver<io::Result<Batch>>,
+    rx: Batches,
     batch: VecDeque<(Event, u64)>,
     symbols: SymbolBridge,
     lines: u64,
@@ -262,8 +261,8 @@ impl Input {
         bytes: &mut u64,
     ) -> Result<()> {
         while self.batch.is_empty() && !self.done {
-            match self.rx.recv() {
-                Ok(Ok(b)) => {
+            match self.rx.next() {
+                Some(Ok(b)) => {
                     self.symbols.add(b.new_names, syms, hosts);
                     for d in b.dead {
                         sink.write(d, self.stream)?;
@@ -276,8 +275,8 @@ impl Input {
                         (e, line)
                     }));
                 }
-                Ok(Err(e)) => return Err(e).with_context(|| format!("reading {}", self.name)),
-                Err(_) => self.done = true,
+                Some(Err(e)) => return Err(e).with_context(|| format!("reading {}", self.name)),
+                None => self.done = true,
             }
         }
         Ok(())

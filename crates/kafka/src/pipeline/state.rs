@@ -18,6 +18,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use reachwatch_checkpoint::{Checkpoint, PartitionOffset};
 use reachwatch_engine::{Admission, Refusal, Rejection};
+use reachwatch_formats::lines::decode_guarded;
 use reachwatch_formats::symbols::take_new_names;
 use reachwatch_formats::{
     decoder, DeadLetter, DecodeError, HostMap, LineDecoder, Reason, MAX_LINE,
@@ -158,7 +159,7 @@ impl Core {
                 .decoders
                 .entry(key)
                 .or_insert_with(|| decoder(format, stream));
-            dec.decode(line, &mut self.syms)
+            decode_guarded(dec.as_mut(), line, &mut self.syms)
         };
         match decoded {
             Ok(Some(event)) => {
