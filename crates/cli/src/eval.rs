@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use reachwatch_engine::newterms::NewTerms;
-use reachwatch_formats::lines::for_each_line;
+use reachwatch_formats::lines::{decode_guarded, for_each_line};
 use reachwatch_formats::{decoder, Format, Stream};
 use reachwatch_gen::Campaign;
 use reachwatch_model::{Alert, Classifier, Event, Interner, Ts};
@@ -125,7 +125,7 @@ pub fn new_terms(auth: &Path, format: Format, learn: Ts) -> Result<Vec<Flagged>>
         if too_long {
             return;
         }
-        if let Ok(Some(Event::Auth(a))) = dec.decode(line, &mut syms) {
+        if let Ok(Some(Event::Auth(a))) = decode_guarded(dec.as_mut(), line, &mut syms) {
             if let Some(t) = nt.observe(&a, &syms) {
                 out.push(Flagged {
                     time: t.time as f64 / 1000.0,

@@ -117,7 +117,9 @@ impl Stream {
     }
 }
 
-/// Decodes one line of a given format and stream into an event.
+/// Decodes one line of a given format and stream into an event. A decoder changes its own state
+/// (headers) only by whole assignments of checked values, so that a panic caught by
+/// [`lines::decode_guarded`] leaves it as it was before or after a line, never in between.
 pub trait LineDecoder: Send {
     /// `Ok(None)` for lines that carry no event (blank lines, comments, headers).
     fn decode(&mut self, line: &[u8], syms: &mut Interner) -> Result<Option<Event>, DecodeError>;

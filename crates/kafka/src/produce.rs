@@ -63,7 +63,7 @@ fn key_of(
     syms: &mut Interner,
     line: &[u8],
 ) -> (Vec<u8>, Option<i64>) {
-    match dec.decode(line, syms) {
+    match reachwatch_formats::lines::decode_guarded(dec, line, syms) {
         Ok(Some(Event::Auth(a))) => (
             syms.resolve(a.src.unwrap_or(a.identity))
                 .as_bytes()

@@ -65,7 +65,9 @@ struct KafkaDeadLetter<'a> {
     raw: &'a str,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     truncated: bool,
-    /// The original record's exact bytes, base64 (standard alphabet).
+    /// The original record's length in bytes: `raw_base64` holds all of it when at most 512 KiB.
+    length: u64,
+    /// The original record's exact bytes (up to 512 KiB), base64 (standard alphabet).
     raw_base64: String,
 }
 
@@ -166,6 +168,7 @@ impl Sink for KafkaSink {
             detail: &letter.detail,
             raw: &letter.raw,
             truncated: letter.truncated,
+            length: letter.length,
             raw_base64: base64::engine::general_purpose::STANDARD.encode(&letter.bytes),
         };
         let payload = serde_json::to_vec(&record)?;
