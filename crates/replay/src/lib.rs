@@ -135,7 +135,7 @@ pub fn replay_with_end(
         // An input with nothing buffered holds the merge back: read it (or learn it has ended).
         for &i in &open {
             if runner.buffered((i, 0)) == 0 {
-                match inputs[i].0.next()? {
+                match inputs[i].0.next_batch()? {
                     Some(batch) => runner.offer((i, 0), i, batch, now, &mut sink)?,
                     None => runner.at_end((i, 0), now),
                 }

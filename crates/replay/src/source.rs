@@ -36,7 +36,7 @@ impl FileSource {
 
     /// The next batch, waiting for it; `None` after the last one. A decoding thread that
     /// stopped before the end of its input is an error, never an end.
-    pub fn next(&mut self) -> Result<Option<Batch>> {
+    pub fn next_batch(&mut self) -> Result<Option<Batch>> {
         self.batches
             .next()
             .transpose()

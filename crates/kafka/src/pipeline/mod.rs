@@ -165,6 +165,7 @@ async fn run_async(settings: Settings, rules: Arc<RuleSet>, attach: Attach) -> R
         records = summary.records,
         events = summary.events,
         alerts = summary.alerts,
+        late_events = summary.late_events,
         suppressed = summary.alerts_suppressed,
         checkpoints = summary.checkpoints,
         "stopped"
