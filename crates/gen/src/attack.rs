@@ -8,6 +8,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeSet;
+use std::ops::{Range, RangeInclusive};
 
 const H: i64 = 3600;
 
@@ -77,6 +78,31 @@ pub(crate) fn concat(parts: &[&Vec<u32>]) -> Vec<u32> {
     parts.iter().flat_map(|v| v.iter().copied()).collect()
 }
 
+/// Network logons of one account from one source to several destinations in turn.
+pub(crate) struct Series<'a> {
+    pub ident: u32,
+    pub src: u32,
+    /// Candidate destinations; how many are reached is drawn from `count`.
+    pub dsts: &'a [u32],
+    pub count: RangeInclusive<usize>,
+    /// Seconds from one logon to the next, drawn from this range.
+    pub gap: Range<i64>,
+    pub protocol: u8,
+}
+
+/// Network logons of one account from one source to many destinations at random offsets within
+/// a window (a fan-out).
+pub(crate) struct Burst<'a> {
+    pub ident: u32,
+    pub src: u32,
+    pub dsts: &'a [u32],
+    pub count: RangeInclusive<usize>,
+    /// Seconds over which the logons spread.
+    pub window: i64,
+    pub protocol: u8,
+    pub port: u16,
+}
+
 impl Planned {
     pub fn new(kind: &'static str) -> Planned {
         Planned {
@@ -120,6 +146,31 @@ impl Planned {
     ) {
         self.auth(t, id, src, dst, at, NETWORK, true);
         self.flow(t + rng.gen_range(1..=10), src, dst, port, rng);
+    }
+
+    /// The logons of `s` from time `t`, each with a flow on `port(destination)`.
+    pub fn series(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        mut t: i64,
+        s: Series,
+        port: impl Fn(u32) -> u16,
+    ) {
+        let k = rng.gen_range(s.count);
+        for dst in pick(rng, s.dsts, k) {
+            self.logon(t, s.ident, s.src, dst, s.protocol, port(dst), rng);
+            t += rng.gen_range(s.gap.clone());
+        }
+    }
+
+    /// The logons of `b` within its window from time `t0`.
+    pub fn burst(&mut self, rng: &mut ChaCha8Rng, t0: i64, b: Burst) {
+        let n = rng.gen_range(b.count);
+        let mut offs: Vec<i64> = (0..n).map(|_| rng.gen_range(0..b.window)).collect();
+        offs.sort_unstable();
+        for (dst, o) in pick(rng, b.dsts, n).into_iter().zip(offs) {
+            self.logon(t0 + o, b.ident, b.src, dst, b.protocol, b.port, rng);
+        }
     }
 
     /// The label record; flow events carry the identity `flow_ident`.
@@ -223,6 +274,16 @@ impl<'t> Ctx<'t> {
             ws: topo.base(&topo.ws),
             servers: topo.base(&topo.servers),
         }
+    }
+
+    /// Every host present from the start but `src` and the domain controllers.
+    pub fn fan_out_targets(&self, src: u32) -> Vec<u32> {
+        self.servers
+            .iter()
+            .chain(&self.ws)
+            .copied()
+            .filter(|&h| h != src && !self.topo.dc.contains(&h))
+            .collect()
     }
 
     /// Candidates present from the start that `svc` neither reaches nor runs from.

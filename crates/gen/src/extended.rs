@@ -2,7 +2,8 @@
 //! placed on days where none of its identities is in another campaign or a benign change.
 
 use crate::attack::{
-    concat, one, pick, sort_by_start, Ctx, Planned, Schedule, ANY_HOUR, ODD_HOURS, WORK_HOURS,
+    concat, one, pick, sort_by_start, Burst, Ctx, Planned, Schedule, Series, ANY_HOUR, KINDS,
+    ODD_HOURS, WORK_HOURS,
 };
 use crate::event::*;
 use crate::kinds;
@@ -12,21 +13,28 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Every campaign kind of the extended set: the original eight, then the newer four.
-pub const EXTENDED_KINDS: [&str; 12] = [
-    "stolen-service-credential",
-    "nonprod-to-prod",
-    "smb-fanout",
-    "credential-switch-chain",
-    "interactive-service-account",
-    "low-and-slow",
-    "flow-only",
-    "failed-auth-spray",
+/// The campaign kinds only the extended set has.
+const NEWER_KINDS: [&str; 4] = [
     "machine-account-hash",
     "kubernetes-token-off-cluster",
     "new-service-on-known-edge",
     "slow-spray",
 ];
+
+/// Every campaign kind of the extended set: the original eight, then the newer four.
+pub const EXTENDED_KINDS: [&str; 12] = {
+    let mut all = [""; 12];
+    let mut i = 0;
+    while i < all.len() {
+        all[i] = if i < KINDS.len() {
+            KINDS[i]
+        } else {
+            NEWER_KINDS[i - KINDS.len()]
+        };
+        i += 1;
+    }
+    all
+};
 
 /// Days of the extended set: a campaign goes where none of its identities is busy (another
 /// campaign, a benign change), on the least busy such days; when there is no such day, on the
@@ -228,22 +236,54 @@ fn kubernetes_daily(c: &mut Ctx, rng: &mut ChaCha8Rng, b: &mut Busy, days: usize
     variant(p, "kubernetes-account-daily")
 }
 
-/// The monitoring account used from a workstation with Kerberos during working hours, to 2–4 of
-/// the servers it monitors (no protocol downgrade to give it away).
-fn monitoring_from_workstation(c: &mut Ctx, rng: &mut ChaCha8Rng, b: &mut Busy) -> Planned {
-    let topo = c.topo;
-    let mut p = Planned::new("stolen-service-credential");
-    let svcs: Vec<&Svc> = topo.monitors.iter().collect();
+/// An account's credential used from a workstation during working hours, towards destinations
+/// the account usually reaches.
+struct FromWorkstation {
+    kind: &'static str,
+    variant: &'static str,
+    count: std::ops::RangeInclusive<usize>,
+    gap: std::ops::Range<i64>,
+    protocol: u8,
+    port: u16,
+}
+
+fn from_workstation(
+    c: &mut Ctx,
+    rng: &mut ChaCha8Rng,
+    b: &mut Busy,
+    accounts: &[Svc],
+    w: FromWorkstation,
+) -> Planned {
+    let mut p = Planned::new(w.kind);
+    let svcs: Vec<&Svc> = accounts.iter().collect();
     let svc = least_busy(rng, b, &svcs);
     let src = one(rng, &c.ws);
     let day = b.day(rng, &[svc.ident], 1);
-    let mut t = c.clock.start(rng, day, &WORK_HOURS);
-    let k = rng.gen_range(2..=4);
-    for dst in pick(rng, &topo.base(&svc.dsts), k) {
-        p.logon(t, svc.ident, src, dst, KERBEROS, 5985, rng);
-        t += rng.gen_range(30..240);
-    }
-    variant(p, "monitoring-kerberos-from-workstation")
+    let t = c.clock.start(rng, day, &WORK_HOURS);
+    let series = Series {
+        ident: svc.ident,
+        src,
+        dsts: &c.topo.base(&svc.dsts),
+        count: w.count,
+        gap: w.gap,
+        protocol: w.protocol,
+    };
+    p.series(rng, t, series, |_| w.port);
+    variant(p, w.variant)
+}
+
+/// The monitoring account used from a workstation with Kerberos, to 2–4 of the servers it
+/// monitors (no protocol downgrade to give it away).
+fn monitoring_from_workstation(c: &mut Ctx, rng: &mut ChaCha8Rng, b: &mut Busy) -> Planned {
+    let w = FromWorkstation {
+        kind: "stolen-service-credential",
+        variant: "monitoring-kerberos-from-workstation",
+        count: 2..=4,
+        gap: 30..240,
+        protocol: KERBEROS,
+        port: 5985,
+    };
+    from_workstation(c, rng, b, &c.topo.monitors, w)
 }
 
 /// The non-production deploy account reaching three production web or application servers,
@@ -272,19 +312,16 @@ fn server_fanout_kerberos(c: &mut Ctx, rng: &mut ChaCha8Rng, b: &mut Busy) -> Pl
     let id = topo.comp[src as usize];
     let day = b.day(rng, &[id], 1);
     let t0 = c.clock.start(rng, day, &ANY_HOUR);
-    let cands: Vec<u32> = c
-        .servers
-        .iter()
-        .chain(&c.ws)
-        .copied()
-        .filter(|&h| h != src && !topo.dc.contains(&h))
-        .collect();
-    let n = rng.gen_range(10..=15);
-    let mut offs: Vec<i64> = (0..n).map(|_| rng.gen_range(0..1500)).collect();
-    offs.sort_unstable();
-    for (dst, o) in pick(rng, &cands, n).into_iter().zip(offs) {
-        p.logon(t0 + o, id, src, dst, KERBEROS, 445, rng);
-    }
+    let burst = Burst {
+        ident: id,
+        src,
+        dsts: &c.fan_out_targets(src),
+        count: 10..=15,
+        window: 1500,
+        protocol: KERBEROS,
+        port: 445,
+    };
+    p.burst(rng, t0, burst);
     variant(p, "server-kerberos-slower")
 }
 
@@ -422,37 +459,37 @@ fn machine_account_hash(c: &mut Ctx, rng: &mut ChaCha8Rng, b: &mut Busy) -> Plan
     let id = topo.comp[owner as usize];
     let src = one(rng, &c.ws);
     let day = b.day(rng, &[id], 1);
-    let mut t = c.clock.start(rng, day, &ANY_HOUR);
+    let t = c.clock.start(rng, day, &ANY_HOUR);
     let cands: Vec<u32> = c
         .servers
         .iter()
         .copied()
         .filter(|&h| h != owner && !topo.dc.contains(&h))
         .collect();
-    let k = rng.gen_range(1..=3);
-    for dst in pick(rng, &cands, k) {
-        p.logon(t, id, src, dst, NTLM, 445, rng);
-        t += rng.gen_range(20..120);
-    }
+    let series = Series {
+        ident: id,
+        src,
+        dsts: &cands,
+        count: 1..=3,
+        gap: 20..120,
+        protocol: NTLM,
+    };
+    p.series(rng, t, series, |_| 445);
     variant(p, "server-account-from-workstation")
 }
 
 /// A Kubernetes service account's token used from a workstation, over OAuth, to 1–2 of the
 /// databases it reaches from the cluster.
 fn kubernetes_token_off_cluster(c: &mut Ctx, rng: &mut ChaCha8Rng, b: &mut Busy) -> Planned {
-    let topo = c.topo;
-    let mut p = Planned::new("kubernetes-token-off-cluster");
-    let sas: Vec<&Svc> = topo.k8s_sas.iter().collect();
-    let sa = least_busy(rng, b, &sas);
-    let src = one(rng, &c.ws);
-    let day = b.day(rng, &[sa.ident], 1);
-    let mut t = c.clock.start(rng, day, &WORK_HOURS);
-    let k = rng.gen_range(1..=2);
-    for dst in pick(rng, &topo.base(&sa.dsts), k) {
-        p.logon(t, sa.ident, src, dst, OAUTH, 5432, rng);
-        t += rng.gen_range(30..300);
-    }
-    variant(p, "from-workstation")
+    let w = FromWorkstation {
+        kind: "kubernetes-token-off-cluster",
+        variant: "from-workstation",
+        count: 1..=2,
+        gap: 30..300,
+        protocol: OAUTH,
+        port: 5432,
+    };
+    from_workstation(c, rng, b, &c.topo.k8s_sas, w)
 }
 
 /// Which daily edge gets a new service.

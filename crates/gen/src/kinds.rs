@@ -2,7 +2,9 @@
 //! each kind in the extended set). Each asks its [`Schedule`] for a day once it knows the
 //! identities it uses.
 
-use crate::attack::{concat, one, pick, Ctx, Planned, Schedule, ANY_HOUR, ODD_HOURS, WORK_HOURS};
+use crate::attack::{
+    concat, one, pick, Burst, Ctx, Planned, Schedule, Series, ANY_HOUR, ODD_HOURS, WORK_HOURS,
+};
 use crate::event::*;
 use crate::topo::Svc;
 use rand::seq::SliceRandom;
@@ -22,13 +24,16 @@ pub(crate) fn stolen_service_credential(
     let svc = *svcs.choose(rng).expect("service accounts");
     let src = one(rng, &c.ws);
     let day = when.day(rng, &[svc.ident], 1);
-    let mut t = c.clock.start(rng, day, &ODD_HOURS);
-    let dsts = topo.base(&svc.dsts);
-    let k = rng.gen_range(1..=3);
-    for dst in pick(rng, &dsts, k) {
-        p.logon(t, svc.ident, src, dst, NTLM, 445, rng);
-        t += rng.gen_range(20..120);
-    }
+    let t = c.clock.start(rng, day, &ODD_HOURS);
+    let series = Series {
+        ident: svc.ident,
+        src,
+        dsts: &topo.base(&svc.dsts),
+        count: 1..=3,
+        gap: 20..120,
+        protocol: NTLM,
+    };
+    p.series(rng, t, series, |_| 445);
     p
 }
 
@@ -44,14 +49,22 @@ pub(crate) fn nonprod_to_prod(
     let svc = topo.deploy_devs.choose(rng).expect("deploy_dev accounts");
     let src = one(rng, &svc.srcs);
     let day = when.day(rng, &[svc.ident], 1);
-    let mut t = c.clock.start(rng, day, &ANY_HOUR);
-    let prod = topo.base(&concat(&[&topo.app, &topo.db]));
-    let k = rng.gen_range(1..=2);
-    for dst in pick(rng, &prod, k) {
-        let port = if topo.db.contains(&dst) { 1433 } else { 5985 };
-        p.logon(t, svc.ident, src, dst, KERBEROS, port, rng);
-        t += rng.gen_range(30..300);
-    }
+    let t = c.clock.start(rng, day, &ANY_HOUR);
+    let series = Series {
+        ident: svc.ident,
+        src,
+        dsts: &topo.base(&concat(&[&topo.app, &topo.db])),
+        count: 1..=2,
+        gap: 30..300,
+        protocol: KERBEROS,
+    };
+    p.series(rng, t, series, |dst| {
+        if topo.db.contains(&dst) {
+            1433
+        } else {
+            5985
+        }
+    });
     p
 }
 
@@ -63,19 +76,16 @@ pub(crate) fn smb_fanout(c: &mut Ctx, rng: &mut ChaCha8Rng, when: &mut dyn Sched
     let id = topo.comp[src as usize];
     let day = when.day(rng, &[id], 1);
     let t0 = c.clock.start(rng, day, &WORK_HOURS);
-    let cands: Vec<u32> = c
-        .servers
-        .iter()
-        .chain(&c.ws)
-        .copied()
-        .filter(|&h| h != src && !topo.dc.contains(&h))
-        .collect();
-    let n = rng.gen_range(20..=30);
-    let mut offs: Vec<i64> = (0..n).map(|_| rng.gen_range(0..600)).collect();
-    offs.sort_unstable();
-    for (dst, o) in pick(rng, &cands, n).into_iter().zip(offs) {
-        p.logon(t0 + o, id, src, dst, NTLM, 445, rng);
-    }
+    let burst = Burst {
+        ident: id,
+        src,
+        dsts: &c.fan_out_targets(src),
+        count: 20..=30,
+        window: 600,
+        protocol: NTLM,
+        port: 445,
+    };
+    p.burst(rng, t0, burst);
     p
 }
 
