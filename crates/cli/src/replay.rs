@@ -2,7 +2,8 @@
 //! `reachwatch-replay`).
 
 pub use reachwatch_replay::{
-    replay, replay_with, replay_with_end, ReplayFormats, ReplayOptions, ReplaySummary,
+    replay, replay_prepared, replay_with, replay_with_end, ReplayFormats, ReplayOptions,
+    ReplaySummary,
 };
 
 use crate::args::{parse_duration, EngineArgs};

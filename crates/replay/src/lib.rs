@@ -82,6 +82,18 @@ pub fn replay_with_end(
     on_alert: impl FnMut(&Alert),
     on_end: impl FnOnce(&Engine) -> Result<()>,
 ) -> Result<ReplaySummary> {
+    replay_prepared(opts, formats, |_| {}, on_alert, on_end)
+}
+
+/// [`replay_with_end`], with `prepare` given the engine before the first event (e.g. to turn on
+/// [`Engine::record_scores`]).
+pub fn replay_prepared(
+    opts: &ReplayOptions,
+    formats: &ReplayFormats,
+    prepare: impl FnOnce(&mut Engine),
+    on_alert: impl FnMut(&Alert),
+    on_end: impl FnOnce(&Engine) -> Result<()>,
+) -> Result<ReplaySummary> {
     let started = Instant::now();
     let mut inputs = vec![];
     for (path, format, stream) in [
@@ -106,6 +118,7 @@ pub fn replay_with_end(
         .or((formats.absolute_timestamps && absolute).then_some(0));
     let mut engine = Engine::with_rules(opts.rules.clone());
     engine.set_time_base(base_time.unwrap_or(0));
+    prepare(&mut engine);
     let sources = inputs
         .iter()
         .map(|(i, stream)| Source::new(i.name.clone(), stream.name(), *stream))

@@ -4,6 +4,7 @@ use super::Engine;
 use crate::incident::{service_name, Best, Incident, MAX_INCIDENT};
 use crate::observation::{Observation, Via};
 use crate::score::score;
+use crate::score_log::ScoredObservation;
 use reachwatch_model::{
     Alert, AuthProtocol, Baseline, IdentityKind, LogonType, Peers, Seconds, Sym, Ts,
 };
@@ -54,6 +55,15 @@ impl Engine {
             &obs,
             chain.map(|(at, from, _)| (from, at)),
         );
+        if let Some(log) = &mut self.scores {
+            log.push(ScoredObservation {
+                time: obs.time,
+                identity: obs.identity,
+                src: obs.src,
+                dst: obs.dst,
+                score: scored.score,
+            });
+        }
         let dst_group_new = scored.dst_group_new;
         let step = obs;
         let t = obs.time;

@@ -14,6 +14,7 @@ use crate::graph::{FxMap, Graph};
 use crate::incident::Incident;
 use crate::join::Join;
 use crate::reorder::{Refusal, Reorder};
+use crate::score_log::ScoredObservation;
 use reachwatch_model::time::DAY;
 use reachwatch_model::{Alert, Classifier, Event, Interner, Sym, Ts};
 use reachwatch_rules::RuleSet;
@@ -32,6 +33,8 @@ pub struct Engine {
     time_base: Ts,
     /// Everything learned and held: what a snapshot saves.
     st: State,
+    /// Every scored observation, when recording is on ([`Engine::record_scores`]).
+    scores: Option<Vec<ScoredObservation>>,
 }
 
 /// The built-in rules with other settings.
@@ -91,6 +94,7 @@ impl Engine {
                 late: None,
             },
             rules,
+            scores: None,
         }
     }
 
@@ -154,6 +158,17 @@ impl Engine {
             }
         }
         self.rules = rules;
+    }
+
+    /// Starts recording every scored observation (see [`Engine::scores`]); off by default. The
+    /// record is not part of snapshots.
+    pub fn record_scores(&mut self) {
+        self.scores.get_or_insert_with(Vec::new);
+    }
+
+    /// The scored observations recorded since [`Engine::record_scores`], in processing order.
+    pub fn scores(&self) -> &[ScoredObservation] {
+        self.scores.as_deref().unwrap_or(&[])
     }
 
     /// End of the learning period, once the first event has been processed.

@@ -55,6 +55,7 @@ impl Engine {
             rules,
             time_base: 0,
             st,
+            scores: None,
         })
     }
 }
