@@ -137,3 +137,90 @@ fn a_multi_byte_attack_id_is_a_positioned_problem_of_rules_check() {
     );
     assert!(stderr.contains(&expected), "missing {expected}\n{stderr}");
 }
+
+/// A native authentication line at Unix time `t` from `src`.
+fn native_auth(t: i64, src: &str) -> String {
+    format!(
+        r#"{{"time":{t},"identity":"svc_batch@CORP","src_host":"{src}","dst_host":"DB-01","protocol":"kerberos","logon_type":"network","outcome":"success"}}"#
+    )
+}
+
+/// Replays native authentications; returns the dead letters (as JSON) and the summary.
+fn replay_native(lines: &[String]) -> (Vec<serde_json::Value>, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let auth = dir.path().join("auth.jsonl");
+    fs::write(&auth, lines.join("\n") + "\n").unwrap();
+    let (dead, summary) = (
+        dir.path().join("dead.jsonl"),
+        dir.path().join("summary.json"),
+    );
+    let out = reachwatch()
+        .args([
+            "replay", "--format", "native", "--quiet", "--learn", "1h", "--auth",
+        ])
+        .arg(&auth)
+        .arg("--alerts")
+        .arg(dir.path().join("alerts.jsonl"))
+        .arg("--dead-letter")
+        .arg(&dead)
+        .arg("--summary-json")
+        .arg(&summary)
+        .output()
+        .unwrap();
+    common::assert_ok(&out);
+    let dead = fs::read_to_string(&dead)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary = serde_json::from_slice(&fs::read(&summary).unwrap()).unwrap();
+    (dead, summary)
+}
+
+#[test]
+fn one_forward_dated_record_is_the_only_one_refused() {
+    // 180 good events a minute apart; at minute 30 one record dated two days ahead.
+    let t0 = 1_700_000_000;
+    let forged = native_auth(t0 + 30 * 60 + 2 * 86_400, "APP-01");
+    let mut lines: Vec<String> = (0..180)
+        .map(|m| native_auth(t0 + m * 60, "APP-01"))
+        .collect();
+    lines.insert(30, forged.clone());
+    let (dead, summary) = replay_native(&lines);
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["reason"], "clock_skew");
+    assert_eq!(dead[0]["line"], 31);
+    assert_eq!(
+        dead[0]["raw"],
+        forged.as_str(),
+        "the original record is kept"
+    );
+    assert_eq!(summary["events"], 180);
+    assert_eq!(summary["late_events"], 0);
+}
+
+#[test]
+fn late_records_within_the_late_window_are_processed_and_older_ones_refused_whole() {
+    // Two days of events an hour apart, then two stragglers: one 23 hours behind the
+    // watermark (inside the 24 h late window), one 25 hours behind (outside).
+    let t0 = 1_700_000_000;
+    let mut lines: Vec<String> = (0..48)
+        .map(|h| native_auth(t0 + h * 3600, "APP-01"))
+        .collect();
+    let last = t0 + 47 * 3600;
+    let inside = native_auth(last - 23 * 3600, "APP-02");
+    let outside = native_auth(last - 25 * 3600, "APP-03");
+    lines.push(inside);
+    lines.push(outside.clone());
+    let (dead, summary) = replay_native(&lines);
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["reason"], "late");
+    assert_eq!(dead[0]["line"], 50);
+    assert_eq!(
+        dead[0]["raw"],
+        outside.as_str(),
+        "the original record is kept"
+    );
+    assert_eq!(summary["events"], 49);
+    assert_eq!(summary["late_events"], 1);
+}

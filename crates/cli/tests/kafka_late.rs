@@ -3,14 +3,20 @@
 //! that trail the authentications by ten minutes of event time are all merged in event time, as
 //! their source's `max_delay` asks: nothing is dead-lettered and the alerts equal replay's.
 //!
-//! Event time is the generated scenario's own (relative LANL seconds): the tests control when
-//! records are published, and the declared delay (two minutes of wall clock) is far longer than
-//! any pause they make, so the outcome does not depend on how fast the machine is.
+//! Event time is the generated scenario's own (relative LANL seconds), far faster than the wall
+//! clock; so the tests publish it in rounds and let the next round go only once the pipeline has
+//! received everything published so far (consumer lag 0 on every partition, scraped over HTTP).
+//! No partition is then ever passed over while its records are on their way, and the declared
+//! delay (two minutes of wall clock) is far longer than any pause the tests make: the outcome does
+//! not depend on how fast the machine is.
 
 mod common;
 mod kafka_support;
+mod scrape;
 
-use kafka_support::{assert_same_alerts, by_id, config, produce, replay_alerts, Broker, Pipeline};
+use kafka_support::{
+    assert_same_alerts, by_id, config, free_port, produce, replay_alerts, Broker, Pipeline,
+};
 use reachwatch_checkpoint::Checkpoint;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -52,14 +58,17 @@ fn last_time(src: &Path) -> u64 {
         .unwrap()
 }
 
-/// A pipeline configuration whose flows topic declares a delivery delay of two minutes.
-fn lagging_flows_config(dir: &Path, broker: &Broker, group: &str) -> PathBuf {
+/// A pipeline configuration whose flows topic declares a delivery delay of two minutes, with
+/// metrics on `metrics`.
+fn lagging_flows_config(dir: &Path, broker: &Broker, group: &str, metrics: &str) -> PathBuf {
     let cfg = config(
         dir,
         broker,
         group,
         "interval = \"1s\"",
-        "[pipeline]\nidle_timeout = \"1s\"\nqueue_capacity = 500\n",
+        &format!(
+            "[pipeline]\nidle_timeout = \"1s\"\nqueue_capacity = 500\n\n[metrics]\naddr = \"{metrics}\"\n"
+        ),
     );
     let text = std::fs::read_to_string(&cfg).unwrap().replace(
         "topic = \"flows\"\nstream = \"flows\"\nformat = \"lanl\"\n",
@@ -68,6 +77,35 @@ fn lagging_flows_config(dir: &Path, broker: &Broker, group: &str) -> PathBuf {
     assert!(text.contains("max_delay"), "{text}");
     std::fs::write(&cfg, text).unwrap();
     cfg
+}
+
+/// Waits until the pipeline has received the `published` records (counted as it receives them).
+fn wait_received(metrics: &str, published: i64, p: &mut Pipeline) {
+    let deadline = Instant::now() + ALERTS_WITHIN;
+    loop {
+        if let Some((200, body)) = scrape::try_get(metrics, "/metrics") {
+            let m = scrape::parse(&body);
+            let received: f64 = ["auth", "flows"]
+                .iter()
+                .map(|t| {
+                    scrape::metric(
+                        &m,
+                        &format!("reachwatch_kafka_records_received_total{{topic=\"{t}\"}}"),
+                    )
+                })
+                .sum();
+            if received as i64 >= published {
+                return;
+            }
+        }
+        p.assert_running();
+        assert!(
+            Instant::now() < deadline,
+            "records still on their way after {ALERTS_WITHIN:?}; log:\n{}",
+            p.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Waits until the pipeline's checkpoint covers `records` input records.
@@ -105,14 +143,17 @@ fn run_rounds(name: &str, rounds: &[(PathBuf, PathBuf)], pause_before: &[bool]) 
     assert!(expected.len() >= 8, "the scenario's attacks alert");
     let (first_auth, first_flows) = &rounds[0];
     produce(&broker, first_auth, first_flows, 3);
-    let mut p = Pipeline::start(&lagging_flows_config(d, &broker, name), "run");
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let mut p = Pipeline::start(&lagging_flows_config(d, &broker, name, &metrics), "run");
     let mut published = lines(first_auth) + lines(first_flows);
+    wait_received(&metrics, published, &mut p);
     for ((a, f), pause) in rounds[1..].iter().zip(&pause_before[1..]) {
         if *pause {
             std::thread::sleep(PAUSE);
         }
         produce(&broker, a, f, 3);
         published += lines(a) + lines(f);
+        wait_received(&metrics, published, &mut p);
     }
     broker.wait_for("alerts", expected.len(), ALERTS_WITHIN, &mut p);
     wait_covered(d, published, &mut p);

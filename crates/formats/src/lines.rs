@@ -100,6 +100,11 @@ pub struct Batch {
     pub events: Vec<(Event, u64)>,
     /// Per event, when its record was produced (Unix ms), for sources that know it; else empty.
     pub created: Vec<i64>,
+    /// The events' original records end to end, so that one refused later (late, clock skew)
+    /// reaches the dead-letter output as it arrived.
+    pub raw: Vec<u8>,
+    /// Per event, where its record ends in `raw` (empty when the source keeps no bytes).
+    pub raw_ends: Vec<u32>,
     /// Names first interned by the reading thread since the previous batch, in symbol order.
     pub new_names: Vec<Box<str>>,
     /// Lines that could not be decoded.
@@ -117,6 +122,22 @@ pub const BATCH: usize = 8192;
 /// Dead letters per batch at most (each holds up to 4 KiB of its record), so that an input of
 /// bad lines is handed over in bounded batches too.
 const DEAD_BATCH: usize = 1024;
+/// Bytes of original records per batch at most, so that long records keep batches bounded.
+pub const RAW_BATCH: usize = 4 << 20;
+
+impl Batch {
+    /// Adds a decoded event with its position and original record.
+    pub fn push_event(&mut self, event: Event, position: u64, record: &[u8]) {
+        self.events.push((event, position));
+        self.raw.extend_from_slice(record);
+        self.raw_ends.push(self.raw.len() as u32);
+    }
+
+    /// True when the batch should be handed over.
+    pub fn is_full(&self) -> bool {
+        self.events.len() >= BATCH || self.dead.len() >= DEAD_BATCH || self.raw.len() >= RAW_BATCH
+    }
+}
 
 /// The receiving end of a decoding thread ([`spawn_decoder`]): its batches in input order, ending
 /// with the batch marked [`Batch::end`]. When the thread stopped before that (a read error, or the
@@ -204,12 +225,12 @@ fn spawn(
                     batch.dead.push(DeadLetter::new(&source, no, err, line));
                 } else {
                     match decode_guarded(dec.as_mut(), line, &mut syms) {
-                        Ok(Some(ev)) => batch.events.push((ev, no)),
+                        Ok(Some(ev)) => batch.push_event(ev, no, line),
                         Ok(None) => {}
                         Err(e) => batch.dead.push(DeadLetter::new(&source, no, e, line)),
                     }
                 }
-                if batch.events.len() >= BATCH || batch.dead.len() >= DEAD_BATCH {
+                if batch.is_full() {
                     let out = flush(&mut batch, &syms, &mut sent_names);
                     failed = tx.send(Ok(out)).is_err();
                 }

@@ -11,6 +11,7 @@
 
 pub mod alerts;
 pub mod merge;
+pub mod raw;
 mod runner;
 pub mod sink;
 pub mod skew;

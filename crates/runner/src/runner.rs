@@ -3,6 +3,7 @@
 
 use crate::alerts::{AlertOut, Outcome};
 use crate::merge::{Item, Merge, SourceKey};
+use crate::raw::{RawRef, Raws};
 use crate::sink::Sink;
 use crate::skew::{SkewGuard, Verdict};
 use crate::summary::Summary;
@@ -93,6 +94,8 @@ struct Queued {
     event: Event,
     /// When its record was produced (Unix ms), or `i64::MIN`.
     created: i64,
+    /// Its original bytes, when the source kept them.
+    raw: Option<RawRef>,
 }
 
 /// Drives the engine: merges the inputs in event time, refuses what the engine cannot take,
@@ -109,6 +112,10 @@ pub struct Runner {
     summary: Summary,
     /// Per input, records far ahead of its time waiting to be believed.
     guards: HashMap<SourceKey, SkewGuard<Item<Queued>>>,
+    /// Per source and partition, the original bytes of records not yet given to the engine.
+    raws: Vec<Vec<Raws>>,
+    /// Per source, the latest event time received.
+    latest: Vec<Option<i64>>,
     /// Unix time (ms) of event time 0 when event time is absolute.
     base_time: Option<i64>,
     max_future: Option<Duration>,
@@ -152,6 +159,8 @@ impl Runner {
             hosts: options.hosts,
             alerts: AlertOut::new(options.alert_format, options.base_time, options.delivered),
             guards: HashMap::new(),
+            raws: (0..n).map(|_| vec![]).collect(),
+            latest: vec![None; n],
             base_time: options.base_time,
             max_future: options.max_future,
             idle_timeout: options.idle_timeout,
@@ -286,10 +295,23 @@ impl Runner {
             self.dead_letter(key, d, sink)?;
         }
         let created = |i: usize| batch.created.get(i).copied().unwrap_or(i64::MIN);
+        let raws: Vec<Option<RawRef>> = if batch.raw_ends.len() == batch.events.len() {
+            self.raws_mut(key)
+                .add(batch.raw, &batch.raw_ends)
+                .into_iter()
+                .map(Some)
+                .collect()
+        } else {
+            vec![None; batch.events.len()]
+        };
         let future_limit = self
             .max_future
             .zip(self.base_time)
             .map(|(ahead, base)| crate::unix_ms() + ahead.as_millis() as i64 - base);
+        if let Some(t) = batch.events.iter().map(|(e, _)| e.time()).max() {
+            let l = &mut self.latest[key.0];
+            *l = Some(l.map_or(t, |m| m.max(t)));
+        }
         for (i, (mut event, position)) in batch.events.into_iter().enumerate() {
             self.tables[table].translate(&mut event);
             let item = Item {
@@ -298,6 +320,7 @@ impl Runner {
                 value: Queued {
                     event,
                     created: created(i),
+                    raw: raws[i],
                 },
             };
             if future_limit.is_some_and(|limit| item.time > limit) {
@@ -367,9 +390,17 @@ impl Runner {
         Ok(())
     }
 
-    /// Gives the engine the records buffered for `keys` only (in event time among themselves),
-    /// then stops merging them: for inputs given up.
-    pub fn revoke(&mut self, keys: &[SourceKey], sink: &mut dyn Sink) -> Result<()> {
+    /// Gives the engine the records buffered for `keys` only (in event time among themselves;
+    /// suspects of clock skew held for them are believed), for inputs about to be given up: a
+    /// checkpoint after this covers them whole. [`Runner::forget`] then stops merging them.
+    pub fn drain_inputs(&mut self, keys: &[SourceKey], sink: &mut dyn Sink) -> Result<()> {
+        let now = Instant::now();
+        for &k in keys {
+            let released = self.guards.get_mut(&k).map(SkewGuard::release);
+            for item in released.into_iter().flatten() {
+                self.merge.push(k, item, now);
+            }
+        }
         loop {
             let next = keys
                 .iter()
@@ -379,11 +410,17 @@ impl Runner {
             let item = self.merge.pop_head(k).expect("head exists");
             self.push(k, item, sink)?;
         }
-        for &k in keys {
-            self.merge.revoke(k);
-        }
         self.flush_accepted();
         Ok(())
+    }
+
+    /// Stops merging `keys` (inputs given up); what they still buffered is dropped.
+    pub fn forget(&mut self, keys: &[SourceKey]) {
+        for &k in keys {
+            self.merge.revoke(k);
+            self.guards.remove(&k);
+            *self.raws_mut(k) = Raws::default();
+        }
     }
 
     /// The engine's state (everything given to it so far).
@@ -405,6 +442,14 @@ impl Runner {
     /// Puts the engine's counters and state sizes in the metrics.
     pub fn record_metrics(&mut self) {
         self.flush_accepted();
+        if let (Some(t), Some(base)) = (&self.telemetry, self.base_time) {
+            for (source, latest) in self.sources.iter().zip(&self.latest) {
+                if let Some(l) = latest {
+                    let delay = (crate::unix_ms() - (base + l)) as f64 / 1000.0;
+                    t.source_delay.with_label_values(&[&source.label]).set(delay);
+                }
+            }
+        }
         if let Some(t) = &self.telemetry {
             let g = self.engine.graph();
             t.record_engine(
@@ -501,7 +546,12 @@ impl Runner {
         item: Item<Queued>,
         sink: &mut dyn Sink,
     ) -> Result<()> {
-        let Queued { event, created } = item.value;
+        self.release_raw(key, item.value.raw);
+        let Queued {
+            event,
+            created,
+            raw,
+        } = item.value;
         match self.engine.push(event, &mut self.due) {
             Ok(accepted) => {
                 if let Accepted::Late { by } = accepted {
@@ -525,7 +575,11 @@ impl Runner {
                 let refused = Item {
                     time: item.time,
                     offset: item.offset,
-                    value: Queued { event, created },
+                    value: Queued {
+                        event,
+                        created,
+                        raw,
+                    },
                 };
                 self.refuse(key, &refused, &rejection, sink)
             }
@@ -567,14 +621,43 @@ impl Runner {
         detail: String,
         sink: &mut dyn Sink,
     ) -> Result<()> {
-        let raw = format!("event time {} s", item.time as f64 / 1000.0);
-        let letter = DeadLetter::new(
-            &self.sources[key.0].name,
-            item.offset.max(0) as u64,
-            DecodeError::new(reason, detail),
-            raw.as_bytes(),
-        );
+        let name = &self.sources[key.0].name;
+        let position = item.offset.max(0) as u64;
+        let error = DecodeError::new(reason, detail);
+        let kept = item.value.raw.and_then(|r| {
+            let raws = self.raws.get(key.0)?.get(key.1.max(0) as usize)?;
+            raws.get(r)
+        });
+        let letter = match kept {
+            Some(bytes) => DeadLetter::new(name, position, error, bytes),
+            None => {
+                let raw = format!("event time {} s", item.time as f64 / 1000.0);
+                DeadLetter::new(name, position, error, raw.as_bytes())
+            }
+        };
         self.dead_letter(key, &letter, sink)
+    }
+
+    /// The original bytes kept for an input.
+    fn raws_mut(&mut self, key: SourceKey) -> &mut Raws {
+        let parts = &mut self.raws[key.0];
+        let p = key.1.max(0) as usize;
+        if parts.len() <= p {
+            parts.resize_with(p + 1, Raws::default);
+        }
+        &mut parts[p]
+    }
+
+    /// A record of `key` left the merge: the buffers before its own are no longer needed
+    /// (unless a suspect of clock skew still refers to them).
+    fn release_raw(&mut self, key: SourceKey, raw: Option<RawRef>) {
+        let Some(mut upto) = raw else { return };
+        if let Some(s) = self.guards.get(&key).and_then(|g| g.first()) {
+            if let Some(r) = s.value.raw {
+                upto = upto.min(r);
+            }
+        }
+        self.raws_mut(key).release_before(upto);
     }
 
     fn dead_letter(

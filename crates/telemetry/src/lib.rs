@@ -101,6 +101,8 @@ pub struct Telemetry {
     pub state_bytes: IntGauge,
     /// `reachwatch_kafka_consumer_lag_records{topic, partition}` (absent when unknown).
     pub consumer_lag: IntGaugeVec,
+    /// `reachwatch_kafka_records_received_total{topic}`: records received from the consumer.
+    pub kafka_received: IntCounterVec,
     /// `reachwatch_watermark_lag_seconds`: wall clock minus the event-time watermark (absent
     /// while unknown, and for inputs whose time is relative, such as LANL); see
     /// [`Telemetry::set_watermark_lag`].
@@ -298,6 +300,12 @@ impl Telemetry {
                 "Estimated bytes of engine state",
             ),
             consumer_lag,
+            kafka_received: counter_vec(
+                &r,
+                "reachwatch_kafka_records_received_total",
+                "Records received from the consumer, by topic",
+                &["topic"],
+            ),
             watermark_lag,
             checkpoint_age: fgauge(
                 &r,
@@ -398,6 +406,7 @@ impl Telemetry {
             &self.join_flows,
             &self.rule_reloads,
             &self.late_records,
+            &self.kafka_received,
             &self.merge_held,
             &self.source_delay,
             &self.source_max_delay,

@@ -1,15 +1,32 @@
-//! The HTTP endpoint: `/metrics` (Prometheus text format), `/healthz` (alive) and `/readyz`
-//! (ready: state restored and inputs assigned).
+//! The HTTP endpoint: `/metrics` (Prometheus text format), `/healthz` (alive: the driver makes
+//! progress) and `/readyz` (ready: state restored and inputs assigned).
 
 use crate::Telemetry;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-/// Liveness and readiness flags, set by the pipeline.
-#[derive(Debug, Default)]
+/// Liveness and readiness, set by the pipeline.
+#[derive(Debug)]
 pub struct Health {
     ready: AtomicBool,
+    started: Instant,
+    /// Milliseconds after `started` of the driver's last round, once it is watched.
+    last_beat_ms: AtomicU64,
+    /// No round for this long means stuck (0: not watched).
+    stall_after_ms: AtomicU64,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            ready: AtomicBool::new(false),
+            started: Instant::now(),
+            last_beat_ms: AtomicU64::new(0),
+            stall_after_ms: AtomicU64::new(0),
+        }
+    }
 }
 
 impl Health {
@@ -21,6 +38,27 @@ impl Health {
     /// Is it ready?
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
+    }
+
+    /// From now on, the driver counts as stuck when it makes no round for `stall_after`.
+    pub fn watch(&self, stall_after: Duration) {
+        self.beat();
+        self.stall_after_ms
+            .store(stall_after.as_millis().max(1) as u64, Ordering::SeqCst);
+    }
+
+    /// The driver made a round.
+    pub fn beat(&self) {
+        let ms = self.started.elapsed().as_millis() as u64;
+        self.last_beat_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// How long the driver has made no round, when it is watched and stuck.
+    pub fn stalled_for(&self) -> Option<Duration> {
+        let stall = self.stall_after_ms.load(Ordering::SeqCst);
+        let since = (self.started.elapsed().as_millis() as u64)
+            .saturating_sub(self.last_beat_ms.load(Ordering::SeqCst));
+        (stall > 0 && since > stall).then(|| Duration::from_millis(since))
     }
 }
 
@@ -76,7 +114,14 @@ pub fn serve(
                         telemetry.render(),
                         "text/plain; version=0.0.4; charset=utf-8",
                     ),
-                    "/healthz" => (200, "ok\n".to_string(), "text/plain"),
+                    "/healthz" => match health.stalled_for() {
+                        None => (200, "ok\n".to_string(), "text/plain"),
+                        Some(d) => (
+                            503,
+                            format!("stalled: no progress for {} s\n", d.as_secs()),
+                            "text/plain",
+                        ),
+                    },
                     "/readyz" if health.is_ready() => (200, "ready\n".to_string(), "text/plain"),
                     "/readyz" => (503, "not ready\n".to_string(), "text/plain"),
                     _ => (
@@ -96,4 +141,21 @@ pub fn serve(
         thread: Some(thread),
         addr: bound,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_watched_driver_without_rounds_is_stalled() {
+        let h = Health::default();
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(h.stalled_for(), None, "not watched");
+        h.watch(Duration::from_secs(1));
+        std::thread::sleep(Duration::from_millis(1200));
+        assert!(h.stalled_for().is_some_and(|d| d >= Duration::from_secs(1)));
+        h.beat();
+        assert_eq!(h.stalled_for(), None, "a round clears it");
+    }
 }

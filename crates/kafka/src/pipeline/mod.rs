@@ -48,6 +48,11 @@ pub use sinks::{ensure_topics, ALERT_ID_HEADER};
 pub use stage::RuleSource;
 use stage::{host_map, Checkpoints, Shared, Stage, ToStage};
 
+/// The driver counts as stuck (`/healthz` answers 503) after this long without a round: longer
+/// than anything a round may wait for (a checkpoint's flush of the producer, 30 s at most; a
+/// rebalance's drain and checkpoint).
+const STALL_AFTER: Duration = Duration::from_secs(120);
+
 /// Batches waiting for the runner's thread before the driver blocks (back-pressure).
 const QUEUED_BATCHES: usize = 16;
 
@@ -80,6 +85,7 @@ pub fn run(settings: Settings, rules: Arc<RuleSet>, attach: Attach) -> Result<Ru
 async fn run_async(settings: Settings, rules: Arc<RuleSet>, attach: Attach) -> Result<RunSummary> {
     if let Some(h) = &attach.health {
         h.set_ready(false);
+        h.watch(STALL_AFTER);
     }
     let settings = Arc::new(settings);
     let client = settings.client_options();
@@ -236,10 +242,9 @@ fn build_stage(
     };
     let producer: Option<Producer> =
         if raw.sinks.alerts_topic.is_some() || raw.sinks.dead_letter_topic.is_some() {
-            let mut c = client_config(&client);
-            c.set("enable.idempotence", "false");
             Some(
-                c.create_with_context(Deliveries::default())
+                client_config(&client)
+                    .create_with_context(Deliveries::default())
                     .context("creating the producer")?,
             )
         } else {

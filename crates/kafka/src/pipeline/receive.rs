@@ -133,7 +133,7 @@ impl<Q> Book<Q> {
         match decoded {
             Ok(Some(event)) => {
                 p.sent += 1;
-                batch.events.push((event, offset as u64));
+                batch.push_event(event, offset as u64, payload);
                 batch.created.push(created.unwrap_or(i64::MIN));
             }
             Ok(None) => {}

@@ -181,6 +181,8 @@ impl Sink for KafkaSink {
     }
 }
 
+/// A client's librdkafka configuration: the options as given, nothing overridden (the producer's
+/// idempotence, for one, is the user's `kafka.options` choice; librdkafka's default is off).
 pub(super) fn client_config(options: &[(String, String)]) -> ClientConfig {
     let mut c = ClientConfig::new();
     for (k, v) in options {
@@ -224,4 +226,20 @@ pub(super) fn published_alert_ids(
         .filter_map(|r| r.header(ALERT_ID_HEADER))
         .map(|v| String::from_utf8_lossy(v).into_owned())
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_users_client_options_are_kept_as_given() {
+        let options = [
+            ("bootstrap.servers".to_string(), "b:9092".to_string()),
+            ("enable.idempotence".to_string(), "true".to_string()),
+        ];
+        let c = client_config(&options);
+        assert_eq!(c.get("enable.idempotence"), Some("true"));
+        assert_eq!(c.get("bootstrap.servers"), Some("b:9092"));
+    }
 }
