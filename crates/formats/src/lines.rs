@@ -1,7 +1,7 @@
 //! Reading line-oriented inputs fast: big reads, `memchr` line splitting, a guard against
 //! over-long lines, and a background decoding thread that hands batches to the engine's thread.
 
-use crate::{decoder, DeadLetter, DecodeError, Format, Reason, Stream, MAX_LINE};
+use crate::{decoder, DeadLetter, DecodeError, Format, Reason, Skipped, Stream, MAX_LINE};
 use memchr::memchr;
 use reachwatch_model::{Event, Interner};
 use std::io::{self, Read};
@@ -75,6 +75,8 @@ pub struct Batch {
     pub lines: u64,
     /// Bytes read in this batch.
     pub bytes: u64,
+    /// Records of this batch that gave no event, by what they were.
+    pub skipped: Skipped,
 }
 
 /// Events per batch handed between threads.
@@ -98,9 +100,13 @@ pub fn spawn_decoder(
             let mut sent_names = 0usize;
             let mut batch = Batch::default();
             let mut failed = false;
-            let flush = |batch: &mut Batch, syms: &Interner, sent: &mut usize| {
+            let flush = |batch: &mut Batch,
+                         syms: &Interner,
+                         sent: &mut usize,
+                         dec: &mut Box<dyn crate::LineDecoder>| {
                 let mut out = std::mem::take(batch);
                 out.new_names = crate::symbols::take_new_names(syms, sent);
+                out.skipped = dec.take_skipped();
                 out
             };
             let res = for_each_line(reader, |no, line, too_long| {
@@ -123,14 +129,14 @@ pub fn spawn_decoder(
                     Err(e) => batch.dead.push(DeadLetter::new(&source, no, e, line)),
                 }
                 if batch.events.len() >= BATCH {
-                    let out = flush(&mut batch, &syms, &mut sent_names);
+                    let out = flush(&mut batch, &syms, &mut sent_names, &mut dec);
                     failed = tx.send(Ok(out)).is_err();
                 }
             });
             match res {
                 Ok(lines) => {
                     batch.lines = lines;
-                    let out = flush(&mut batch, &syms, &mut sent_names);
+                    let out = flush(&mut batch, &syms, &mut sent_names, &mut dec);
                     let _ = tx.send(Ok(out));
                 }
                 Err(e) => {
