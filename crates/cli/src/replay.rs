@@ -6,8 +6,9 @@ use reachwatch_engine::{Engine, Rejection, RuleSet, Stats};
 use reachwatch_formats::lines::{spawn_decoder, Batch};
 use reachwatch_formats::native::stamp_alert;
 use reachwatch_formats::symbols::SymbolBridge;
+use reachwatch_formats::windows::collection;
 use reachwatch_formats::{
-    sniff, AlertFormat, DeadLetter, DecodeError, Format, HostMap, Reason, Stream,
+    sniff, AlertFormat, DeadLetter, DecodeError, Format, HostMap, Reason, Skipped, Stream,
 };
 use reachwatch_model::{Alert, Event, Interner};
 use reachwatch_telemetry::Telemetry;
@@ -104,6 +105,9 @@ pub struct ReplaySummary {
     pub events: u64,
     /// Dead letters by reason.
     pub dead_letters: BTreeMap<String, u64>,
+    /// Records that gave no event of their own, by what they were (Windows event ids
+    /// reachwatch does not read, 4648s paired with their logon, …).
+    pub skipped: BTreeMap<String, u64>,
     /// Authentication events.
     pub auth_events: u64,
     /// Flow events.
@@ -177,6 +181,18 @@ impl ReplaySummary {
                 format!(" ({})", dl.join(", "))
             }
         ));
+        if !self.skipped.is_empty() {
+            let sk: Vec<String> = self
+                .skipped
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            s.push_str(&format!(
+                "  skipped {} ({})\n",
+                self.skipped.values().sum::<u64>(),
+                sk.join(", ")
+            ));
+        }
         let rules: Vec<String> = self
             .alerts_by_rule
             .iter()
@@ -230,14 +246,30 @@ struct Input {
     batch: VecDeque<(Event, u64)>,
     symbols: SymbolBridge,
     lines: u64,
+    skipped: Skipped,
     done: bool,
 }
 
 impl Input {
-    fn new(path: &Path, format: Format, stream: Stream, announce: bool) -> Result<(Input, Format)> {
+    fn new(
+        path: &Path,
+        format: Format,
+        stream: Stream,
+        announce: bool,
+        progress: Option<Duration>,
+    ) -> Result<(Input, Format)> {
         let name = path.display().to_string();
-        let (reader, format) = resolve_format(open_input(path)?, format, &name, announce)?;
-        let rx = spawn_decoder(reader, format, stream, name.clone());
+        // Windows logs (EVTX, event JSON/XML, directories of them) are read as one collection.
+        let opts = collection::Options { progress, announce };
+        let (rx, format) = match collection::open(path, format, &opts)
+            .with_context(|| format!("cannot read {name}"))?
+        {
+            Some(opened) => opened,
+            None => {
+                let (reader, format) = resolve_format(open_input(path)?, format, &name, announce)?;
+                (spawn_decoder(reader, format, stream, name.clone()), format)
+            }
+        };
         Ok((
             Input {
                 name,
@@ -247,6 +279,7 @@ impl Input {
                 batch: VecDeque::new(),
                 symbols: SymbolBridge::default(),
                 lines: 0,
+                skipped: Skipped::default(),
                 done: false,
             },
             format,
@@ -269,6 +302,7 @@ impl Input {
                         sink.write(d, self.stream)?;
                     }
                     self.lines = self.lines.max(b.lines);
+                    self.skipped.merge(&b.skipped);
                     *bytes += b.bytes;
                     let symbols = &self.symbols;
                     self.batch.extend(b.events.into_iter().map(|(mut e, line)| {
@@ -364,8 +398,13 @@ pub fn replay_with_end(
         (&opts.flows, formats.flows, Stream::Flows),
     ] {
         if let Some(p) = path {
-            let (input, f) =
-                Input::new(p, format.unwrap_or(opts.format), stream, formats.announce)?;
+            let (input, f) = Input::new(
+                p,
+                format.unwrap_or(opts.format),
+                stream,
+                formats.announce,
+                opts.progress,
+            )?;
             absolute &= f.absolute_time();
             inputs.push(input);
         }
@@ -527,6 +566,9 @@ pub fn replay_with_end(
     let stats: &Stats = engine.stats();
     for input in &inputs {
         summary.lines.insert(input.name.clone(), input.lines);
+        for (k, v) in input.skipped.by_name() {
+            *summary.skipped.entry(k).or_insert(0) += v;
+        }
     }
     summary.events = events;
     summary.dead_letters = dead.counts;

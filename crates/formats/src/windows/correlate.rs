@@ -161,7 +161,8 @@ impl Window {
         let (Some(src), Some(host)) = (Self::source(logon), Self::source(explicit)) else {
             return true;
         };
-        src == host || self.learned.get(&src).is_none_or(|h| *h == host)
+        src == host
+            || (logon.meta.src_is_address && self.learned.get(&src).is_none_or(|h| *h == host))
     }
 
     /// Drops a flow whose connection is already held (keeping the responder's report).

@@ -6,7 +6,7 @@
 
 use crate::{DecodeError, LineDecoder, Reason};
 use evtx::err::EvtxError;
-use evtx::{EvtxParser, IntoIterChunks, ParserSettings};
+use evtx::{ChunkFlags, EvtxChunkData, EvtxParser, IntoIterChunks, ParserSettings};
 use reachwatch_model::{Event, Interner};
 use std::fs::File;
 use std::io;
@@ -149,6 +149,13 @@ impl EvtxFile {
             }
         };
         let offset = chunk_offset(data.number.unwrap_or(self.chunks_read - 1));
+        if let Some(problem) = unchecked_crc(&data) {
+            f(Item::BadChunk {
+                offset,
+                detail: problem,
+            });
+            return true;
+        }
         let mut chunk = match data.parse(self.settings.clone()) {
             Ok(c) => c,
             Err(e) => {
@@ -173,6 +180,26 @@ impl EvtxFile {
             }
         }
         true
+    }
+}
+
+/// The crate skips the CRC32 checks of a chunk whose header sets `NO_CRC32`; a damaged header
+/// could set it. The checks are made here all the same, so that no damaged chunk is read.
+fn unchecked_crc(data: &EvtxChunkData) -> Option<String> {
+    if !data.header.flags.contains(ChunkFlags::NO_CRC32) {
+        return None;
+    }
+    let bytes = &data.data;
+    let mut header = Vec::with_capacity(504);
+    header.extend_from_slice(bytes.get(..120)?);
+    header.extend_from_slice(bytes.get(128..512)?);
+    if evtx::checksum_ieee(&header) != data.header.header_chunk_checksum {
+        return Some("chunk header CRC32 invalid (the chunk claims to have none)".into());
+    }
+    let records = bytes.get(512..data.header.free_space_offset as usize);
+    match records {
+        Some(r) if evtx::checksum_ieee(r) == data.header.events_checksum => None,
+        _ => Some("chunk data CRC32 invalid (the chunk claims to have none)".into()),
     }
 }
 

@@ -33,6 +33,8 @@ pub struct Meta {
     pub conn: Option<Conn>,
     /// For flows: true when the responding end reported it.
     pub responder: bool,
+    /// For logons: true when the source is an address (no workstation name).
+    pub src_is_address: bool,
 }
 
 /// A mapped record: its event id, the event and what else it tells.
@@ -118,6 +120,16 @@ fn guid(s: Option<&str>) -> Option<u128> {
     u128::from_str_radix(&hex, 16).ok().filter(|g| *g != 0)
 }
 
+/// True unless `Status` is a non-zero NTSTATUS (`0x0`, `0x00000000`, `0` and unset succeed).
+fn status_is_success(s: Option<&str>) -> bool {
+    let Some(s) = present(s) else { return true };
+    let n = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse::<u64>(),
+    };
+    n.map_or(true, |n| n == 0)
+}
+
 /// True for addresses that name no other host: loopback, unspecified, unset.
 fn local_address(ip: &str) -> bool {
     match norm::strip_mapped(ip).parse::<IpAddr>() {
@@ -185,7 +197,7 @@ fn authentication(
         (None, None) => Ok(None),
     };
     let status = text(rec, Field::Status)?;
-    let status_ok = !matches!(present(status.as_deref()), Some(x) if x != "0x0" && x != "0");
+    let status_ok = status_is_success(status.as_deref());
     let mut outcome = if code == 4625 || !status_ok {
         Outcome::Failure
     } else {
@@ -219,6 +231,8 @@ fn authentication(
     match code {
         4624 | 4625 => {
             ev.src = client(syms, workstation.as_deref(), ip)?;
+            meta.src_is_address = present(workstation.as_deref()).is_none()
+                && ip.is_some_and(|ip| !norm::is_loopback(ip));
             meta.hints[0] = hint(syms, ip, workstation.as_deref())?;
             meta.logon_guid = guid(text(rec, Field::LogonGuid)?.as_deref());
         }
@@ -439,5 +453,8 @@ mod tests {
         assert_eq!(guid(Some("-")), None);
         assert!(local_address("127.0.0.1") && local_address("::") && local_address("-"));
         assert!(!local_address("fe80::1"));
+        assert!(status_is_success(Some("0x00000000")) && status_is_success(Some("0")));
+        assert!(status_is_success(None) && status_is_success(Some("-")));
+        assert!(!status_is_success(Some("0xc000006d")) && !status_is_success(Some("0x20")));
     }
 }
