@@ -206,7 +206,12 @@ pub fn open(
         let detected = shape_of(&head(path)?);
         let shape = match (format, detected) {
             (Format::Auto, None) => return Ok(None),
-            (Format::Auto, Some(s)) => s,
+            (Format::Auto, Some(s)) => {
+                if opts.announce {
+                    eprintln!("{name}: detected format {}", s.name());
+                }
+                s
+            }
             (given, Some(Format::Evtx)) if given != Format::Evtx => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -434,6 +439,7 @@ fn merge(
         out.batch.lines += records;
         progress.bytes += bytes;
         progress.records += records;
+        progress.tick(name);
         if let Some(t) = sources[i].head_time() {
             heap.push(Reverse((t, i)));
         }
@@ -478,7 +484,6 @@ fn merge(
                 .skipped
                 .merge(&std::mem::take(&mut window.skipped));
             out.send(&syms);
-            progress.tick(name);
         }
     }
     let events = &mut out.batch.events;
