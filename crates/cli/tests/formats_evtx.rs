@@ -43,6 +43,16 @@ fn collection(dir: &Path) {
     }
 }
 
+/// `reachwatch hunt` with one log input, as CSV.
+fn hunt_csv(sql: &str, flag: &str, input: &Path) -> String {
+    let (ok, out, err) = reachwatch(
+        &["hunt", "-q", "--output", "csv", "--sql", sql],
+        &[(flag, input)],
+    );
+    assert!(ok, "{err}");
+    out
+}
+
 fn summary(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
@@ -104,31 +114,17 @@ fn a_directory_of_windows_logs_is_one_input_for_replay_hunt_and_convert() {
     assert_eq!(s["skipped"]["sysmon 1"], 41, "{s}");
 
     // hunt reads the directory as one input too, and agrees with replay's decoding.
-    let (ok, out, err) = reachwatch(
-        &[
-            "hunt",
-            "-q",
-            "--output",
-            "csv",
-            "--sql",
-            "SELECT COUNT(*) AS n, COUNT(DISTINCT dst) AS hosts FROM auth",
-        ],
-        &[("--auth", &logs)],
+    let out = hunt_csv(
+        "SELECT COUNT(*) AS n, COUNT(DISTINCT dst) AS hosts FROM auth",
+        "--auth",
+        &logs,
     );
-    assert!(ok, "{err}");
     assert_eq!(out.lines().nth(1), Some("60,3"), "{out}");
-    let (ok, out, err) = reachwatch(
-        &[
-            "hunt",
-            "-q",
-            "--output",
-            "csv",
-            "--sql",
-            "SELECT src, dst, dst_port FROM flows ORDER BY time, dst_port",
-        ],
-        &[("--auth", &logs)],
+    let out = hunt_csv(
+        "SELECT src, dst, dst_port FROM flows ORDER BY time, dst_port",
+        "--auth",
+        &logs,
     );
-    assert!(ok, "{err}");
     assert!(out.contains("WORKSTATION5,WORKSTATION6,49671"), "{out}");
 
     // convert writes the same events as Parquet.
@@ -138,18 +134,7 @@ fn a_directory_of_windows_logs_is_one_input_for_replay_hunt_and_convert() {
         &[("--auth", &logs), ("--out", &pq)],
     );
     assert!(ok, "{err}");
-    let (ok, out, err) = reachwatch(
-        &[
-            "hunt",
-            "-q",
-            "--output",
-            "csv",
-            "--sql",
-            "SELECT COUNT(*) FROM auth",
-        ],
-        &[("--data", &pq)],
-    );
-    assert!(ok, "{err}");
+    let out = hunt_csv("SELECT COUNT(*) FROM auth", "--data", &pq);
     assert_eq!(out.lines().nth(1), Some("60"), "{out}");
 }
 

@@ -157,8 +157,12 @@ pub fn decoder(format: Format, stream: Stream) -> Box<dyn LineDecoder> {
         (Format::Native, Stream::Flows) => Box::new(native::FlowDecoder),
         (Format::Windows, _) => Box::new(windows::Decoder::default()),
         (Format::Evtx, _) => Box::new(windows::evtx::NotLines),
-        (Format::EventJson, _) => Box::new(windows::event_json::Decoder::default()),
-        (Format::EventXml, _) => Box::new(windows::event_xml::Decoder::default()),
+        (Format::EventJson, _) => {
+            Box::new(windows::rendered::Decoder::new(windows::event_json::parse))
+        }
+        (Format::EventXml, _) => {
+            Box::new(windows::rendered::Decoder::new(windows::event_xml::parse))
+        }
         (Format::Zeek, _) => Box::new(zeek::Decoder::default()),
         (Format::Vpc, _) => Box::new(vpc::Decoder::default()),
         (Format::CloudTrail, _) => Box::new(cloudtrail::Decoder),

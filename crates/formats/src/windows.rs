@@ -34,6 +34,7 @@ pub mod event_xml;
 pub mod evtx;
 pub mod fields;
 pub mod mapping;
+mod merge;
 pub mod rendered;
 pub mod split;
 
@@ -41,7 +42,6 @@ use crate::json::{self, get};
 use crate::norm::{self, present};
 use crate::{DecodeError, LineDecoder, Skipped};
 use fields::{EventFields, Field, Header, Provider};
-use mapping::Mapping;
 use reachwatch_model::{Event, Interner};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -133,13 +133,8 @@ impl LineDecoder for Decoder {
             time,
             computer: Cow::Borrowed(computer),
         };
-        match mapping::map(&header, &Ecs(&v), syms)? {
-            Mapping::Event(m) => Ok(Some(m.event)),
-            Mapping::Skip(key) => {
-                self.skipped.add(key);
-                Ok(None)
-            }
-        }
+        let mapping = mapping::map(&header, &Ecs(&v), syms)?;
+        Ok(rendered::event_of(mapping, &mut self.skipped))
     }
 
     fn take_skipped(&mut self) -> Skipped {

@@ -6,13 +6,13 @@
 //! exports). Only what the mapping reads is kept, borrowed from the input where it can be.
 
 use super::fields::FieldValues;
-use super::mapping::Mapping;
 use super::rendered::{Rendered, System};
-use crate::{DecodeError, LineDecoder, Reason, Skipped};
-use reachwatch_model::{Event, Interner};
+use crate::{DecodeError, Reason};
+use memchr::memmem::Finder;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::LazyLock;
 
 /// Reads one JSON event.
 pub fn parse(bytes: &[u8]) -> Result<Rendered<'_>, DecodeError> {
@@ -28,6 +28,55 @@ pub fn parse(bytes: &[u8]) -> Result<Rendered<'_>, DecodeError> {
         DecodeError::new(reason, e.to_string())
     })?;
     Ok(out)
+}
+
+/// Searchers for the keys [`quick_skip`] looks for, built once.
+struct Keys {
+    event_id: Finder<'static>,
+    text: Finder<'static>,
+    name: Finder<'static>,
+    channel: Finder<'static>,
+}
+
+static KEYS: LazyLock<Keys> = LazyLock::new(|| Keys {
+    event_id: Finder::new(b"\"EventID\":"),
+    text: Finder::new(b"\"#text\":"),
+    name: Finder::new(b"\"Name\":"),
+    channel: Finder::new(b"\"Channel\":"),
+});
+
+/// The text after the first `key` (a quoted key with its colon) up to the next `"`, without
+/// escapes.
+fn raw_string<'a>(bytes: &'a [u8], key: &Finder<'_>) -> Option<&'a str> {
+    let at = key.find(bytes)? + key.needle().len();
+    let rest = bytes.get(at..)?.strip_prefix(b"\"")?;
+    let end = memchr::memchr2(b'"', b'\\', rest)?;
+    if rest[end] != b'"' {
+        return None;
+    }
+    std::str::from_utf8(&rest[..end]).ok()
+}
+
+/// For the `evtx` crate's compact JSON: why a record gives nothing, read from its `EventID`,
+/// `Provider` name and `Channel` without parsing the rest; `None` when it is read (or when the
+/// record does not look as expected, to be parsed in full).
+pub fn quick_skip(bytes: &[u8]) -> Option<crate::SkipKey> {
+    let keys = &*KEYS;
+    let at = keys.event_id.find(bytes)? + 10;
+    let mut rest = bytes.get(at..)?;
+    if rest.first() == Some(&b'{') {
+        let text = keys.text.find(rest)? + 8;
+        rest = rest.get(text..)?;
+    }
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || !matches!(rest.get(digits), Some(b',' | b'}')) {
+        return None;
+    }
+    let id: u32 = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+    let provider = raw_string(bytes, &keys.name);
+    let channel = raw_string(bytes, &keys.channel);
+    let provider = super::fields::Provider::from_names(provider, channel);
+    super::mapping::skipped(provider, id)
 }
 
 /// A key or string, borrowed when the input has no escapes.
@@ -307,31 +356,6 @@ impl<'de> Visitor<'de> for NamedData<'_, 'de> {
     }
 }
 
-/// Decoder for event JSON, one event per line (auth and flows).
-#[derive(Clone, Debug, Default)]
-pub struct Decoder {
-    skipped: Skipped,
-}
-
-impl LineDecoder for Decoder {
-    fn decode(&mut self, line: &[u8], syms: &mut Interner) -> Result<Option<Event>, DecodeError> {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            return Ok(None);
-        }
-        match parse(line)?.map(syms)? {
-            Mapping::Event(m) => Ok(Some(m.event)),
-            Mapping::Skip(key) => {
-                self.skipped.add(key);
-                Ok(None)
-            }
-        }
-    }
-
-    fn take_skipped(&mut self) -> Skipped {
-        std::mem::take(&mut self.skipped)
-    }
-}
-
 /// True when `v` is an event in this shape (for format detection).
 pub(crate) fn looks_like(v: &serde_json::Value) -> bool {
     crate::json::get(v, "Event.System").is_some()
@@ -378,5 +402,12 @@ mod tests {
             parse(c).unwrap().header().unwrap().unwrap_err(),
             SkipKey::Event(4672)
         );
+        // The quick look agrees, and passes on what it cannot tell.
+        assert_eq!(quick_skip(a), None);
+        assert_eq!(quick_skip(b), None);
+        assert_eq!(quick_skip(c), Some(SkipKey::Event(4672)));
+        let d = br##"{"Event":{"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Sysmon"}},"EventID":{"#attributes":{"Qualifiers":0},"#text":1}}}}"##;
+        assert_eq!(quick_skip(d), Some(SkipKey::Sysmon(1)));
+        assert_eq!(quick_skip(b"{\"EventID\":\"4672\"}"), None);
     }
 }

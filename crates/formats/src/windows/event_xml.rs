@@ -5,12 +5,10 @@
 //! (the forwarded message text) and `UserData` are ignored.
 
 use super::fields::FieldValues;
-use super::mapping::Mapping;
 use super::rendered::{Rendered, System};
-use crate::{DecodeError, LineDecoder, Reason, Skipped};
+use crate::{DecodeError, Reason};
 use quick_xml::events::{BytesStart, Event as Xml};
 use quick_xml::Reader;
-use reachwatch_model::{Event, Interner};
 use std::borrow::Cow;
 
 /// Where a text value being read goes.
@@ -176,32 +174,6 @@ fn finish<'a>(
         Ok(Target::Computer) => system.computer = Some(v),
         Ok(Target::Channel) => system.channel = Some(v),
         Err(name) => fields.set_named(&name, v),
-    }
-}
-
-/// Decoder for event XML, one `<Event>` per line (auth and flows); see
-/// [`super::split::RecordLines`] for documents.
-#[derive(Clone, Debug, Default)]
-pub struct Decoder {
-    skipped: Skipped,
-}
-
-impl LineDecoder for Decoder {
-    fn decode(&mut self, line: &[u8], syms: &mut Interner) -> Result<Option<Event>, DecodeError> {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            return Ok(None);
-        }
-        match parse(line)?.map(syms)? {
-            Mapping::Event(m) => Ok(Some(m.event)),
-            Mapping::Skip(key) => {
-                self.skipped.add(key);
-                Ok(None)
-            }
-        }
-    }
-
-    fn take_skipped(&mut self) -> Skipped {
-        std::mem::take(&mut self.skipped)
     }
 }
 

@@ -5,8 +5,8 @@
 use super::fields::{FieldValues, Header, Provider};
 use super::mapping::{self, Mapping};
 use crate::norm;
-use crate::{DecodeError, Reason, SkipKey};
-use reachwatch_model::Interner;
+use crate::{DecodeError, LineDecoder, Reason, SkipKey, Skipped};
+use reachwatch_model::{Event, Interner};
 use std::borrow::Cow;
 
 /// The `System` values of an event, as text.
@@ -85,5 +85,51 @@ impl<'a> Rendered<'a> {
             Ok(h) => mapping::map(&h, &self.fields, syms),
             Err(key) => Ok(Mapping::Skip(key)),
         }
+    }
+}
+
+/// The event of a mapping; a skip is counted in `skipped`.
+pub fn event_of(mapping: Mapping, skipped: &mut Skipped) -> Option<Event> {
+    match mapping {
+        Mapping::Event(m) => Some(m.event),
+        Mapping::Skip(key) => {
+            skipped.add(key);
+            None
+        }
+    }
+}
+
+/// How a rendering reads one record.
+pub type Parse = for<'a> fn(&'a [u8]) -> Result<Rendered<'a>, DecodeError>;
+
+/// A line decoder for a rendering: one record per line (auth and flows).
+#[derive(Clone, Debug)]
+pub struct Decoder {
+    parse: Parse,
+    skipped: Skipped,
+}
+
+impl Decoder {
+    /// A decoder reading records with `parse` ([`super::event_json::parse`],
+    /// [`super::event_xml::parse`]).
+    pub fn new(parse: Parse) -> Self {
+        Decoder {
+            parse,
+            skipped: Skipped::default(),
+        }
+    }
+}
+
+impl LineDecoder for Decoder {
+    fn decode(&mut self, line: &[u8], syms: &mut Interner) -> Result<Option<Event>, DecodeError> {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        let mapping = (self.parse)(line)?.map(syms)?;
+        Ok(event_of(mapping, &mut self.skipped))
+    }
+
+    fn take_skipped(&mut self) -> Skipped {
+        std::mem::take(&mut self.skipped)
     }
 }

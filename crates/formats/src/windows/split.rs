@@ -190,7 +190,7 @@ impl Splitter {
         }
         let end = object_end(rest);
         if let Some(next) = memmem::find(&rest[..end.unwrap_or(rest.len())], b"\n{") {
-            if next + 1 <= MAX_LINE {
+            if next < MAX_LINE {
                 f(self.line, &rest[..next + 1], false);
                 return Some(next + 1);
             }
