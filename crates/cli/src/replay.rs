@@ -20,9 +20,11 @@ use std::time::Duration;
 #[derive(Args)]
 pub struct ReplayArgs {
     /// Input format of both inputs: `lanl` (CSV layout of the LANL data set), `native` (JSON
-    /// lines), `windows` (Winlogbeat/ECS Security events), `zeek` (conn.log, TSV or JSON), `vpc`
-    /// (VPC Flow Logs), `cloudtrail`, `k8s` (audit log), `ocsf` (3002/4001), or `auto` (detect
-    /// from the first lines and say which on standard error).
+    /// lines), `windows` (Winlogbeat/ECS Security events), `evtx` (EVTX files), `evtx-json`
+    /// (evtx_dump/Hayabusa/Chainsaw JSON), `evtx-xml` (rendered event XML), `zeek` (conn.log, TSV
+    /// or JSON), `vpc` (VPC Flow Logs), `cloudtrail`, `k8s` (audit log), `ocsf` (3002/4001), or
+    /// `auto` (detect from the first lines and say which on standard error). A directory of
+    /// Windows logs is one input (with `auto` or a Windows format).
     #[arg(long, default_value = "lanl")]
     pub format: Format,
     /// Format of the authentication input (overrides --format).

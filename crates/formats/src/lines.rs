@@ -4,7 +4,9 @@
 //! (`internal`), and the thread goes on with the next line.
 
 use crate::norm::excerpt;
-use crate::{decoder, DeadLetter, DecodeError, Format, LineDecoder, Reason, Stream, MAX_LINE};
+use crate::{
+    decoder, DeadLetter, DecodeError, Format, LineDecoder, Reason, Skipped, Stream, MAX_LINE,
+};
 use memchr::memchr;
 use reachwatch_model::{Event, Interner};
 use std::io::{self, Read};
@@ -115,6 +117,8 @@ pub struct Batch {
     pub bytes: u64,
     /// True on the last batch of an input read to its end.
     pub end: bool,
+    /// Records of this batch that gave no event, by what they were.
+    pub skipped: Skipped,
 }
 
 /// Events per batch handed between threads.
@@ -146,6 +150,14 @@ impl Batch {
 pub struct Batches {
     rx: Receiver<io::Result<Batch>>,
     ended: bool,
+}
+
+impl Batches {
+    /// The batches a decoding thread sends on `rx`; the thread marks its last batch
+    /// [`Batch::end`].
+    pub(crate) fn new(rx: Receiver<io::Result<Batch>>) -> Batches {
+        Batches { rx, ended: false }
+    }
 }
 
 impl Iterator for Batches {
@@ -206,9 +218,13 @@ fn spawn(
             let mut sent_names = 0usize;
             let mut batch = Batch::default();
             let mut failed = false;
-            let flush = |batch: &mut Batch, syms: &Interner, sent: &mut usize| {
+            let flush = |batch: &mut Batch,
+                         syms: &Interner,
+                         sent: &mut usize,
+                         dec: &mut Box<dyn LineDecoder>| {
                 let mut out = std::mem::take(batch);
                 out.new_names = crate::symbols::take_new_names(syms, sent);
+                out.skipped = dec.take_skipped();
                 out
             };
             let res = for_each_line(reader, |no, line, too_long| {
@@ -231,14 +247,14 @@ fn spawn(
                     }
                 }
                 if batch.is_full() {
-                    let out = flush(&mut batch, &syms, &mut sent_names);
+                    let out = flush(&mut batch, &syms, &mut sent_names, &mut dec);
                     failed = tx.send(Ok(out)).is_err();
                 }
             });
             match res {
                 Ok(lines) => {
                     batch.lines = lines;
-                    let mut out = flush(&mut batch, &syms, &mut sent_names);
+                    let mut out = flush(&mut batch, &syms, &mut sent_names, &mut dec);
                     out.end = true;
                     let _ = tx.send(Ok(out));
                 }

@@ -368,7 +368,8 @@ fn table_url(p: &Path) -> Result<String> {
 }
 
 /// Expands log inputs into files: a file as is, a directory's files (sorted, not hidden, not
-/// recursive), a glob in the last path component (`logs/auth-*.txt`).
+/// recursive), a glob in the last path component (`logs/auth-*.txt`). A directory holding
+/// Windows logs stays one input (read as a collection).
 pub fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = vec![];
     for input in inputs {
@@ -394,6 +395,11 @@ pub fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             }
             found.sort();
             out.extend(found);
+        } else if input.is_dir()
+            && reachwatch_formats::windows::collection::holds_windows_logs(input)
+        {
+            // A collection of Windows logs is one input: its files are merged in time.
+            out.push(input.clone());
         } else if input.is_dir() {
             let files = list_dir(input)?;
             if files.is_empty() {

@@ -102,10 +102,8 @@ pub fn replay_prepared(
     ] {
         if let Some(p) = path {
             let format = format.unwrap_or(opts.format);
-            inputs.push((
-                FileSource::open(p, format, stream, formats.announce)?,
-                stream,
-            ));
+            let source = FileSource::open(p, format, stream, formats.announce, opts.progress)?;
+            inputs.push((source, stream));
         }
     }
     anyhow::ensure!(

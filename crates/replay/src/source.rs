@@ -3,10 +3,12 @@
 
 use anyhow::{Context, Result};
 use reachwatch_formats::lines::{spawn_decoder, Batch, Batches};
+use reachwatch_formats::windows::collection;
 use reachwatch_formats::{sniff, Format, Stream};
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
+use std::time::Duration;
 
 /// Bytes read ahead to detect an input's format.
 const SNIFF_BYTES: usize = 64 * 1024;
@@ -22,11 +24,27 @@ pub struct FileSource {
 
 impl FileSource {
     /// Opens `path` and starts decoding it as `format` on the `stream`; `announce` says on
-    /// standard error which format `auto` detected.
-    pub fn open(path: &Path, format: Format, stream: Stream, announce: bool) -> Result<FileSource> {
+    /// standard error which format `auto` detected. Windows logs (EVTX, event JSON or XML, and
+    /// directories of them) are read as one collection merged in time, with progress on standard
+    /// error every `progress`.
+    pub fn open(
+        path: &Path,
+        format: Format,
+        stream: Stream,
+        announce: bool,
+        progress: Option<Duration>,
+    ) -> Result<FileSource> {
         let name = path.display().to_string();
-        let (reader, format) = resolve_format(open_input(path)?, format, &name, announce)?;
-        let batches = spawn_decoder(reader, format, stream, name.clone());
+        let opts = collection::Options { progress, announce };
+        let opened =
+            collection::open(path, format, &opts).with_context(|| format!("cannot read {name}"))?;
+        let (batches, format) = match opened {
+            Some(opened) => opened,
+            None => {
+                let (reader, format) = resolve_format(open_input(path)?, format, &name, announce)?;
+                (spawn_decoder(reader, format, stream, name.clone()), format)
+            }
+        };
         Ok(FileSource {
             name,
             format,

@@ -416,7 +416,11 @@ mod tests {
         for k in [(0, 0), (1, 0), (1, 1)] {
             m.assign(k, t0);
         }
-        assert_eq!(m.blocked_by(t0), None, "nothing buffered: nothing held back");
+        assert_eq!(
+            m.blocked_by(t0),
+            None,
+            "nothing buffered: nothing held back"
+        );
         m.push((0, 0), item(50, 0), t0);
         m.push((1, 1), item(60, 0), t0);
         assert_eq!(m.pop(t0), None);

@@ -294,6 +294,9 @@ impl Runner {
         for d in &batch.dead {
             self.dead_letter(key, d, sink)?;
         }
+        for (what, n) in batch.skipped.by_name() {
+            *self.summary.skipped.entry(what).or_insert(0) += n;
+        }
         let created = |i: usize| batch.created.get(i).copied().unwrap_or(i64::MIN);
         let raws: Vec<Option<RawRef>> = if batch.raw_ends.len() == batch.events.len() {
             self.raws_mut(key)
@@ -446,7 +449,9 @@ impl Runner {
             for (source, latest) in self.sources.iter().zip(&self.latest) {
                 if let Some(l) = latest {
                     let delay = (crate::unix_ms() - (base + l)) as f64 / 1000.0;
-                    t.source_delay.with_label_values(&[&source.label]).set(delay);
+                    t.source_delay
+                        .with_label_values(&[&source.label])
+                        .set(delay);
                 }
             }
         }
