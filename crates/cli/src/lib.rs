@@ -9,3 +9,4 @@ pub mod produce;
 pub mod replay;
 pub mod rules_cmd;
 pub mod run;
+pub mod serve_cmd;
