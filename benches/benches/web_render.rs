@@ -75,7 +75,10 @@ fn many_alerts(real: &[Alert], g: &ReachGraph, n: usize) -> String {
 fn get(addr: &str, path: &str) -> anyhow::Result<(u16, f64, Duration, usize)> {
     let started = Instant::now();
     let mut s = TcpStream::connect(addr)?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut raw = vec![];
     s.read_to_end(&mut raw)?;
     let took = started.elapsed();
@@ -84,7 +87,11 @@ fn get(addr: &str, path: &str) -> anyhow::Result<(u16, f64, Duration, usize)> {
     let status = head.split_whitespace().nth(1).unwrap_or("0").parse()?;
     let server = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("server-timing: render;dur=").map(String::from))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("server-timing: render;dur=")
+                .map(String::from)
+        })
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(f64::NAN);
     Ok((status, server, took, body.len()))
@@ -136,7 +143,11 @@ fn main() -> anyhow::Result<()> {
     let alerted_busy = store
         .all()
         .iter()
-        .max_by_key(|a| graph.identity(&a.identity).map_or(0, |i| graph.edges_of(i).len()))
+        .max_by_key(|a| {
+            graph
+                .identity(&a.identity)
+                .map_or(0, |i| graph.edges_of(i).len())
+        })
         .map(|a| a.id.clone())
         .unwrap_or_default();
     let mut group_sizes: std::collections::BTreeMap<&str, usize> = Default::default();
@@ -151,13 +162,28 @@ fn main() -> anyhow::Result<()> {
     let enc = |s: &str| reachwatch_web::html::url(s).to_string();
     let mut pages = vec![
         ("list (first 500 of all)".to_string(), "/".to_string()),
-        ("list, filtered (identity part, severity)".into(), "/?identity=svc&severity=high".into()),
-        ("alert, most destinations".into(), format!("/alerts/{}", enc(&widest))),
-        ("alert, identity with most edges".into(), format!("/alerts/{}", enc(&alerted_busy))),
-        ("identity with most edges".into(), format!("/identities/{}", enc(&busiest))),
+        (
+            "list, filtered (identity part, severity)".into(),
+            "/?identity=svc&severity=high".into(),
+        ),
+        (
+            "alert, most destinations".into(),
+            format!("/alerts/{}", enc(&widest)),
+        ),
+        (
+            "alert, identity with most edges".into(),
+            format!("/alerts/{}", enc(&alerted_busy)),
+        ),
+        (
+            "identity with most edges".into(),
+            format!("/identities/{}", enc(&busiest)),
+        ),
         ("map".into(), "/map".into()),
         ("map, hosts by group".into(), "/map?hosts=group".into()),
-        ("map, largest identity group".into(), format!("/map?group={}", enc(&largest_group))),
+        (
+            "map, largest identity group".into(),
+            format!("/map?group={}", enc(&largest_group)),
+        ),
     ];
     if let Some(c) = chain {
         pages.push(("alert, chain".into(), format!("/alerts/{}", enc(&c))));
@@ -174,7 +200,8 @@ fn main() -> anyhow::Result<()> {
             origin: file.display().to_string(),
         },
     ));
-    let server = reachwatch_telemetry::serve_router("127.0.0.1:0", "web", reachwatch_web::router(site))?;
+    let server =
+        reachwatch_telemetry::serve_router("127.0.0.1:0", "web", reachwatch_web::router(site))?;
     let addr = server.addr().to_string();
     println!(
         "web_render: {n} alerts ({:.1} MiB), size {size} graph: {identities} identities, {edges} edges (loaded in {:.2} s)",

@@ -131,7 +131,10 @@ pub fn serve(a: ServeArgs) -> Result<()> {
             a.addr
         );
     }
-    println!("reachwatch: serving http://{}/ (Ctrl-C to stop)", server.addr());
+    println!(
+        "reachwatch: serving http://{}/ (Ctrl-C to stop)",
+        server.addr()
+    );
     loop {
         std::thread::park();
     }

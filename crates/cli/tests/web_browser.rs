@@ -41,7 +41,10 @@ fn logon_destinations(identity: &str) -> BTreeSet<String> {
 fn check_alert_page(url: &str, a: &serde_json::Value) {
     let id = a["id"].as_str().unwrap();
     let dom = dump_dom(&format!("{url}/alerts/{}", segment(id)));
-    assert!(!dom.contains("<script"), "{id}: a script element in the page");
+    assert!(
+        !dom.contains("<script"),
+        "{id}: a script element in the page"
+    );
     let g = elements(&dom, "g");
     let identity = a["identity"].as_str().unwrap();
     let me = with_classes(&g, &["node", "identity"]);
@@ -72,7 +75,10 @@ fn check_alert_page(url: &str, a: &serde_json::Value) {
     if let Some(hops) = path.filter(|p| p.len() >= 2) {
         let hop_in = with_classes(&paths, &["edge", "hop-in"]);
         assert_eq!(hop_in.len(), 1, "{id}: the chain's hop in");
-        assert_eq!(hop_in[0]["data-identity"], hops[0]["identity"].as_str().unwrap());
+        assert_eq!(
+            hop_in[0]["data-identity"],
+            hops[0]["identity"].as_str().unwrap()
+        );
         assert_eq!(hop_in[0]["data-src"], hops[0]["src"].as_str().unwrap());
         assert_eq!(hop_in[0]["data-dst"], hops[0]["dst"].as_str().unwrap());
         let out = with_classes(&paths, &["edge", "new", "hop-out"]);
@@ -137,9 +143,18 @@ fn pages_in_a_real_browser_show_every_alert_and_its_neighbourhood() {
         .iter()
         .map(|a| (a["id"].as_str().unwrap(), a["time"].as_f64().unwrap()))
         .collect();
-    let listed: Vec<f64> = rows.iter().filter_map(|r| times.get(r.as_str()).copied()).collect();
-    assert!(listed.windows(2).all(|w| w[0] >= w[1]), "newest first: {listed:?}");
-    assert!(!dom.contains("<script"), "the hostile identity became markup");
+    let listed: Vec<f64> = rows
+        .iter()
+        .filter_map(|r| times.get(r.as_str()).copied())
+        .collect();
+    assert!(
+        listed.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {listed:?}"
+    );
+    assert!(
+        !dom.contains("<script"),
+        "the hostile identity became markup"
+    );
     assert!(!dom.contains("<img"), "the hostile summary became markup");
     assert!(rows.iter().any(|r| r == evil["id"].as_str().unwrap()));
 
@@ -174,7 +189,12 @@ fn pages_in_a_real_browser_show_every_alert_and_its_neighbourhood() {
     let g = elements(&dom, "g");
     let left = with_classes(&g, &["node", "group", "left"]);
     let right = with_classes(&g, &["node", "group", "right"]);
-    assert!(left.len() >= 3 && !right.is_empty(), "{} {}", left.len(), right.len());
+    assert!(
+        left.len() >= 3 && !right.is_empty(),
+        "{} {}",
+        left.len(),
+        right.len()
+    );
     assert!(right.iter().any(|n| n["data-key"] == "production"));
     let links = with_classes(&elements(&dom, "path"), &["edge", "use"]).len();
     assert!(links >= left.len(), "every group reaches something");
@@ -214,7 +234,10 @@ fn pages_in_a_real_browser_show_every_alert_and_its_neighbourhood() {
         .unwrap();
     let shots = [
         ("list", format!("{url}/")),
-        ("alert", format!("{url}/alerts/{}", segment(chain["id"].as_str().unwrap()))),
+        (
+            "alert",
+            format!("{url}/alerts/{}", segment(chain["id"].as_str().unwrap())),
+        ),
         ("identity", format!("{url}/identities/{}", segment(who))),
         ("map", format!("{url}/map")),
     ];
@@ -226,7 +249,11 @@ fn pages_in_a_real_browser_show_every_alert_and_its_neighbourhood() {
         assert!(s.inked > 0.03, "{name}: {:.3} of the pixels drawn", s.inked);
         assert!(s.colours > 50, "{name}: only {} colours", s.colours);
         if name == "alert" {
-            assert!(s.red > 0.0005, "{name}: no red new edge to be seen ({})", s.red);
+            assert!(
+                s.red > 0.0005,
+                "{name}: no red new edge to be seen ({})",
+                s.red
+            );
         }
     }
 }

@@ -58,7 +58,13 @@ fn the_web_view_is_served_under_ui_beside_the_metrics_and_follows_its_inputs() {
     // Before the pipeline wrote anything: no alert file, no checkpoint.
     let ui = reachwatch::serve_cmd::live_ui(&alerts, &ckpt).unwrap();
     let health = Arc::new(Health::default());
-    let server = serve_with("127.0.0.1:0", Arc::new(Telemetry::new()), health.clone(), ui).unwrap();
+    let server = serve_with(
+        "127.0.0.1:0",
+        Arc::new(Telemetry::new()),
+        health.clone(),
+        ui,
+    )
+    .unwrap();
     let addr = server.addr().to_string();
     let (code, body) = get(&addr, "/ui/");
     assert_eq!(code, 200);
@@ -77,7 +83,10 @@ fn the_web_view_is_served_under_ui_beside_the_metrics_and_follows_its_inputs() {
     assert_eq!(get(&addr, "/readyz"), (200, "ready\n".to_string()));
     assert_eq!(
         get(&addr, "/nope"),
-        (404, "not found: try /metrics, /healthz or /readyz\n".to_string())
+        (
+            404,
+            "not found: try /metrics, /healthz or /readyz\n".to_string()
+        )
     );
     assert_eq!(get(&addr, "/ui").0, 308, "/ui sends to /ui/");
 
@@ -95,17 +104,25 @@ fn the_web_view_is_served_under_ui_beside_the_metrics_and_follows_its_inputs() {
         }
     });
     let body = get(&addr, "/ui/").1;
-    assert!(!body.contains("could not be read"), "a partial last line is no problem");
+    assert!(
+        !body.contains("could not be read"),
+        "a partial last line is no problem"
+    );
     for l in rest {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
         let id = v["id"].as_str().unwrap();
         assert!(body.contains(&format!("data-alert=\"{id}\"")), "{id}");
-        assert!(body.contains(&format!("href=\"/ui/alerts/{id}\"")), "links stay under /ui/");
+        assert!(
+            body.contains(&format!("href=\"/ui/alerts/{id}\"")),
+            "links stay under /ui/"
+        );
     }
     // The last line completed.
     std::fs::write(&alerts, format!("{text}{}\n", &last[last.len() / 2..])).unwrap();
     eventually(30, "the completed line", || {
-        get(&addr, "/ui/").1.contains(&format!("{} alerts match", lines.len()))
+        get(&addr, "/ui/")
+            .1
+            .contains(&format!("{} alerts match", lines.len()))
     });
     let v: serde_json::Value = serde_json::from_str(last).unwrap();
     let (code, page) = get(&addr, &format!("/ui/alerts/{}", v["id"].as_str().unwrap()));

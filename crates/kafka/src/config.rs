@@ -632,10 +632,12 @@ pipeline:
             "alerts_topic = \"alerts\"",
             "alerts_topic = \"alerts\"\nalerts_file = \"/tmp/a.jsonl\"",
         );
-        let s = RunConfig::parse(&format!("{file}[metrics]\naddr = \"127.0.0.1:0\"\nui = true\n"))
-            .unwrap()
-            .validate()
-            .unwrap();
+        let s = RunConfig::parse(&format!(
+            "{file}[metrics]\naddr = \"127.0.0.1:0\"\nui = true\n"
+        ))
+        .unwrap()
+        .validate()
+        .unwrap();
         assert!(s.raw.metrics.ui);
         let err = RunConfig::parse(&format!("{file}[metrics]\nui = true\n"))
             .unwrap()
@@ -644,12 +646,17 @@ pipeline:
             .to_string();
         assert!(err.contains("metrics.addr"), "{err}");
         let ecs = file.replace("[sinks]", "[sinks]\nalert_format = \"ecs\"");
-        let err = RunConfig::parse(&format!("{ecs}[metrics]\naddr = \"127.0.0.1:0\"\nui = true\n"))
-            .unwrap()
-            .validate()
-            .unwrap_err()
-            .to_string();
+        let err = RunConfig::parse(&format!(
+            "{ecs}[metrics]\naddr = \"127.0.0.1:0\"\nui = true\n"
+        ))
+        .unwrap()
+        .validate()
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("native"), "{err}");
-        assert!(!RunConfig::parse(MINIMAL).unwrap().metrics.ui, "off by default");
+        assert!(
+            !RunConfig::parse(MINIMAL).unwrap().metrics.ui,
+            "off by default"
+        );
     }
 }

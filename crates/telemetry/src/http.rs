@@ -86,7 +86,8 @@ async fn run(listener: std::net::TcpListener, router: Router, stopped: watch::Re
         inner: listener,
         permits: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
     };
-    let serving = axum::serve(limited, router).with_graceful_shutdown(until_stopped(stopped.clone()));
+    let serving =
+        axum::serve(limited, router).with_graceful_shutdown(until_stopped(stopped.clone()));
     tokio::select! {
         _ = serving => {}
         _ = async { until_stopped(stopped).await; tokio::time::sleep(STOP_GRACE).await } => {}
@@ -188,7 +189,11 @@ impl AsyncRead for Connection {
 }
 
 impl AsyncWrite for Connection {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let poll = Pin::new(&mut this.stream).poll_write(cx, buf);
         this.after(cx, poll)
@@ -248,16 +253,25 @@ mod tests {
         waiting
             .set_read_timeout(Some(Duration::from_millis(500)))
             .unwrap();
-        write!(waiting, "GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+        write!(
+            waiting,
+            "GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
         let mut buf = [0u8; 64];
         let err = waiting.read(&mut buf).unwrap_err();
         assert!(
-            matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut),
+            matches!(
+                err.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ),
             "{err}"
         );
         // One slot frees: the waiting request is answered.
         drop(idle);
-        waiting.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        waiting
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         let mut text = String::new();
         waiting.read_to_string(&mut text).unwrap();
         assert!(text.starts_with("HTTP/1.1 200"), "{text}");

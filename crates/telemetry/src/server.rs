@@ -82,7 +82,11 @@ pub fn metrics_router(telemetry: Arc<Telemetry>, health: Arc<Health>, extra: Rou
 }
 
 /// Serves the endpoints on `addr` (`host:port`) on a background thread.
-pub fn serve(addr: &str, telemetry: Arc<Telemetry>, health: Arc<Health>) -> std::io::Result<Server> {
+pub fn serve(
+    addr: &str,
+    telemetry: Arc<Telemetry>,
+    health: Arc<Health>,
+) -> std::io::Result<Server> {
     serve_with(addr, telemetry, health, Router::new())
 }
 
@@ -93,5 +97,9 @@ pub fn serve_with(
     health: Arc<Health>,
     extra: Router,
 ) -> std::io::Result<Server> {
-    serve_router(addr, "metrics-http", metrics_router(telemetry, health, extra))
+    serve_router(
+        addr,
+        "metrics-http",
+        metrics_router(telemetry, health, extra),
+    )
 }

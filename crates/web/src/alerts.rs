@@ -26,7 +26,8 @@ pub struct AlertStore {
 impl AlertStore {
     /// Reads a file; a missing file is an error (see [`AlertStore::load_if_present`]).
     pub fn load(path: &Path) -> Result<AlertStore> {
-        let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         Ok(AlertStore::parse(
             &String::from_utf8_lossy(&text),
             &path.display().to_string(),
@@ -91,12 +92,8 @@ impl AlertStore {
 
     /// Sorts newest first (ties by id) and indexes.
     fn index(&mut self) {
-        self.alerts.sort_by(|a, b| {
-            b.time
-                .0
-                .total_cmp(&a.time.0)
-                .then_with(|| a.id.cmp(&b.id))
-        });
+        self.alerts
+            .sort_by(|a, b| b.time.0.total_cmp(&a.time.0).then_with(|| a.id.cmp(&b.id)));
         self.by_id = self
             .alerts
             .iter()
@@ -197,8 +194,16 @@ pub(crate) mod tests {
         let ids: Vec<&str> = s.all().iter().map(|a| a.id.as_str()).collect();
         assert_eq!(ids, ["b", "a"], "newest first");
         assert_eq!(s.problem_count(), 2);
-        assert!(s.problems()[0].starts_with("f.jsonl:2: "), "{:?}", s.problems());
-        assert!(s.problems()[1].starts_with("f.jsonl:3: "), "{:?}", s.problems());
+        assert!(
+            s.problems()[0].starts_with("f.jsonl:2: "),
+            "{:?}",
+            s.problems()
+        );
+        assert!(
+            s.problems()[1].starts_with("f.jsonl:3: "),
+            "{:?}",
+            s.problems()
+        );
         assert_eq!(s.duplicates(), 1);
         assert_eq!(s.of_identity("Svc_X").count(), 2);
         assert_eq!(s.get("a").unwrap().rule, "fan-out");

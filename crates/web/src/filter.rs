@@ -147,7 +147,13 @@ impl Filters {
     /// The query string of these filters with one key changed (`page` resets unless it is the
     /// key), for links.
     pub fn with(&self, key: &str, value: &str) -> String {
-        let get = |k: &str, v: &str| if key == k { value.to_string() } else { v.to_string() };
+        let get = |k: &str, v: &str| {
+            if key == k {
+                value.to_string()
+            } else {
+                v.to_string()
+            }
+        };
         let pairs = [
             ("rule", get("rule", &self.rule)),
             ("severity", get("severity", &self.severity)),

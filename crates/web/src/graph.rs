@@ -330,8 +330,12 @@ impl ReachGraph {
         }
         let (schema, batches) = blast::details(hunt, &opts).context("blast radius")?;
         let col = |n: &str| schema.index_of(n).context("blast radius details");
-        let (c_id, c_dst, c_excl, c_unused) =
-            (col("identity")?, col("dst")?, col("exclusive")?, col("unused")?);
+        let (c_id, c_dst, c_excl, c_unused) = (
+            col("identity")?,
+            col("dst")?,
+            col("exclusive")?,
+            col("unused")?,
+        );
         for b in &batches {
             let (ids, dsts) = (strings(b, c_id)?, strings(b, c_dst)?);
             let (excl, unused) = (strings(b, c_excl)?, strings(b, c_unused)?);
@@ -405,7 +409,9 @@ impl ReachGraph {
     /// environments? As the engine's `environment-crossing`: a non-production identity
     /// reaching a production host.
     pub fn crosses(&self, identity_env: &str, host_env: &str) -> bool {
-        self.is_production(host_env) && !identity_env.is_empty() && !self.is_production(identity_env)
+        self.is_production(host_env)
+            && !identity_env.is_empty()
+            && !self.is_production(identity_env)
     }
 
     /// The grouping of an identity: its community where the graph has them, else its group.

@@ -38,7 +38,12 @@ impl MapQuery {
     /// hosts by environment.
     pub fn from_query(q: Option<&str>, g: &ReachGraph) -> MapQuery {
         let mut m = MapQuery {
-            by: if g.has_communities { "community" } else { "group" }.into(),
+            by: if g.has_communities {
+                "community"
+            } else {
+                "group"
+            }
+            .into(),
             hosts: "env".into(),
             ..MapQuery::default()
         };
@@ -58,7 +63,13 @@ impl MapQuery {
 
     /// The query string with one key changed.
     pub fn with(&self, key: &str, value: &str) -> String {
-        let get = |k: &str, v: &str| if k == key { value.to_string() } else { v.to_string() };
+        let get = |k: &str, v: &str| {
+            if k == key {
+                value.to_string()
+            } else {
+                v.to_string()
+            }
+        };
         let pairs = [
             ("by", get("by", &self.by)),
             ("hosts", get("hosts", &self.hosts)),
@@ -189,7 +200,11 @@ pub fn aggregate(g: &ReachGraph, q: &MapQuery, alerted: &HashSet<String>) -> Rea
         if right_hosts && cluster != q.cluster {
             continue;
         }
-        let lk = if left_identities { id.name.clone() } else { group };
+        let lk = if left_identities {
+            id.name.clone()
+        } else {
+            group
+        };
         let rk = if right_hosts {
             g.hosts[e.host].name.clone()
         } else {
@@ -237,7 +252,11 @@ pub fn aggregate(g: &ReachGraph, q: &MapQuery, alerted: &HashSet<String>) -> Rea
                 .then(b.uses.cmp(&a.uses))
                 .then_with(|| a.key.cmp(&b.key))
         });
-        let cap = if nodes.len() > MAX_NODES { MAX_NODES - 1 } else { MAX_NODES };
+        let cap = if nodes.len() > MAX_NODES {
+            MAX_NODES - 1
+        } else {
+            MAX_NODES
+        };
         by_use.iter().take(cap).map(|n| n.key.clone()).collect()
     };
     let (kept_left, kept_right) = (keep(&all_left), keep(&all_right));
@@ -325,7 +344,7 @@ pub fn aggregate(g: &ReachGraph, q: &MapQuery, alerted: &HashSet<String>) -> Rea
 }
 
 const COL_W: f64 = 240.0;
-const GAP: f64 = 380.0;
+const GAP: f64 = 640.0;
 const ROW: f64 = 30.0;
 const TOP: f64 = 40.0;
 
@@ -340,13 +359,24 @@ pub fn draw(
     let height = TOP + rows as f64 * ROW + 20.0;
     let width = 20.0 + COL_W + GAP + COL_W + 20.0;
     let (lx, rx) = (20.0, 20.0 + COL_W + GAP);
-    let mid = TOP + rows as f64 * ROW / 2.0;
-    let y = |n: usize, i: usize| mid - (n.saturating_sub(1)) as f64 * ROW / 2.0 + i as f64 * ROW;
-    let mut svg = Svg::new(width, height, "Reach map: which identities reach which hosts");
+    // Each column spreads over the whole height: a short one gets wider spacing.
+    let y = |n: usize, i: usize| TOP + (i as f64 + 0.5) * rows as f64 * ROW / n.max(1) as f64;
+    let mut svg = Svg::new(
+        width,
+        height,
+        "Reach map: which identities reach which hosts",
+    );
     let left_title = if m.left_identities {
         format!("identities of {}", q.group)
     } else {
-        format!("identities by {}", if q.by == "community" { "community" } else { "peer group" })
+        format!(
+            "identities by {}",
+            if q.by == "community" {
+                "community"
+            } else {
+                "peer group"
+            }
+        )
     };
     let right_title = if m.right_hosts {
         format!("hosts of {}", q.cluster)
@@ -360,15 +390,31 @@ pub fn draw(
             }
         )
     };
-    svg.text("col", lx + COL_W / 2.0, 20.0, "middle", &clip(&left_title, 40));
-    svg.text("col", rx + COL_W / 2.0, 20.0, "middle", &clip(&right_title, 40));
+    svg.text(
+        "col",
+        lx + COL_W / 2.0,
+        20.0,
+        "middle",
+        &clip(&left_title, 40),
+    );
+    svg.text(
+        "col",
+        rx + COL_W / 2.0,
+        20.0,
+        "middle",
+        &clip(&right_title, 40),
+    );
     let max_uses = m.links.iter().map(|l| l.uses).max().unwrap_or(1).max(1) as f64;
     let mut ordered: Vec<&MapLink> = m.links.iter().collect();
     ordered.sort_by_key(|l| (l.crossings > 0, l.uses));
     for l in ordered {
         let (a, b) = (&m.left[l.left], &m.right[l.right]);
         let width = 1.0 + 7.0 * (1.0 + l.uses as f64).ln() / (1.0 + max_uses).ln();
-        let crossed: Vec<String> = l.crossed.iter().map(|(x, y)| format!("{x} → {y}")).collect();
+        let crossed: Vec<String> = l
+            .crossed
+            .iter()
+            .map(|(x, y)| format!("{x} → {y}"))
+            .collect();
         let tip = format!(
             "{} → {}: {} identit{}, {} edges, {} uses{}",
             a.key,
@@ -389,31 +435,50 @@ pub fn draw(
             }
         );
         svg.path(
-            if l.crossings > 0 { "use crossing" } else { "use" },
+            if l.crossings > 0 {
+                "use crossing"
+            } else {
+                "use"
+            },
             &format!(
                 "{}{} style=\"stroke-width:{width:.1}\"",
                 attr("data-left", &a.key),
                 attr("data-right", &b.key)
             ),
-            &curve(lx + COL_W, y(m.left.len(), l.left), rx, y(m.right.len(), l.right)),
+            &curve(
+                lx + COL_W,
+                y(m.left.len(), l.left),
+                rx,
+                y(m.right.len(), l.right),
+            ),
             &tip,
             None,
         );
     }
     for (i, n) in m.left.iter().enumerate() {
-        let what = if m.left_identities { "identity" } else { "identities" };
+        let what = if m.left_identities {
+            "identity"
+        } else {
+            "identities"
+        };
         let tip = format!(
             "{}: {} {what}, {} uses{}{}{}",
             n.key,
             n.members,
             n.uses,
-            n.env.as_deref().map_or(String::new(), |e| format!(", mostly {e}")),
+            n.env
+                .as_deref()
+                .map_or(String::new(), |e| format!(", mostly {e}")),
             if n.alerted > 0 {
                 format!(", {} with alerts", n.alerted)
             } else {
                 String::new()
             },
-            if n.other { " (gathered: see the table below)" } else { "" }
+            if n.other {
+                " (gathered: see the table below)"
+            } else {
+                ""
+            }
         );
         let label = if m.left_identities {
             n.key.clone()
@@ -443,8 +508,14 @@ pub fn draw(
             n.members,
             if n.members == 1 { "" } else { "s" },
             n.uses,
-            n.env.as_deref().map_or(String::new(), |e| format!(", environment {e}")),
-            if n.other { " (gathered: see the table below)" } else { "" }
+            n.env
+                .as_deref()
+                .map_or(String::new(), |e| format!(", environment {e}")),
+            if n.other {
+                " (gathered: see the table below)"
+            } else {
+                ""
+            }
         );
         let label = if m.right_hosts {
             n.key.clone()
@@ -515,12 +586,28 @@ mod tests {
         let m = aggregate(&g, &q, &HashSet::from(["svc_g1_0".to_string()]));
         assert_eq!(m.left.len(), 2);
         assert_eq!(m.right.len(), 1, "only reached hosts are drawn");
-        let g0 = m.links.iter().find(|l| m.left[l.left].key == "svc_g0").unwrap();
-        assert_eq!((g0.identities, g0.edges, g0.uses, g0.crossings), (3, 3, 30, 3));
-        assert!(g0.crossed.contains(&("staging".into(), "production".into())));
-        let g1 = m.links.iter().find(|l| m.left[l.left].key == "svc_g1").unwrap();
+        let g0 = m
+            .links
+            .iter()
+            .find(|l| m.left[l.left].key == "svc_g0")
+            .unwrap();
+        assert_eq!(
+            (g0.identities, g0.edges, g0.uses, g0.crossings),
+            (3, 3, 30, 3)
+        );
+        assert!(g0
+            .crossed
+            .contains(&("staging".into(), "production".into())));
+        let g1 = m
+            .links
+            .iter()
+            .find(|l| m.left[l.left].key == "svc_g1")
+            .unwrap();
         assert_eq!(g1.crossings, 0);
-        assert_eq!(m.left.iter().find(|n| n.key == "svc_g1").unwrap().alerted, 1);
+        assert_eq!(
+            m.left.iter().find(|n| n.key == "svc_g1").unwrap().alerted,
+            1
+        );
     }
 
     #[test]
@@ -534,7 +621,11 @@ mod tests {
         assert!(other.other);
         assert_eq!(other.members, (500 - MAX_NODES + 1) * 3);
         let uses: i64 = m.links.iter().map(|l| l.uses).sum();
-        assert_eq!(uses, g.edges.iter().map(|e| e.count).sum::<i64>(), "nothing lost");
+        assert_eq!(
+            uses,
+            g.edges.iter().map(|e| e.count).sum::<i64>(),
+            "nothing lost"
+        );
     }
 
     #[test]

@@ -178,7 +178,12 @@ impl Neighbourhood {
 
         // Sources: those of the alert, then the baseline's.
         let used: Vec<&str> = dedup(new_edges.iter().filter_map(|e| e.src.as_deref()));
-        let listed: HashSet<String> = ev.baseline.sources.iter().map(|s| s.to_lowercase()).collect();
+        let listed: HashSet<String> = ev
+            .baseline
+            .sources
+            .iter()
+            .map(|s| s.to_lowercase())
+            .collect();
         let mut sources: Vec<HostNode> = used
             .iter()
             .map(|s| HostNode {
@@ -205,12 +210,19 @@ impl Neighbourhood {
             .filter(|s| !used_lower.contains(&s.to_lowercase()))
             .collect();
         let hidden_sources = baseline_sources.len().saturating_sub(MAX_BASELINE_SOURCES);
-        sources.extend(baseline_sources.iter().take(MAX_BASELINE_SOURCES).map(|s| HostNode {
-            name: s.to_string(),
-            baseline: true,
-            ..HostNode::default()
-        }));
-        sources.iter_mut().for_each(|n| host_attrs(&n.name.clone(), n));
+        sources.extend(
+            baseline_sources
+                .iter()
+                .take(MAX_BASELINE_SOURCES)
+                .map(|s| HostNode {
+                    name: s.to_string(),
+                    baseline: true,
+                    ..HostNode::default()
+                }),
+        );
+        sources
+            .iter_mut()
+            .for_each(|n| host_attrs(&n.name.clone(), n));
 
         // Destinations: the alert's (its list, then any other its edges name), then the baseline's.
         let alert_dsts: Vec<&str> = dedup(
@@ -262,8 +274,7 @@ impl Neighbourhood {
                 None => extra += 1,
             }
         }
-        let hidden_destinations =
-            hidden_alert + extra.saturating_sub(MAX_BASELINE_DESTINATIONS);
+        let hidden_destinations = hidden_alert + extra.saturating_sub(MAX_BASELINE_DESTINATIONS);
         destinations
             .iter_mut()
             .for_each(|n| host_attrs(&n.name.clone(), n));
@@ -366,11 +377,17 @@ mod tests {
         ];
         a.evidence.destinations = vec!["FS-1".into(), "FS-2".into(), "FS-3".into()];
         let e = new_edges(&a);
-        let pairs: Vec<(Option<&str>, &str)> =
-            e.iter().map(|e| (e.src.as_deref(), e.dst.as_str())).collect();
+        let pairs: Vec<(Option<&str>, &str)> = e
+            .iter()
+            .map(|e| (e.src.as_deref(), e.dst.as_str()))
+            .collect();
         assert_eq!(
             pairs,
-            [(Some("WS-1"), "FS-1"), (Some("WS-1"), "FS-2"), (None, "FS-3")]
+            [
+                (Some("WS-1"), "FS-1"),
+                (Some("WS-1"), "FS-2"),
+                (None, "FS-3")
+            ]
         );
         assert_eq!(e[0].observations, 2);
         assert_eq!(e[0].vias.len(), 2);

@@ -74,7 +74,9 @@ fn host_tip(n: &HostNode, role: &str, identity: &str) -> String {
     }
     let what = match (role, n.in_alert, n.baseline) {
         ("src", true, true) => format!("\nusual source of {identity}, used in this alert"),
-        ("src", true, false) => format!("\nsource of this alert, not among {identity}'s usual sources"),
+        ("src", true, false) => {
+            format!("\nsource of this alert, not among {identity}'s usual sources")
+        }
         ("src", false, _) => format!("\nusual source of {identity} (baseline)"),
         (_, true, true) => format!(
             "\nreached in this alert; {identity} already reached it ({} uses)",
@@ -156,11 +158,19 @@ pub fn draw(alert: &Alert, n: &Neighbourhood, base: &str) -> String {
             None,
         );
     }
-    for (i, d) in n.destinations.iter().enumerate().filter(|(_, d)| d.baseline) {
+    for (i, d) in n
+        .destinations
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.baseline)
+    {
         let width = 1.0 + (d.uses.max(1) as f64).log10().min(3.0);
         svg.path(
             "baseline dst-edge",
-            &format!("{} style=\"stroke-width:{width:.1}\"", attr("data-dst", &d.name)),
+            &format!(
+                "{} style=\"stroke-width:{width:.1}\"",
+                attr("data-dst", &d.name)
+            ),
             &curve(ix + ID_W, iy, c.destinations, dy(i)),
             &format!(
                 "{} reached {} before this alert ({} uses)",
@@ -204,7 +214,11 @@ pub fn draw(alert: &Alert, n: &Neighbourhood, base: &str) -> String {
                 &tip,
                 None,
             );
-            let class = if p.same_group { "peer same-group" } else { "peer" };
+            let class = if p.same_group {
+                "peer same-group"
+            } else {
+                "peer"
+            };
             svg.node(
                 class,
                 &attr("data-identity", &p.name),
@@ -225,7 +239,10 @@ pub fn draw(alert: &Alert, n: &Neighbourhood, base: &str) -> String {
                 py - BOX_H / 2.0,
                 W,
                 &format!("+{} more", n.hidden_peers),
-                &format!("{} more identities reached {}", n.hidden_peers, n.peer_target),
+                &format!(
+                    "{} more identities reached {}",
+                    n.hidden_peers, n.peer_target
+                ),
                 None,
             );
         }
@@ -234,7 +251,13 @@ pub fn draw(alert: &Alert, n: &Neighbourhood, base: &str) -> String {
     // The chain's hop in: source → other identity → intermediate host (a source here).
     if let Some(h) = &n.hop_in {
         svg.text("col", c.hop_src + W / 2.0, 20.0, "middle", "hop in from");
-        svg.text("col", c.hop_identity + W / 2.0, 20.0, "middle", "with identity");
+        svg.text(
+            "col",
+            c.hop_identity + W / 2.0,
+            20.0,
+            "middle",
+            "with identity",
+        );
         let target = find(&n.sources, &h.dst).map_or(mid, sy);
         let tip = format!(
             "hop in: {} logged on to {} from {} at {}, before {} was used from there",
@@ -311,7 +334,11 @@ pub fn draw(alert: &Alert, n: &Neighbourhood, base: &str) -> String {
         let tip = format!(
             "new in this alert: {} {} {}{}{}{}",
             n.identity,
-            if e.failed_only() { "failed to reach" } else { "reached" },
+            if e.failed_only() {
+                "failed to reach"
+            } else {
+                "reached"
+            },
             e.dst,
             e.src
                 .as_deref()

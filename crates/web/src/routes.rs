@@ -40,7 +40,10 @@ async fn render(
     let page = match result {
         Ok(p) => p,
         Err(_) => {
-            return (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be rendered\n")
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered\n",
+            )
                 .into_response()
         }
     };
@@ -58,7 +61,10 @@ async fn render(
 }
 
 async fn list(State(site): State<Arc<Site>>, RawQuery(q): RawQuery) -> Response {
-    render(site, move |s, base| pages::list::render(s, base, q.as_deref())).await
+    render(site, move |s, base| {
+        pages::list::render(s, base, q.as_deref())
+    })
+    .await
 }
 
 async fn alert(State(site): State<Arc<Site>>, Path(id): Path<String>) -> Response {
@@ -74,5 +80,8 @@ async fn identity(State(site): State<Arc<Site>>, Path(name): Path<String>) -> Re
 }
 
 async fn map(State(site): State<Arc<Site>>, RawQuery(q): RawQuery) -> Response {
-    render(site, move |s, base| pages::map::render(s, base, q.as_deref())).await
+    render(site, move |s, base| {
+        pages::map::render(s, base, q.as_deref())
+    })
+    .await
 }

@@ -9,7 +9,7 @@ use reachwatch_model::Alert;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-const WIDTH: f64 = 1000.0;
+const WIDTH: f64 = 1200.0;
 const LEFT: f64 = 130.0;
 const RIGHT: f64 = 30.0;
 const ROW: f64 = 28.0;
@@ -28,7 +28,12 @@ const STEPS: [f64; 7] = [
 
 /// The timeline of `edges` (of one identity in `g`) and `alerts` as an SVG.
 pub fn draw(g: &ReachGraph, edges: &[Edge], alerts: &[&Alert], base: &str, who: &str) -> String {
-    let env_of = |e: &Edge| g.hosts[e.host].env.clone().unwrap_or_else(|| "no environment".into());
+    let env_of = |e: &Edge| {
+        g.hosts[e.host]
+            .env
+            .clone()
+            .unwrap_or_else(|| "no environment".into())
+    };
     let rows: Vec<String> = edges
         .iter()
         .map(env_of)
@@ -99,7 +104,9 @@ pub fn draw(g: &ReachGraph, edges: &[Edge], alerts: &[&Alert], base: &str, who: 
             who,
             h.name,
             time(e.first_seen as f64),
-            h.env.as_deref().map_or(String::new(), |v| format!(" ({v})")),
+            h.env
+                .as_deref()
+                .map_or(String::new(), |v| format!(" ({v})")),
             time(e.last_seen as f64),
             e.count,
             if e.ports.is_empty() {

@@ -48,24 +48,22 @@ pub fn watch(
     let mut seen = fingerprint(&inputs);
     std::thread::Builder::new()
         .name("web-reload".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(every);
-                let Some(site) = site.upgrade() else {
-                    return;
-                };
-                let now = fingerprint(&inputs);
-                if now == seen {
-                    continue;
+        .spawn(move || loop {
+            std::thread::sleep(every);
+            let Some(site) = site.upgrade() else {
+                return;
+            };
+            let now = fingerprint(&inputs);
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            match load() {
+                Ok(s) => {
+                    tracing::info!(alerts = s.alerts.all().len(), "web view reloaded");
+                    site.replace(s);
                 }
-                seen = now;
-                match load() {
-                    Ok(s) => {
-                        tracing::info!(alerts = s.alerts.all().len(), "web view reloaded");
-                        site.replace(s);
-                    }
-                    Err(e) => tracing::warn!(error = %format!("{e:#}"), "web view not reloaded"),
-                }
+                Err(e) => tracing::warn!(error = %format!("{e:#}"), "web view not reloaded"),
             }
         })
 }
@@ -82,12 +80,17 @@ mod tests {
         std::fs::write(&file, "").unwrap();
         let site = Arc::new(Site::new("", Snapshot::default()));
         let f = file.clone();
-        let _t = watch(&site, vec![file.clone()], Duration::from_millis(20), move || {
-            Ok(Snapshot {
-                alerts: AlertStore::load(&f)?,
-                ..Snapshot::default()
-            })
-        })
+        let _t = watch(
+            &site,
+            vec![file.clone()],
+            Duration::from_millis(20),
+            move || {
+                Ok(Snapshot {
+                    alerts: AlertStore::load(&f)?,
+                    ..Snapshot::default()
+                })
+            },
+        )
         .unwrap();
         let a = crate::alerts::tests::alert("x", 1.0, "svc_a", "fan-out");
         std::fs::write(&file, serde_json::to_string(&a).unwrap() + "\n").unwrap();

@@ -30,7 +30,11 @@ pub fn replay(dir: &Path) -> (PathBuf, PathBuf) {
         .arg(&graph)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (alerts, graph)
 }
 

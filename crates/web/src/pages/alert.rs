@@ -61,7 +61,9 @@ fn legend(n: &Neighbourhood) -> String {
          <span><i class=\"swatch\" style=\"background:#dc2626\"></i>new in this alert (dashed: failed only)</span>",
     );
     if n.hop_in.is_some() {
-        l.push_str("<span><i class=\"swatch\" style=\"background:#ea580c\"></i>hop in of the chain</span>");
+        l.push_str(
+            "<span><i class=\"swatch\" style=\"background:#ea580c\"></i>hop in of the chain</span>",
+        );
     }
     if !n.peers.is_empty() {
         l.push_str("<span><i class=\"swatch\" style=\"background:#818cf8\"></i>other identities reaching the destination</span>");

@@ -10,9 +10,15 @@ use std::fmt::Write as _;
 /// The identity page (the name is matched case-insensitively).
 pub fn render(s: &Snapshot, base: &str, name: &str) -> Page {
     let alerts: Vec<&Alert> = s.alerts.of_identity(name).collect();
-    let found = s.graph.as_ref().and_then(|g| g.identity(name).map(|i| (g, i)));
+    let found = s
+        .graph
+        .as_ref()
+        .and_then(|g| g.identity(name).map(|i| (g, i)));
     if found.is_none() && alerts.is_empty() {
-        return Page::not_found(base, &format!("no identity {name} in the alerts or the reach graph"));
+        return Page::not_found(
+            base,
+            &format!("no identity {name} in the alerts or the reach graph"),
+        );
     }
     let shown = found
         .map(|(g, i)| g.identities[i].name.clone())

@@ -8,20 +8,36 @@ use crate::Snapshot;
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
-fn choice(base: &str, q: &MapQuery, key: &str, label: &str, options: &[(&str, &str)], current: &str) -> String {
+fn choice(
+    base: &str,
+    q: &MapQuery,
+    key: &str,
+    label: &str,
+    options: &[(&str, &str)],
+    current: &str,
+) -> String {
     let mut s = format!("<span class=\"muted\">{label}:</span> ");
     for (value, name) in options {
         let _ = write!(
             s,
             "<a href=\"{base}/map{}\"{}>{name}</a> ",
             Esc(&q.with(key, value)),
-            if *value == current { " class=\"on\"" } else { "" }
+            if *value == current {
+                " class=\"on\""
+            } else {
+                ""
+            }
         );
     }
     s
 }
 
-fn table(title: &str, nodes: &[MapNode], what: &str, href: &dyn Fn(&MapNode) -> Option<String>) -> String {
+fn table(
+    title: &str,
+    nodes: &[MapNode],
+    what: &str,
+    href: &dyn Fn(&MapNode) -> Option<String>,
+) -> String {
     let mut t = format!(
         "<h2>{}</h2><table><thead><tr><th>name</th><th class=\"num\">{what}</th><th class=\"num\" title=\"observations of their edges\">uses</th><th>environment</th><th class=\"num\" title=\"identities with alerts\">alerted</th></tr></thead><tbody>",
         Esc(title)
@@ -139,7 +155,11 @@ pub fn render(s: &Snapshot, base: &str, query: Option<&str>) -> Page {
     };
     b.push_str(&table(lt, &m.all_left, what_l, &left_href));
     b.push_str(&table(
-        if m.right_hosts { "Hosts" } else { "Host clusters" },
+        if m.right_hosts {
+            "Hosts"
+        } else {
+            "Host clusters"
+        },
         &m.all_right,
         "hosts",
         &right_href,
