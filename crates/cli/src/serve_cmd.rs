@@ -53,12 +53,14 @@ pub struct RenderArgs {
 }
 
 /// Reads the reach graph of `dir` (a saved graph or a checkpoint directory); production
-/// environments are the built-in rules'.
+/// environments and environment inference are the built-in rules'.
 pub fn load_graph(dir: &Path) -> Result<ReachGraph> {
     let mut hunt = Hunt::new()?;
     crate::hunt_cmd::register_graph(&mut hunt, dir)?;
     let mut graph = ReachGraph::from_hunt(&hunt)?;
-    graph.production = reachwatch_rules::builtin().inventory.production.clone();
+    let rules = reachwatch_rules::builtin();
+    graph.production = rules.inventory.production.clone();
+    graph.env_min_destinations = rules.settings.env_min_destinations as usize;
     Ok(graph)
 }
 

@@ -115,6 +115,9 @@ pub struct ReachGraph {
     pub blast_window: i64,
     /// Environments that count as production (the rules' `inventory.production`, lowercase).
     pub production: Vec<String>,
+    /// Destinations an identity must have reached before its environment is inferred (the
+    /// rules' `settings.env_min_destinations`).
+    pub env_min_destinations: usize,
     identity_index: HashMap<String, usize>,
     host_index: HashMap<String, usize>,
     edges_of: Vec<(usize, usize)>,
@@ -196,6 +199,7 @@ impl ReachGraph {
             has_communities: ids.has("community"),
             blast_window: BLAST_WINDOW_SECONDS,
             production: vec!["production".into()],
+            env_min_destinations: 2,
             ..ReachGraph::default()
         };
         for r in 0..ids.rows {
@@ -250,6 +254,7 @@ impl ReachGraph {
             has_communities: identities.iter().any(|i| i.community.is_some()),
             blast_window: BLAST_WINDOW_SECONDS,
             production: vec!["production".into()],
+            env_min_destinations: 2,
             ..ReachGraph::default()
         };
         identities.into_iter().for_each(|i| g.add_identity(i));
@@ -412,6 +417,45 @@ impl ReachGraph {
         self.is_production(host_env)
             && !identity_env.is_empty()
             && !self.is_production(identity_env)
+    }
+
+    /// Per edge, the environment crossing it made, if any: `Some(identity environment)` when a
+    /// non-production identity first reached a production host by it. The identity's
+    /// environment is taken as the engine takes it when it scores: its fixed (or home host's)
+    /// environment, else inferred from the environments it had reached before that edge
+    /// (production if any was, the one if one was, else non-production; unknown before
+    /// `env_min_destinations` destinations).
+    pub fn crossing_edges(&self) -> Vec<Option<String>> {
+        let mut out = vec![None; self.edges.len()];
+        for (i, id) in self.identities.iter().enumerate() {
+            let (a, b) = self.edges_of.get(i).copied().unwrap_or((0, 0));
+            let mut order: Vec<usize> = (a..b).collect();
+            order.sort_by_key(|&k| (self.edges[k].first_seen, k));
+            let mut reached: std::collections::BTreeSet<&str> = Default::default();
+            for (n, k) in order.into_iter().enumerate() {
+                let host_env = self.hosts[self.edges[k].host].env.as_deref();
+                let id_env: Option<&str> = match &id.env {
+                    Some(e) => Some(e),
+                    None if n >= self.env_min_destinations && !reached.is_empty() => {
+                        Some(if reached.iter().any(|e| self.is_production(e)) {
+                            "production"
+                        } else if reached.len() == 1 {
+                            reached.iter().next().copied().unwrap_or_default()
+                        } else {
+                            "non-production"
+                        })
+                    }
+                    None => None,
+                };
+                if let (Some(ie), Some(he)) = (id_env, host_env) {
+                    if self.crosses(ie, he) {
+                        out[k] = Some(ie.to_string());
+                    }
+                }
+                reached.extend(host_env);
+            }
+        }
+        out
     }
 
     /// The grouping of an identity: its community where the graph has them, else its group.

@@ -187,7 +187,8 @@ pub fn aggregate(g: &ReachGraph, q: &MapQuery, alerted: &HashSet<String>) -> Rea
     let mut alerted_in: HashMap<String, HashSet<usize>> = HashMap::new();
     type Key = (String, String);
     let mut links: BTreeMap<Key, (MapLink, HashSet<usize>)> = BTreeMap::new();
-    for e in &g.edges {
+    let crossing = g.crossing_edges();
+    for (k, e) in g.edges.iter().enumerate() {
         let id = &g.identities[e.identity];
         if !q.kind.is_empty() && id.kind != q.kind {
             continue;
@@ -232,11 +233,9 @@ pub fn aggregate(g: &ReachGraph, q: &MapQuery, alerted: &HashSet<String>) -> Rea
         link.edges += 1;
         link.uses += e.count;
         ids.insert(e.identity);
-        if let (Some(a), Some(b)) = (&id.env, &host.env) {
-            if g.crosses(a, b) {
-                link.crossings += 1;
-                link.crossed.insert((a.clone(), b.clone()));
-            }
+        if let (Some(a), Some(b)) = (&crossing[k], &host.env) {
+            link.crossings += 1;
+            link.crossed.insert((a.clone(), b.clone()));
         }
     }
     let alerted_n = |k: &str| alerted_in.get(k).map_or(0, |s| s.len());
@@ -608,6 +607,45 @@ mod tests {
             m.left.iter().find(|n| n.key == "svc_g1").unwrap().alerted,
             1
         );
+    }
+
+    #[test]
+    fn an_inferred_environment_crosses_when_production_comes_later() {
+        let host = |n: &str, env: &str| Host {
+            name: n.into(),
+            env: Some(env.into()),
+            ..Host::default()
+        };
+        let edge = |host, first_seen| Edge {
+            identity: 0,
+            host,
+            first_seen,
+            count: 1,
+            ..Edge::default()
+        };
+        let id = Identity {
+            name: "svc_deploy_dev".into(),
+            group: "svc_deploy_dev".into(),
+            ..Identity::default()
+        };
+        let g = ReachGraph::from_parts(
+            vec![id],
+            vec![
+                host("DEV-1", "development"),
+                host("DEV-2", "development"),
+                host("PROD-1", "production"),
+            ],
+            vec![edge(0, 10), edge(1, 20), edge(2, 30)],
+        );
+        let c = g.crossing_edges();
+        assert_eq!(c, [None, None, Some("development".to_string())]);
+        // Reached first, production makes the identity a production one: no crossing.
+        let g2 = ReachGraph::from_parts(
+            g.identities.clone(),
+            g.hosts.clone(),
+            vec![edge(2, 5), edge(0, 10), edge(1, 20)],
+        );
+        assert!(g2.crossing_edges().iter().all(Option::is_none));
     }
 
     #[test]
