@@ -153,15 +153,35 @@ fn identity_key(g: &ReachGraph, i: usize, how: &str) -> String {
     }
 }
 
+/// Names interned to indices.
 #[derive(Default)]
+struct Keys {
+    names: Vec<String>,
+    index: HashMap<String, usize>,
+}
+
+impl Keys {
+    fn get(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        self.names.push(name.to_string());
+        self.index.insert(name.to_string(), self.names.len() - 1);
+        self.names.len() - 1
+    }
+}
+
+/// What the boxes of one side add up to.
+#[derive(Clone, Default)]
 struct Tally {
-    members: HashSet<usize>,
+    members: usize,
     uses: i64,
+    alerted: usize,
     envs: BTreeMap<String, usize>,
 }
 
 impl Tally {
-    fn node(&self, key: &str, alerted: usize) -> MapNode {
+    fn node(&self, key: &str) -> MapNode {
         let env = self
             .envs
             .iter()
@@ -169,78 +189,117 @@ impl Tally {
             .map(|(e, _)| e.clone());
         MapNode {
             key: key.to_string(),
-            members: self.members.len(),
+            members: self.members,
             uses: self.uses,
-            alerted,
+            alerted: self.alerted,
             env,
             other: false,
         }
     }
 }
 
+/// The boxes of a side, from the box of each member (`None`: left out) and the edges'
+/// members and uses.
+fn tally(
+    keys: &Keys,
+    box_of: &[Option<usize>],
+    used: impl Iterator<Item = (usize, i64)>,
+    env: impl Fn(usize) -> Option<String>,
+    alerted: impl Fn(usize) -> bool,
+) -> Vec<MapNode> {
+    let mut t = vec![Tally::default(); keys.names.len()];
+    let mut seen = vec![false; box_of.len()];
+    for (m, uses) in used {
+        let Some(b) = box_of[m] else { continue };
+        t[b].uses += uses;
+        if !std::mem::replace(&mut seen[m], true) {
+            t[b].members += 1;
+            t[b].alerted += usize::from(alerted(m));
+            if let Some(e) = env(m) {
+                *t[b].envs.entry(e).or_insert(0) += 1;
+            }
+        }
+    }
+    let mut nodes: Vec<MapNode> = t
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.members > 0)
+        .map(|(i, t)| t.node(&keys.names[i]))
+        .collect();
+    nodes.sort_by(|a, b| a.key.cmp(&b.key));
+    nodes
+}
+
 /// Aggregates the graph as `q` asks; `alerted` holds the (lowercase) identities with alerts.
 pub fn aggregate(g: &ReachGraph, q: &MapQuery, alerted: &HashSet<String>) -> ReachMap {
     let left_identities = !q.group.is_empty();
     let right_hosts = !q.cluster.is_empty();
-    let mut left: BTreeMap<String, Tally> = BTreeMap::new();
-    let mut right: BTreeMap<String, Tally> = BTreeMap::new();
-    let mut alerted_in: HashMap<String, HashSet<usize>> = HashMap::new();
-    type Key = (String, String);
-    let mut links: BTreeMap<Key, (MapLink, HashSet<usize>)> = BTreeMap::new();
+    // The box of every identity and host, once.
+    let mut lkeys = Keys::default();
+    let left_of: Vec<Option<usize>> = (0..g.identities.len())
+        .map(|i| {
+            let id = &g.identities[i];
+            let group = identity_key(g, i, &q.by);
+            let keep =
+                (q.kind.is_empty() || id.kind == q.kind) && (!left_identities || group == q.group);
+            keep.then(|| lkeys.get(if left_identities { &id.name } else { &group }))
+        })
+        .collect();
+    let mut rkeys = Keys::default();
+    let right_of: Vec<Option<usize>> = (0..g.hosts.len())
+        .map(|h| {
+            let cluster = host_key(g, h, &q.hosts);
+            (!right_hosts || cluster == q.cluster).then(|| {
+                rkeys.get(if right_hosts {
+                    &g.hosts[h].name
+                } else {
+                    &cluster
+                })
+            })
+        })
+        .collect();
     let crossing = g.crossing_edges();
-    for (k, e) in g.edges.iter().enumerate() {
-        let id = &g.identities[e.identity];
-        if !q.kind.is_empty() && id.kind != q.kind {
+    let kept = |e: &crate::graph::Edge| left_of[e.identity].is_some() && right_of[e.host].is_some();
+    type Key = (String, String);
+    let mut links: BTreeMap<Key, MapLink> = BTreeMap::new();
+    let mut acc: HashMap<(usize, usize), (MapLink, usize)> = HashMap::new();
+    for (k, e) in g.edges.iter().enumerate().filter(|(_, e)| kept(e)) {
+        let (Some(l), Some(r)) = (left_of[e.identity], right_of[e.host]) else {
             continue;
-        }
-        let group = identity_key(g, e.identity, &q.by);
-        if left_identities && group != q.group {
-            continue;
-        }
-        let cluster = host_key(g, e.host, &q.hosts);
-        if right_hosts && cluster != q.cluster {
-            continue;
-        }
-        let lk = if left_identities {
-            id.name.clone()
-        } else {
-            group
         };
-        let rk = if right_hosts {
-            g.hosts[e.host].name.clone()
-        } else {
-            cluster
-        };
-        let lt = left.entry(lk.clone()).or_default();
-        if lt.members.insert(e.identity) {
-            if let Some(env) = &id.env {
-                *lt.envs.entry(env.clone()).or_insert(0) += 1;
-            }
-        }
-        lt.uses += e.count;
-        if alerted.contains(&id.name.to_lowercase()) {
-            alerted_in.entry(lk.clone()).or_default().insert(e.identity);
-        }
-        let host = &g.hosts[e.host];
-        let rt = right.entry(rk.clone()).or_default();
-        if rt.members.insert(e.host) {
-            if let Some(env) = &host.env {
-                *rt.envs.entry(env.clone()).or_insert(0) += 1;
-            }
-        }
-        rt.uses += e.count;
-        let (link, ids) = links.entry((lk, rk)).or_default();
+        // Edges come by identity, so a new identity on a link is a change of identity.
+        let (link, last) = acc
+            .entry((l, r))
+            .or_insert((MapLink::default(), usize::MAX));
         link.edges += 1;
         link.uses += e.count;
-        ids.insert(e.identity);
-        if let (Some(a), Some(b)) = (&crossing[k], &host.env) {
+        if *last != e.identity {
+            *last = e.identity;
+            link.identities += 1;
+        }
+        if let (Some(a), Some(b)) = (&crossing[k], &g.hosts[e.host].env) {
             link.crossings += 1;
             link.crossed.insert((a.clone(), b.clone()));
         }
     }
-    let alerted_n = |k: &str| alerted_in.get(k).map_or(0, |s| s.len());
-    let all_left: Vec<MapNode> = left.iter().map(|(k, t)| t.node(k, alerted_n(k))).collect();
-    let all_right: Vec<MapNode> = right.iter().map(|(k, t)| t.node(k, 0)).collect();
+    for ((l, r), (link, _)) in acc {
+        links.insert((lkeys.names[l].clone(), rkeys.names[r].clone()), link);
+    }
+    let edges = || g.edges.iter().filter(|e| kept(e));
+    let all_left = tally(
+        &lkeys,
+        &left_of,
+        edges().map(|e| (e.identity, e.count)),
+        |i| g.identities[i].env.clone(),
+        |i| alerted.contains(&g.identities[i].name.to_lowercase()),
+    );
+    let all_right = tally(
+        &rkeys,
+        &right_of,
+        edges().map(|e| (e.host, e.count)),
+        |h| g.hosts[h].env.clone(),
+        |_| false,
+    );
 
     // Keep the most used boxes; gather the rest.
     let keep = |nodes: &[MapNode]| -> HashSet<String> {
@@ -290,7 +349,7 @@ pub fn aggregate(g: &ReachGraph, q: &MapQuery, alerted: &HashSet<String>) -> Rea
     // Right in name order ("other" last); left by barycentre of what it reaches.
     right_nodes.sort_by(|a, b| a.other.cmp(&b.other).then_with(|| a.key.cmp(&b.key)));
     let mut bary: HashMap<String, (f64, f64)> = HashMap::new();
-    for ((lk, rk), (link, _)) in &links {
+    for ((lk, rk), link) in &links {
         let r = slot(&right_nodes, &kept_right, rk) as f64;
         let lkey = if kept_left.contains(lk) {
             lk.clone()
@@ -311,26 +370,21 @@ pub fn aggregate(g: &ReachGraph, q: &MapQuery, alerted: &HashSet<String>) -> Rea
     });
 
     // Links between the boxes drawn (gathered ones merged).
-    let mut merged: BTreeMap<(usize, usize), (MapLink, HashSet<usize>)> = BTreeMap::new();
-    for ((lk, rk), (link, ids)) in links {
+    // (Identities are summed: one reaching two gathered boxes counts twice in "others".)
+    let mut merged: BTreeMap<(usize, usize), MapLink> = BTreeMap::new();
+    for ((lk, rk), link) in links {
         let l = slot(&left_nodes, &kept_left, &lk);
         let r = slot(&right_nodes, &kept_right, &rk);
-        let (m, mids) = merged.entry((l, r)).or_default();
+        let m = merged.entry((l, r)).or_default();
         m.left = l;
         m.right = r;
         m.edges += link.edges;
         m.uses += link.uses;
         m.crossings += link.crossings;
         m.crossed.extend(link.crossed);
-        mids.extend(ids);
+        m.identities += link.identities;
     }
-    let links = merged
-        .into_values()
-        .map(|(mut l, ids)| {
-            l.identities = ids.len();
-            l
-        })
-        .collect();
+    let links = merged.into_values().collect();
     ReachMap {
         left: left_nodes,
         right: right_nodes,

@@ -44,7 +44,8 @@ fn table(
     );
     let mut rows: Vec<&MapNode> = nodes.iter().collect();
     rows.sort_by(|a, b| b.uses.cmp(&a.uses).then_with(|| a.key.cmp(&b.key)));
-    for n in rows {
+    let more = rows.len().saturating_sub(MAX_ROWS);
+    for n in rows.into_iter().take(MAX_ROWS) {
         let name = match href(n) {
             Some(h) => format!("<a href=\"{}\">{}</a>", Esc(&h), Esc(&n.key)),
             None => Esc(&n.key).to_string(),
@@ -59,8 +60,17 @@ fn table(
         );
     }
     t.push_str("</tbody></table>");
+    if more > 0 {
+        let _ = write!(
+            t,
+            "<p class=\"muted\">{more} more, less used, not listed: drill into a group or filter by kind.</p>"
+        );
+    }
     t
 }
+
+/// Rows of a table under the map (the most used first).
+const MAX_ROWS: usize = 1000;
 
 /// Renders the map for a query string.
 pub fn render(s: &Snapshot, base: &str, query: Option<&str>) -> Page {
