@@ -147,30 +147,16 @@ impl Filters {
     /// The query string of these filters with one key changed (`page` resets unless it is the
     /// key), for links.
     pub fn with(&self, key: &str, value: &str) -> String {
-        let get = |k: &str, v: &str| {
-            if key == k {
-                value.to_string()
-            } else {
-                v.to_string()
-            }
-        };
         let pairs = [
-            ("rule", get("rule", &self.rule)),
-            ("severity", get("severity", &self.severity)),
-            ("kind", get("kind", &self.kind)),
-            ("identity", get("identity", &self.identity)),
-            ("from", get("from", &self.from)),
-            ("to", get("to", &self.to)),
-            (
-                "page",
-                if key == "page" {
-                    value.to_string()
-                } else {
-                    String::new()
-                },
-            ),
+            ("rule", self.rule.as_str()),
+            ("severity", &self.severity),
+            ("kind", &self.kind),
+            ("identity", &self.identity),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("page", ""),
         ];
-        crate::html::query(pairs.iter().map(|(k, v)| (*k, v.as_str())))
+        crate::html::query_with(&pairs, key, value)
     }
 }
 

@@ -51,6 +51,16 @@ pub fn query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String 
     q
 }
 
+/// The query string of `pairs` with `key` set to `value` (empty values left out), for links
+/// that change one setting and keep the others.
+pub fn query_with(pairs: &[(&str, &str)], key: &str, value: &str) -> String {
+    query(
+        pairs
+            .iter()
+            .map(|&(k, v)| (k, if k == key { value } else { v })),
+    )
+}
+
 /// Texts longer than `max` characters, cut with an ellipsis (the full text goes in a title).
 pub fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {

@@ -63,21 +63,14 @@ impl MapQuery {
 
     /// The query string with one key changed.
     pub fn with(&self, key: &str, value: &str) -> String {
-        let get = |k: &str, v: &str| {
-            if k == key {
-                value.to_string()
-            } else {
-                v.to_string()
-            }
-        };
         let pairs = [
-            ("by", get("by", &self.by)),
-            ("hosts", get("hosts", &self.hosts)),
-            ("kind", get("kind", &self.kind)),
-            ("group", get("group", &self.group)),
-            ("cluster", get("cluster", &self.cluster)),
+            ("by", self.by.as_str()),
+            ("hosts", &self.hosts),
+            ("kind", &self.kind),
+            ("group", &self.group),
+            ("cluster", &self.cluster),
         ];
-        crate::html::query(pairs.iter().map(|(k, v)| (*k, v.as_str())))
+        crate::html::query_with(&pairs, key, value)
     }
 }
 

@@ -377,65 +377,49 @@ pub fn draw(alert: &Alert, n: &Neighbourhood, base: &str) -> String {
     }
 
     // Boxes on top of the lines.
-    for (i, s) in n.sources.iter().enumerate() {
-        let class = format!(
-            "host src{}{}{}",
-            if s.in_alert { " alert" } else { "" },
-            if s.baseline { " baseline" } else { "" },
-            if s.crown_jewel { " jewel" } else { "" }
-        );
-        svg.node(
-            &class,
-            &attr("data-host", &s.name),
+    let columns = [
+        (
+            "src",
+            &n.sources,
+            n.hidden_sources,
             c.sources,
-            sy(i) - BOX_H / 2.0,
-            W,
-            &s.name,
-            &host_tip(s, "src", &n.identity),
-            None,
-        );
-    }
-    if n.hidden_sources > 0 {
-        svg.node(
-            "more",
-            "",
-            c.sources,
-            sy(n.sources.len()) - BOX_H / 2.0,
-            W,
-            &format!("+{} more", n.hidden_sources),
-            &format!("{} more usual sources", n.hidden_sources),
-            None,
-        );
-    }
-    for (i, d) in n.destinations.iter().enumerate() {
-        let class = format!(
-            "host dst{}{}{}",
-            if d.in_alert { " alert" } else { "" },
-            if d.baseline { " baseline" } else { "" },
-            if d.crown_jewel { " jewel" } else { "" }
-        );
-        svg.node(
-            &class,
-            &attr("data-host", &d.name),
+            src_rows,
+            "more usual sources",
+        ),
+        (
+            "dst",
+            &n.destinations,
+            n.hidden_destinations,
             c.destinations,
-            dy(i) - BOX_H / 2.0,
-            W,
-            &d.name,
-            &host_tip(d, "dst", &n.identity),
-            None,
-        );
-    }
-    if n.hidden_destinations > 0 {
-        svg.node(
-            "more",
-            "",
-            c.destinations,
-            dy(n.destinations.len()) - BOX_H / 2.0,
-            W,
-            &format!("+{} more", n.hidden_destinations),
-            &format!("{} more destinations not drawn", n.hidden_destinations),
-            None,
-        );
+            dst_rows,
+            "more destinations not drawn",
+        ),
+    ];
+    for (role, nodes, hidden, x, rows_n, more) in columns {
+        let y = |i: usize| row_y(mid, rows_n, i) - BOX_H / 2.0;
+        for (i, h) in nodes.iter().enumerate() {
+            let class = format!(
+                "host {role}{}{}{}",
+                if h.in_alert { " alert" } else { "" },
+                if h.baseline { " baseline" } else { "" },
+                if h.crown_jewel { " jewel" } else { "" }
+            );
+            let tip = host_tip(h, role, &n.identity);
+            svg.node(
+                &class,
+                &attr("data-host", &h.name),
+                x,
+                y(i),
+                W,
+                &h.name,
+                &tip,
+                None,
+            );
+        }
+        if hidden > 0 {
+            let (label, tip) = (format!("+{hidden} more"), format!("{hidden} {more}"));
+            svg.node("more", "", x, y(nodes.len()), W, &label, &tip, None);
+        }
     }
     svg.node(
         "identity",
