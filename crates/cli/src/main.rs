@@ -58,6 +58,11 @@ enum Command {
     /// Export the learned reach graph, or report identities' blast radius.
     #[command(subcommand)]
     Graph(reachwatch::graph_cmd::GraphCommand),
+    /// Serve the web view: the alert list, each alert's neighbourhood, identities, the reach map.
+    Serve(reachwatch::serve_cmd::ServeArgs),
+    /// Render one alert as a picture or a page, for tickets and chat.
+    #[command(subcommand)]
+    Alert(reachwatch::serve_cmd::AlertCommand),
 }
 
 #[derive(Subcommand)]
@@ -179,6 +184,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Hunt(a) => reachwatch::hunt_cmd::run(a),
         Command::Convert(a) => reachwatch::hunt_cmd::convert(a),
         Command::Graph(c) => reachwatch::graph_cmd::run(c),
+        Command::Serve(a) => reachwatch::serve_cmd::serve(a),
+        Command::Alert(c) => reachwatch::serve_cmd::alert(c),
         Command::Rules(RulesCommand::Test { dir }) => {
             if reachwatch::rules_cmd::test(&dir)? {
                 Ok(())
@@ -281,5 +288,5 @@ fn cmd_demo(a: DemoArgs) -> Result<()> {
             v["summary"].as_str().unwrap_or("")
         );
     }
-    Ok(())
+    reachwatch::serve_cmd::demo_hint(&a.out, &scenario)
 }

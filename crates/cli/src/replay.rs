@@ -138,7 +138,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         &formats,
         |_| {},
         |engine| match &a.graph_out {
-            Some(dir) => crate::hunt_cmd::save_graph(engine, dir),
+            Some(dir) => reachwatch_hunt::save_graph(engine, dir),
             None => Ok(()),
         },
     )?;

@@ -227,6 +227,21 @@ impl Hunt {
         )
     }
 
+    /// Registers the reach graph of `dir`: tables saved by `replay --graph-out`, or the engine
+    /// state of a `run` checkpoint directory.
+    pub fn register_graph_at(&mut self, dir: &Path) -> Result<()> {
+        if !dir.join(reachwatch_checkpoint::FILE_NAME).is_file() {
+            return self.register_graph_dir(dir);
+        }
+        let cp = reachwatch_checkpoint::Checkpoint::read(dir)?
+            .with_context(|| format!("no checkpoint in {}", dir.display()))?;
+        let rules = std::sync::Arc::new(reachwatch_rules::builtin());
+        let engine = reachwatch_engine::Engine::restore_with_rules(&cp.engine, rules)
+            .map_err(|e| anyhow::anyhow!("checkpoint in {}: {e}", dir.display()))?;
+        let tables = crate::GraphTables::from_graph(engine.graph(), engine.symbols())?;
+        self.register_graph(&tables)
+    }
+
     /// Registers the graph tables (`edges`, `identities`, `destinations`) from a graph directory
     /// written by `replay --graph-out`.
     pub fn register_graph_dir(&mut self, dir: &Path) -> Result<()> {

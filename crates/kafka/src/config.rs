@@ -193,6 +193,10 @@ impl Default for PipelineConfig {
 pub struct MetricsConfig {
     /// Serve `/metrics`, `/healthz`, `/readyz` on this `host:port` (default: not served).
     pub addr: Option<String>,
+    /// Also serve the web view under `/ui/` on that address: the alerts of `sinks.alerts_file`
+    /// and the reach graph of the checkpoint (default: `false`).
+    #[serde(default)]
+    pub ui: bool,
 }
 
 fn default_group() -> String {
@@ -382,6 +386,14 @@ impl RunConfig {
             .alert_format
             .parse()
             .map_err(|e| anyhow::anyhow!("sinks.alert_format: {e}"))?;
+        if self.metrics.ui {
+            if self.metrics.addr.is_none() {
+                bail!("metrics.ui needs metrics.addr: the web view is served on that address");
+            }
+            if sinks.alerts_file.is_none() || alert_format != AlertFormat::Native {
+                bail!("metrics.ui shows the alerts of sinks.alerts_file: set it, with alert_format = \"native\"");
+            }
+        }
         let checkpoint_interval = duration("checkpoint.interval", &self.checkpoint.interval)?;
         if checkpoint_interval.is_zero() {
             bail!("checkpoint.interval must be above zero");
@@ -630,5 +642,45 @@ pipeline:
         assert!(o.contains(&("bootstrap.servers".into(), "b1:9093,b2:9093".into())));
         assert!(o.contains(&("sasl.username".into(), "rw".into())));
         assert!(o.contains(&("sasl.password".into(), "secret".into())));
+    }
+
+    #[test]
+    fn the_web_view_needs_the_metrics_address_and_a_native_alert_file() {
+        let with = |extra: &str| {
+            RunConfig::parse(&format!("{MINIMAL}{extra}")).and_then(RunConfig::validate)
+        };
+        let ok = with("[metrics]\naddr = \"127.0.0.1:0\"\nui = true\n");
+        let err = ok.map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("sinks.alerts_file"), "{err}");
+        let file = MINIMAL.replace(
+            "alerts_topic = \"alerts\"",
+            "alerts_topic = \"alerts\"\nalerts_file = \"/tmp/a.jsonl\"",
+        );
+        let s = RunConfig::parse(&format!(
+            "{file}[metrics]\naddr = \"127.0.0.1:0\"\nui = true\n"
+        ))
+        .unwrap()
+        .validate()
+        .unwrap();
+        assert!(s.raw.metrics.ui);
+        let err = RunConfig::parse(&format!("{file}[metrics]\nui = true\n"))
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("metrics.addr"), "{err}");
+        let ecs = file.replace("[sinks]", "[sinks]\nalert_format = \"ecs\"");
+        let err = RunConfig::parse(&format!(
+            "{ecs}[metrics]\naddr = \"127.0.0.1:0\"\nui = true\n"
+        ))
+        .unwrap()
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("native"), "{err}");
+        assert!(
+            !RunConfig::parse(MINIMAL).unwrap().metrics.ui,
+            "off by default"
+        );
     }
 }

@@ -1,15 +1,18 @@
 //! reachwatch's telemetry: one typed set of Prometheus metrics with bounded labels (never an
 //! identity, host or address), latency summaries recorded with hdrhistogram, and the HTTP
-//! endpoint that serves them (`/metrics`, `/healthz`, `/readyz`).
+//! endpoint that serves them (`/metrics`, `/healthz`, `/readyz`, and the web view under `/ui/`
+//! when it is mounted).
 //!
 //! Names follow `reachwatch_<area>_<name>_<unit>[_total]` in base units.
 
+pub mod http;
 mod latency;
 mod server;
 
+pub use http::{serve_router, HttpServer};
 pub use latency::LatencySummary;
 pub use prometheus::IntCounter;
-pub use server::{serve, Health, Server};
+pub use server::{metrics_router, serve, serve_with, Health, Server};
 
 use prometheus::core::Collector;
 use prometheus::{

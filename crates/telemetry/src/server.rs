@@ -1,10 +1,16 @@
 //! The HTTP endpoint: `/metrics` (Prometheus text format), `/healthz` (alive: the driver makes
-//! progress) and `/readyz` (ready: state restored and inputs assigned).
+//! progress) and `/readyz` (ready: state restored and inputs assigned), optionally with more pages mounted beside them
+//! (the web view under `/ui/`). It runs on a thread of its own with a small Tokio runtime
+//! ([`crate::http`]), so it never competes with the pipeline's threads for a runtime.
 
+use crate::http::{serve_router, HttpServer};
 use crate::Telemetry;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Liveness and readiness, set by the pipeline.
@@ -63,26 +69,66 @@ impl Health {
 }
 
 /// A running endpoint; stops when dropped.
-pub struct Server {
-    server: Arc<tiny_http::Server>,
-    thread: Option<JoinHandle<()>>,
-    addr: String,
+pub type Server = HttpServer;
+
+fn text(code: StatusCode, ctype: &'static str, body: String) -> Response {
+    (code, [(header::CONTENT_TYPE, ctype)], body).into_response()
 }
 
-impl Server {
-    /// The address it listens on (useful with port 0).
-    pub fn addr(&self) -> &str {
-        &self.addr
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+/// The metrics routes, with `extra` (routes of their own, e.g. the web view nested under
+/// `/ui`) merged in; anything else is a 404 that names the endpoints.
+pub fn metrics_router(telemetry: Arc<Telemetry>, health: Arc<Health>, extra: Router) -> Router {
+    let plain = "text/plain";
+    Router::new()
+        .route(
+            "/metrics",
+            any(move || {
+                let t = telemetry.clone();
+                async move {
+                    text(
+                        StatusCode::OK,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                        t.render(),
+                    )
+                }
+            }),
+        )
+        .route("/healthz", {
+            let health = health.clone();
+            any(move || {
+                let stalled = health.stalled_for();
+                async move {
+                    match stalled {
+                        None => text(StatusCode::OK, plain, "ok\n".into()),
+                        Some(d) => text(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            plain,
+                            format!("stalled: no progress for {} s\n", d.as_secs()),
+                        ),
+                    }
+                }
+            })
+        })
+        .route(
+            "/readyz",
+            any(move || {
+                let ready = health.is_ready();
+                async move {
+                    match ready {
+                        true => text(StatusCode::OK, plain, "ready\n".into()),
+                        false => text(StatusCode::SERVICE_UNAVAILABLE, plain, "not ready\n".into()),
+                    }
+                }
+            }),
+        )
+        .merge(extra)
+        .fallback(move || async move {
+            text(
+                StatusCode::NOT_FOUND,
+                plain,
+                "not found: try /metrics, /healthz or /readyz\n".into(),
+            )
+        })
 }
 
 /// Serves the endpoints on `addr` (`host:port`) on a background thread.
@@ -91,60 +137,25 @@ pub fn serve(
     telemetry: Arc<Telemetry>,
     health: Arc<Health>,
 ) -> std::io::Result<Server> {
-    let server = Arc::new(
-        tiny_http::Server::http(addr)
-            .map_err(|e| std::io::Error::other(format!("cannot listen on {addr}: {e}")))?,
-    );
-    let bound = server
-        .server_addr()
-        .to_ip()
-        .map_or_else(|| addr.to_string(), |a| a.to_string());
-    let s = server.clone();
-    let thread = std::thread::Builder::new()
-        .name("metrics-http".into())
-        .spawn(move || {
-            for req in s.incoming_requests() {
-                let header = |v: &str| {
-                    tiny_http::Header::from_bytes(&b"Content-Type"[..], v.as_bytes())
-                        .expect("valid header")
-                };
-                let (code, body, ctype) = match req.url() {
-                    "/metrics" => (
-                        200,
-                        telemetry.render(),
-                        "text/plain; version=0.0.4; charset=utf-8",
-                    ),
-                    "/healthz" => match health.stalled_for() {
-                        None => (200, "ok\n".to_string(), "text/plain"),
-                        Some(d) => (
-                            503,
-                            format!("stalled: no progress for {} s\n", d.as_secs()),
-                            "text/plain",
-                        ),
-                    },
-                    "/readyz" if health.is_ready() => (200, "ready\n".to_string(), "text/plain"),
-                    "/readyz" => (503, "not ready\n".to_string(), "text/plain"),
-                    _ => (
-                        404,
-                        "not found: try /metrics, /healthz or /readyz\n".to_string(),
-                        "text/plain",
-                    ),
-                };
-                let resp = tiny_http::Response::from_string(body)
-                    .with_status_code(code)
-                    .with_header(header(ctype));
-                let _ = req.respond(resp);
-            }
-        })?;
-    Ok(Server {
-        server,
-        thread: Some(thread),
-        addr: bound,
-    })
+    serve_with(addr, telemetry, health, Router::new())
+}
+
+/// Serves the endpoints and the routes of `extra` on `addr` on a background thread.
+pub fn serve_with(
+    addr: &str,
+    telemetry: Arc<Telemetry>,
+    health: Arc<Health>,
+    extra: Router,
+) -> std::io::Result<Server> {
+    serve_router(
+        addr,
+        "metrics-http",
+        metrics_router(telemetry, health, extra),
+    )
 }
 
 #[cfg(test)]
-mod tests {
+mod health_tests {
     use super::*;
 
     #[test]
