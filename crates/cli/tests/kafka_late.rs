@@ -7,8 +7,8 @@
 //! clock; so the tests publish it in rounds and let the next round go only once the pipeline has
 //! received everything published so far (consumer lag 0 on every partition, scraped over HTTP).
 //! No partition is then ever passed over while its records are on their way, and the declared
-//! delay (two minutes of wall clock) is far longer than any pause the tests make: the outcome does
-//! not depend on how fast the machine is.
+//! delay (fifteen minutes of wall clock) is far longer than any pause the tests make or than
+//! publishing a round takes: the outcome does not depend on how fast the machine is.
 
 mod common;
 mod kafka_support;
@@ -58,8 +58,8 @@ fn last_time(src: &Path) -> u64 {
         .unwrap()
 }
 
-/// A pipeline configuration whose flows topic declares a delivery delay of two minutes, with
-/// metrics on `metrics`.
+/// A pipeline configuration whose flows topic declares a delivery delay of fifteen minutes (far
+/// longer than publishing a round takes on a slow machine), with metrics on `metrics`.
 fn lagging_flows_config(dir: &Path, broker: &Broker, group: &str, metrics: &str) -> PathBuf {
     let cfg = config(
         dir,
@@ -72,7 +72,7 @@ fn lagging_flows_config(dir: &Path, broker: &Broker, group: &str, metrics: &str)
     );
     let text = std::fs::read_to_string(&cfg).unwrap().replace(
         "topic = \"flows\"\nstream = \"flows\"\nformat = \"lanl\"\n",
-        "topic = \"flows\"\nstream = \"flows\"\nformat = \"lanl\"\nmax_delay = \"120s\"\n",
+        "topic = \"flows\"\nstream = \"flows\"\nformat = \"lanl\"\nmax_delay = \"15m\"\n",
     );
     assert!(text.contains("max_delay"), "{text}");
     std::fs::write(&cfg, text).unwrap();

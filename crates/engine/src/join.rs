@@ -167,6 +167,21 @@ mod tests {
     use super::*;
     use reachwatch_model::Interner;
 
+    /// An SMB flow from `src` to `dst` at `time`.
+    fn flow_between(src: Sym, dst: Sym, time: Ts) -> FlowEvent {
+        FlowEvent {
+            time,
+            duration: 0,
+            src,
+            dst,
+            src_port: 0,
+            dst_port: 445,
+            protocol: 6,
+            packets: 1,
+            bytes: 1,
+        }
+    }
+
     #[test]
     fn flows_join_the_latest_authentication_in_the_window() {
         let mut syms = Interner::new();
@@ -179,17 +194,7 @@ mod tests {
         let mut j = Join::default();
         j.auth(a, b, 1_000, u1, 60_000, 8);
         j.auth(a, b, 30_000, u2, 60_000, 8);
-        let flow = |t| FlowEvent {
-            time: t,
-            duration: 0,
-            src: a,
-            dst: b,
-            src_port: 0,
-            dst_port: 445,
-            protocol: 6,
-            packets: 1,
-            bytes: 1,
-        };
+        let flow = |t| flow_between(a, b, t);
         assert_eq!(j.claim(&flow(20_000), 5_000, 60_000), Some(u1));
         assert_eq!(j.claim(&flow(26_000), 5_000, 60_000), Some(u2));
         assert_eq!(j.claim(&flow(95_000), 5_000, 60_000), None);
@@ -217,17 +222,7 @@ mod tests {
         j.auth(a, b, 200_000, newest, 600_000, 2);
         // Arrives after the newest, belongs between the two.
         j.auth(a, b, 100_000, late, 600_000, 2);
-        let flow = |t| FlowEvent {
-            time: t,
-            duration: 0,
-            src: a,
-            dst: b,
-            src_port: 0,
-            dst_port: 445,
-            protocol: 6,
-            packets: 1,
-            bytes: 1,
-        };
+        let flow = |t| flow_between(a, b, t);
         assert_eq!(j.claim(&flow(150_000), 5_000, 60_000), Some(late));
         assert_eq!(j.claim(&flow(210_000), 5_000, 60_000), Some(newest));
         assert_eq!(

@@ -208,7 +208,8 @@ fn default_options_are_left_out_of_the_scenario_description() {
         ..GenConfig::default()
     });
     let v: serde_json::Value = serde_json::from_str(&read(dir.path(), "scenario.json")).unwrap();
-    let keys: Vec<&String> = v["config"].as_object().unwrap().keys().collect();
+    let mut keys: Vec<&String> = v["config"].as_object().unwrap().keys().collect();
+    keys.sort();
     assert_eq!(keys, ["attacks", "days", "learn_days", "seed", "size"]);
     let labels = read(dir.path(), "labels.jsonl");
     assert!(!labels.contains("variant"), "{labels}");

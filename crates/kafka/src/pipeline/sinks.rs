@@ -7,7 +7,6 @@ use base64::Engine as _;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{
     BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer,
@@ -95,16 +94,7 @@ impl KafkaSink {
                 value: Some(id),
             }));
         }
-        loop {
-            match producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err((e, _)) => bail!("producing to {topic}: {e}"),
-            }
-        }
+        crate::produce::send_waiting(producer, record)
     }
 
     /// Waits until every record sent so far is acknowledged and the alerts file is on disk;
