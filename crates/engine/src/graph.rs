@@ -12,8 +12,14 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::collections::VecDeque;
 
+/// Distinct peer- and host-group names held; later names share an overflow group.
+pub const MAX_GROUPS: usize = 65_536;
+
 /// Fast hash map keyed by symbols.
 pub type FxMap<K, V> = HashMap<K, V, FxBuildHasher>;
+
+/// Fast hash set of symbols.
+pub type FxSet<K> = hashbrown::HashSet<K, FxBuildHasher>;
 
 /// A peer-group id (interned name stem).
 pub type Group = u32;
@@ -149,6 +155,10 @@ pub struct HostProfile {
     pub group: Group,
     /// First time the host appeared as a destination or source (ms).
     pub first_seen: Ts,
+    /// Last time the host appeared (ms).
+    pub last_seen: Ts,
+    /// Events the host appeared in (saturating).
+    pub uses: u32,
     /// Identities that reach it.
     pub identities: u32,
     /// Times at which identities first reached it, most recent last (a few kept).
@@ -203,8 +213,19 @@ impl Graph {
         self.group_id(&stem(name))
     }
 
-    /// The id of a group name.
+    /// The id of a group name. Past [`MAX_GROUPS`] names, new names share one overflow group
+    /// (named `*`), so that minted names cannot grow the table.
     pub fn group_id(&mut self, group: &str) -> Group {
+        if let Some(&g) = self.group_ids.get(group) {
+            return g;
+        }
+        if self.group_names.len() >= MAX_GROUPS {
+            return self.group_id_uncapped("*");
+        }
+        self.group_id_uncapped(group)
+    }
+
+    fn group_id_uncapped(&mut self, group: &str) -> Group {
         if let Some(&g) = self.group_ids.get(group) {
             return g;
         }
@@ -265,6 +286,8 @@ impl Graph {
                 HostProfile {
                     group,
                     first_seen: now,
+                    last_seen: now,
+                    uses: 0,
                     identities: 0,
                     recent_new: [Ts::MIN; 4],
                     machine_account: None,
@@ -276,7 +299,10 @@ impl Graph {
             );
             self.apply_inventory(rules, syms, host);
         }
-        self.hosts.get_mut(&host).expect("inserted")
+        let h = self.hosts.get_mut(&host).expect("inserted");
+        h.last_seen = h.last_seen.max(now);
+        h.uses = h.uses.saturating_add(1);
+        h
     }
 
     /// Did the host appear within `age` before `now`, after the first day of data?
@@ -404,37 +430,10 @@ impl Graph {
         new
     }
 
-    /// Forgets edges and sources unseen since `now - ttl`.
+    /// Forgets edges and sources unseen since `now - ttl`; returns how many.
     pub fn age_out(&mut self, now: Ts, ttl: Ts) -> usize {
         let cutoff = self.rel(now - ttl);
-        let before = self.edge_count();
-        let mut dropped = vec![];
-        self.edges.retain(|&(id, dst), u| {
-            let keep = u.last >= cutoff;
-            if !keep {
-                dropped.push((id, dst));
-            }
-            keep
-        });
-        for (id, dst) in dropped {
-            if let Some(p) = self.identities.get_mut(&id) {
-                p.destinations = p.destinations.saturating_sub(1);
-                if let Some(c) = self.group_reach.get_mut(&(p.group, dst)) {
-                    *c = c.saturating_sub(1);
-                }
-            }
-            if let Some(h) = self.hosts.get_mut(&dst) {
-                h.identities = h.identities.saturating_sub(1);
-            }
-        }
-        self.group_reach.retain(|_, c| *c > 0);
-        self.services.retain(|_, u| {
-            let usage = u.usage;
-            usage.last >= cutoff
-        });
-        self.sources.retain(|_, last| *last >= cutoff);
-        self.host_edges.retain(|_, last| *last >= cutoff);
-        before - self.edge_count()
+        self.prune(&Default::default(), &Default::default(), cutoff)
     }
 
     /// Records that `src` reached `dst` at `now`; returns true when the host pair is new (or aged

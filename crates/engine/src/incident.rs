@@ -40,8 +40,10 @@ pub struct Incident {
     pub steps: Vec<Observation>,
     /// Observations grouped, including those beyond the cap.
     pub count: u32,
-    /// Distinct destinations, in order of appearance.
+    /// Distinct destinations, in order of appearance (the first `max_evidence`).
     pub destinations: Vec<Sym>,
+    /// Destinations beyond those listed were reached.
+    pub more_destinations: bool,
     /// Last observation time.
     pub last_time: Ts,
     /// Matches absorbed after emission.
@@ -64,6 +66,7 @@ impl Incident {
             last_match: t,
             emitted: false,
             destinations: vec![best.obs.dst],
+            more_destinations: false,
             best,
             steps: vec![step],
             count: 1,
@@ -80,7 +83,11 @@ impl Incident {
             self.steps.push(step);
         }
         if !self.destinations.contains(&dst) {
-            self.destinations.push(dst);
+            if self.destinations.len() < cap {
+                self.destinations.push(dst);
+            } else {
+                self.more_destinations = true;
+            }
         }
         self.last_time = self.last_time.max(time);
         if let Some(b) = best {
@@ -125,8 +132,13 @@ impl Incident {
             .collect();
         let mut summary = format!("{ident}: {}", top.join("; "));
         if self.destinations.len() > 1 {
+            let more = if self.more_destinations {
+                "or more other"
+            } else {
+                "more"
+            };
             summary.push_str(&format!(
-                " (+{} more destinations)",
+                " (+{} {more} destinations)",
                 self.destinations.len() - 1
             ));
         }

@@ -19,24 +19,37 @@ pub struct Join {
 }
 
 impl Join {
-    /// Remembers a successful authentication of `identity` from `src` to `dst` at `time`.
+    /// Remembers an authentication of `identity` from `src` to `dst` at `time`, keeping the
+    /// newest `cap` of the pair; returns false when `max_pairs` pairs are held (after forgetting
+    /// those older than `keep_after`) and it is not remembered.
     pub fn auth(
         &mut self,
-        src: Sym,
-        dst: Sym,
+        (src, dst): (Sym, Sym),
         time: Ts,
         identity: Sym,
         keep_after: Ts,
-        cap: usize,
-    ) {
+        (cap, max_pairs): (usize, usize),
+    ) -> bool {
+        if self.recent.len() >= max_pairs && !self.recent.contains_key(&(src, dst)) {
+            self.evict(time - keep_after);
+            if self.recent.len() >= max_pairs {
+                return false;
+            }
+        }
         let v = self.recent.entry((src, dst)).or_default();
         v.retain_from(time - keep_after);
         v.push((time, identity), cap);
+        true
     }
 
-    /// Queues a flow until it can be decided.
-    pub fn flow(&mut self, flow: FlowEvent) {
+    /// Queues a flow until it can be decided. With `max_pending` flows queued, the oldest is
+    /// returned to be decided at once (against the authentications seen so far).
+    pub fn flow(&mut self, flow: FlowEvent, max_pending: usize) -> Option<FlowEvent> {
         self.pending.push_back(flow);
+        if self.pending.len() > max_pending {
+            return self.pending.pop_front();
+        }
+        None
     }
 
     /// The next queued flow that can be decided at processing time `now`.
@@ -192,8 +205,8 @@ mod tests {
             syms.intern(b"u2"),
         );
         let mut j = Join::default();
-        j.auth(a, b, 1_000, u1, 60_000, 8);
-        j.auth(a, b, 30_000, u2, 60_000, 8);
+        j.auth((a, b), 1_000, u1, 60_000, (8, 100));
+        j.auth((a, b), 30_000, u2, 60_000, (8, 100));
         let flow = |t| flow_between(a, b, t);
         assert_eq!(j.claim(&flow(20_000), 5_000, 60_000), Some(u1));
         assert_eq!(j.claim(&flow(26_000), 5_000, 60_000), Some(u2));
@@ -218,10 +231,10 @@ mod tests {
             syms.intern(b"newest"),
         );
         let mut j = Join::default();
-        j.auth(a, b, 1_000, early, 600_000, 2);
-        j.auth(a, b, 200_000, newest, 600_000, 2);
+        j.auth((a, b), 1_000, early, 600_000, (2, 100));
+        j.auth((a, b), 200_000, newest, 600_000, (2, 100));
         // Arrives after the newest, belongs between the two.
-        j.auth(a, b, 100_000, late, 600_000, 2);
+        j.auth((a, b), 100_000, late, 600_000, (2, 100));
         let flow = |t| flow_between(a, b, t);
         assert_eq!(j.claim(&flow(150_000), 5_000, 60_000), Some(late));
         assert_eq!(j.claim(&flow(210_000), 5_000, 60_000), Some(newest));
@@ -230,5 +243,31 @@ mod tests {
             None,
             "the cap of 2 keeps the newest two; the earliest went"
         );
+    }
+
+    #[test]
+    fn the_join_holds_at_most_its_caps() {
+        let mut syms = Interner::new();
+        let [a, b, c, u] = ["A", "B", "C", "u"].map(|n| syms.intern(n.as_bytes()));
+        let mut j = Join::default();
+        assert!(j.auth((a, b), 1_000, u, 60_000, (8, 2)));
+        assert!(j.auth((a, c), 2_000, u, 60_000, (8, 2)));
+        assert!(
+            j.auth((a, b), 3_000, u, 60_000, (8, 2)),
+            "a pair held takes more"
+        );
+        assert!(
+            !j.auth((b, c), 4_000, u, 60_000, (8, 2)),
+            "a third pair is not held"
+        );
+        assert!(
+            j.auth((b, c), 70_000, u, 60_000, (8, 2)),
+            "pairs too old to claim a flow make room"
+        );
+        assert!(j.flow(flow_between(a, b, 1), 2).is_none());
+        assert!(j.flow(flow_between(a, b, 2), 2).is_none());
+        let early = j.flow(flow_between(a, b, 3), 2).expect("over the cap");
+        assert_eq!(early.time, 1, "the oldest is decided at once");
+        assert_eq!(j.pending.len(), 2);
     }
 }

@@ -14,13 +14,14 @@ mod incident;
 mod join;
 pub mod newterms;
 mod observation;
+mod prune;
 mod reorder;
 pub mod ruletest;
 mod score;
 mod score_log;
 
 pub use config::EngineConfig;
-pub use engine::{Accepted, Engine, Rejection, SnapshotError, Stats};
+pub use engine::{Accepted, Engine, Rejection, SnapshotError, StateCounts, StateFill, Stats, THIN};
 pub use graph::Graph;
 pub use reachwatch_rules::RuleSet;
 pub use score_log::ScoredObservation;

@@ -4,6 +4,7 @@
 //! (`internal`), and the thread goes on with the next line.
 
 use crate::norm::excerpt;
+use crate::symbols::NameTable;
 use crate::{
     decoder, DeadLetter, DecodeError, Format, LineDecoder, Reason, Skipped, Stream, MAX_LINE,
 };
@@ -109,6 +110,9 @@ pub struct Batch {
     pub raw_ends: Vec<u32>,
     /// Names first interned by the reading thread since the previous batch, in symbol order.
     pub new_names: Vec<Box<str>>,
+    /// The reading thread's table started afresh before this batch: its symbols (from 0) mean
+    /// only the names of this batch and the ones after.
+    pub names_reset: bool,
     /// Lines that could not be decoded.
     pub dead: Vec<DeadLetter>,
     /// Lines read so far, in total (files); the offset after the batch's last record (Kafka).
@@ -214,19 +218,16 @@ fn spawn(
     std::thread::Builder::new()
         .name(format!("decode-{}", stream.name()))
         .spawn(move || {
-            let mut syms = Interner::exact_only();
-            let mut sent_names = 0usize;
+            let mut names = NameTable::default();
             let mut batch = Batch::default();
             let mut failed = false;
-            let flush = |batch: &mut Batch,
-                         syms: &Interner,
-                         sent: &mut usize,
-                         dec: &mut Box<dyn LineDecoder>| {
-                let mut out = std::mem::take(batch);
-                out.new_names = crate::symbols::take_new_names(syms, sent);
-                out.skipped = dec.take_skipped();
-                out
-            };
+            let flush =
+                |batch: &mut Batch, names: &mut NameTable, dec: &mut Box<dyn LineDecoder>| {
+                    let mut out = std::mem::take(batch);
+                    names.seal(&mut out);
+                    out.skipped = dec.take_skipped();
+                    out
+                };
             let res = for_each_line(reader, |no, line, too_long| {
                 if failed {
                     return;
@@ -240,21 +241,21 @@ fn spawn(
                     );
                     batch.dead.push(DeadLetter::new(&source, no, err, line));
                 } else {
-                    match decode_guarded(dec.as_mut(), line, &mut syms) {
+                    match decode_guarded(dec.as_mut(), line, names.syms_mut()) {
                         Ok(Some(ev)) => batch.push_event(ev, no, line),
                         Ok(None) => {}
                         Err(e) => batch.dead.push(DeadLetter::new(&source, no, e, line)),
                     }
                 }
                 if batch.is_full() {
-                    let out = flush(&mut batch, &syms, &mut sent_names, &mut dec);
+                    let out = flush(&mut batch, &mut names, &mut dec);
                     failed = tx.send(Ok(out)).is_err();
                 }
             });
             match res {
                 Ok(lines) => {
                     batch.lines = lines;
-                    let mut out = flush(&mut batch, &syms, &mut sent_names, &mut dec);
+                    let mut out = flush(&mut batch, &mut names, &mut dec);
                     out.end = true;
                     let _ = tx.send(Ok(out));
                 }

@@ -316,6 +316,10 @@ pub fn decode_files(
         kinds.cache.clear();
         for batch in rx {
             let batch = batch.with_context(|| format!("reading {}", path.display()))?;
+            if batch.names_reset {
+                names.clear();
+                kinds.cache.clear();
+            }
             names.extend(batch.new_names);
             lines = batch.lines;
             for d in &batch.dead {

@@ -3,6 +3,11 @@
 //!
 //! Lookups are case-insensitive (`WS01$` and `ws01$` are one identity); the first spelling seen is the
 //! one reported. Each name is stored once; the table holds only symbols.
+//!
+//! A table can be compacted ([`Interner::compact`]): names no state refers to any more are dropped
+//! and the others renumbered. The state is found and rewritten through serde: serialising it with
+//! [`mark_symbols`] notes every symbol it holds, deserialising it with [`remap_symbols`] rewrites
+//! them, so every structure that is saved in a snapshot takes part without code of its own.
 
 use hashbrown::HashTable;
 use rustc_hash::FxHasher;
@@ -11,9 +16,66 @@ use std::hash::Hasher;
 use std::num::NonZeroU32;
 
 /// An interned string. Cheap to copy, hash and compare; resolve it with [`Interner::resolve`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Sym(NonZeroU32);
+
+/// What serialising or deserialising a symbol does besides (for a compaction).
+enum Hook {
+    /// Note every symbol serialised (index → seen).
+    Mark(Vec<bool>),
+    /// Rewrite every symbol deserialised (old index → new symbol).
+    Remap(Vec<Option<Sym>>),
+}
+
+thread_local! {
+    static HOOK: std::cell::RefCell<Option<Hook>> = const { std::cell::RefCell::new(None) };
+}
+
+impl Serialize for Sym {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        HOOK.with(|h| {
+            if let Some(Hook::Mark(seen)) = &mut *h.borrow_mut() {
+                if let Some(slot) = seen.get_mut(self.index()) {
+                    *slot = true;
+                }
+            }
+        });
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Sym {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let sym = Sym(NonZeroU32::deserialize(d)?);
+        HOOK.with(|h| match &*h.borrow() {
+            Some(Hook::Remap(to)) => to.get(sym.index()).copied().flatten().ok_or_else(|| {
+                serde::de::Error::custom(format!("symbol {} was dropped", sym.index()))
+            }),
+            _ => Ok(sym),
+        })
+    }
+}
+
+/// Runs `f` (which serialises state) and returns, for each of the first `len` symbols, whether
+/// `f` serialised it.
+pub fn mark_symbols<T>(len: usize, f: impl FnOnce() -> T) -> (T, Vec<bool>) {
+    HOOK.with(|h| *h.borrow_mut() = Some(Hook::Mark(vec![false; len])));
+    let out = f();
+    let marks = HOOK.with(|h| match h.borrow_mut().take() {
+        Some(Hook::Mark(m)) => m,
+        _ => vec![],
+    });
+    (out, marks)
+}
+
+/// Runs `f` (which deserialises state) with every symbol rewritten through `remap` (from
+/// [`Interner::compact`]); a symbol it dropped is an error.
+pub fn remap_symbols<T>(remap: &[Option<Sym>], f: impl FnOnce() -> T) -> T {
+    HOOK.with(|h| *h.borrow_mut() = Some(Hook::Remap(remap.to_vec())));
+    let out = f();
+    HOOK.with(|h| h.borrow_mut().take());
+    out
+}
 
 impl Sym {
     /// Dense index of the symbol (0-based), for side tables indexed by symbol.
@@ -154,6 +216,23 @@ impl Interner {
         self.names.is_empty()
     }
 
+    /// Keeps the names whose `keep` flag is set (by symbol index) and drops the others;
+    /// returns each old symbol's new one (`None` for a dropped name). Kept names keep their
+    /// order.
+    pub fn compact(&mut self, keep: &[bool]) -> Vec<Option<Sym>> {
+        let old = std::mem::take(&mut self.names);
+        self.table = HashTable::new();
+        old.into_iter()
+            .enumerate()
+            .map(|(i, name)| {
+                keep.get(i)
+                    .copied()
+                    .unwrap_or(false)
+                    .then(|| self.intern(name.as_bytes()))
+            })
+            .collect()
+    }
+
     /// Approximate heap bytes held (names and table).
     pub fn heap_bytes(&self) -> usize {
         let names: usize = self.names.iter().map(|n| n.len() + 16).sum();
@@ -187,6 +266,35 @@ mod tests {
         let mut i = Interner::exact_only();
         assert_ne!(i.intern(b"A"), i.intern(b"a"));
         assert_eq!(i.intern(b"A"), i.intern(b"A"));
+    }
+
+    #[test]
+    fn compaction_drops_unreferenced_names_and_rewrites_the_rest() {
+        let mut i = Interner::new();
+        let syms: Vec<Sym> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|n| i.intern(n.as_bytes()))
+            .collect();
+        // State that refers to "b" and "d" only.
+        let state = vec![(syms[1], 7u8), (syms[3], 9u8)];
+        let (bytes, marks) = mark_symbols(i.len(), || serde_json::to_vec(&state).unwrap());
+        assert_eq!(marks, vec![false, true, false, true]);
+        let remap = i.compact(&marks);
+        assert_eq!(i.len(), 2);
+        assert_eq!(remap[0], None);
+        let back: Vec<(Sym, u8)> =
+            remap_symbols(&remap, || serde_json::from_slice(&bytes).unwrap());
+        assert_eq!(i.resolve(back[0].0), "b");
+        assert_eq!(i.resolve(back[1].0), "d");
+        assert_eq!(back[1].1, 9);
+        assert_eq!(i.get(b"a"), None);
+        assert_eq!(i.intern(b"e").index(), 2, "new names follow the kept ones");
+        // A state that still refers to a dropped name is refused, not rewritten wrongly.
+        let dangling = serde_json::to_vec(&vec![syms[0]]).unwrap();
+        let r: Result<Vec<Sym>, _> = remap_symbols(&remap, || serde_json::from_slice(&dangling));
+        assert!(r.is_err());
+        // Outside a compaction, symbols serialise as plain numbers.
+        assert_eq!(serde_json::to_string(&syms[1]).unwrap(), "2");
     }
 
     #[test]

@@ -64,6 +64,33 @@ pub struct Settings {
     pub admin_ports: Vec<u16>,
     /// Observations kept in an alert's evidence.
     pub max_evidence: usize,
+    /// Bounds on the engine's state.
+    pub limits: Limits,
+}
+
+/// Bounds on what the engine holds, so that names an attacker mints cannot exhaust memory
+/// (settings `max_identities`, `max_hosts`, `max_edges`, `max_failures`, `state_ttl`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Identity profiles held.
+    pub identities: usize,
+    /// Host profiles held.
+    pub hosts: usize,
+    /// Edges of every kind held: (identity, destination), (identity, destination, port),
+    /// (identity, source) and (source host, destination host).
+    pub edges: usize,
+    /// Recent failed authentications remembered per identity.
+    pub failures: usize,
+    /// Identities and hosts unseen this long are forgotten.
+    pub ttl: Ts,
+}
+
+impl Limits {
+    /// (Source, destination) pairs the join remembers, and flows it queues: an eighth of the
+    /// edge cap each.
+    pub fn join_entries(&self) -> usize {
+        (self.edges / 8).max(1)
+    }
 }
 
 /// An explicit peer group of identities (section `identities.groups`).

@@ -133,6 +133,11 @@ impl<T> Merge<T> {
         self.parts.get(&key).is_some_and(|p| p.at_end)
     }
 
+    /// Every buffered record, to rewrite in place.
+    pub fn items_mut(&mut self) -> impl Iterator<Item = &mut Item<T>> {
+        self.parts.values_mut().flat_map(|p| p.queue.iter_mut())
+    }
+
     /// Queues a decoded record received at `now`.
     pub fn push(&mut self, key: SourceKey, item: Item<T>, now: Instant) {
         let Some(p) = self.parts.get_mut(&key) else {

@@ -12,7 +12,7 @@ use anyhow::Result;
 use reachwatch_engine::{Accepted, Engine, Rejection, RuleSet};
 use reachwatch_formats::lines::Batch;
 use reachwatch_formats::{AlertFormat, DeadLetter, DecodeError, HostMap, Reason, Stream};
-use reachwatch_model::{Alert, Event};
+use reachwatch_model::{Alert, Event, Sym};
 use reachwatch_telemetry::{InputResult, Telemetry};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -285,6 +285,9 @@ impl Runner {
             self.tables.resize_with(table + 1, SymbolBridge::default);
         }
         let bridge = &mut self.tables[table];
+        if batch.names_reset {
+            bridge.reset();
+        }
         bridge.add(batch.new_names, self.engine.symbols_mut(), &self.hosts);
         let source = &self.sources[key.0];
         self.summary.bytes += batch.bytes;
@@ -456,11 +459,9 @@ impl Runner {
             }
         }
         if let Some(t) = &self.telemetry {
-            let g = self.engine.graph();
             t.record_engine(
                 self.engine.stats(),
-                g.identities.len(),
-                g.edge_count(),
+                &self.engine.state_fill(),
                 self.engine.buffered(),
                 self.engine.state_bytes(),
             );
@@ -486,6 +487,7 @@ impl Runner {
         }
         if n > 0 {
             self.flush_accepted();
+            self.compact_symbols_if_due();
         }
         self.note_held(
             if all {
@@ -496,6 +498,38 @@ impl Runner {
             now,
         );
         Ok(n)
+    }
+
+    /// Compacts the engine's symbol table when it asks for it (names of evicted state), with
+    /// every symbol the runner holds (symbol bridges, buffered and suspect records) kept and
+    /// rewritten.
+    fn compact_symbols_if_due(&mut self) {
+        if !self.engine.wants_compaction() {
+            return;
+        }
+        let mut keep: Vec<Sym> = self.tables.iter().flat_map(SymbolBridge::symbols).collect();
+        let mut note = |item: &mut Item<Queued>| {
+            item.value.event.map_syms(|s| {
+                keep.push(s);
+                s
+            })
+        };
+        self.merge.items_mut().for_each(&mut note);
+        self.guards
+            .values_mut()
+            .flat_map(SkewGuard::held_mut)
+            .for_each(&mut note);
+        let remap = self.engine.compact_symbols(keep);
+        let to = |s: Sym| remap[s.index()].expect("a symbol the runner holds is kept");
+        for b in &mut self.tables {
+            b.remap(to);
+        }
+        let mut rewrite = |item: &mut Item<Queued>| item.value.event.map_syms(to);
+        self.merge.items_mut().for_each(&mut rewrite);
+        self.guards
+            .values_mut()
+            .flat_map(SkewGuard::held_mut)
+            .for_each(&mut rewrite);
     }
 
     /// Counts the wall-clock time the merge waits for an input with nothing buffered.

@@ -54,6 +54,11 @@ impl<T> SkewGuard<T> {
         self.suspects.len()
     }
 
+    /// The suspects held, to rewrite in place.
+    pub fn held_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.suspects.iter_mut().map(|(_, r)| r)
+    }
+
     /// The first suspect held, if any.
     pub fn first(&self) -> Option<&T> {
         self.suspects.first().map(|(_, r)| r)

@@ -1,6 +1,6 @@
 //! What a run did: one summary for replay and for the streaming pipeline.
 
-use reachwatch_engine::Engine;
+use reachwatch_engine::{Engine, StateCounts};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -50,6 +50,15 @@ pub struct Summary {
     pub edges: u64,
     /// Estimated bytes of engine state at the end.
     pub state_bytes: u64,
+    /// State entries evicted because their table was at its cap (README "Limits").
+    pub evicted_at_cap: StateCounts,
+    /// State entries forgotten because unseen for `state_ttl` or `edge_ttl`.
+    pub evicted_unseen: StateCounts,
+    /// Events refused (identities, hosts) or authentications not remembered for the join
+    /// (join) because a table was full.
+    pub refused_full: StateCounts,
+    /// Compactions of the engine's symbol table.
+    pub symbol_compactions: u64,
     /// First event time accepted (ms).
     pub first_time: Option<i64>,
     /// Last event time accepted (ms).
@@ -93,6 +102,10 @@ impl Summary {
         self.identities = engine.graph().identities.len() as u64;
         self.edges = engine.graph().edge_count() as u64;
         self.state_bytes = engine.state_bytes() as u64;
+        self.evicted_at_cap = s.evicted_full;
+        self.evicted_unseen = s.evicted_ttl;
+        self.refused_full = s.refused_full;
+        self.symbol_compactions = s.compactions;
         self.learn_end = engine.learn_end();
     }
 
@@ -149,6 +162,21 @@ impl Summary {
             paren(&self.alerts_by_rule),
             self.absorbed_matches
         ));
+        let counts = |c: &StateCounts| {
+            format!(
+                "{} identities, {} hosts, {} edges, {} join",
+                c.identities, c.hosts, c.edges, c.join
+            )
+        };
+        if self.evicted_at_cap != StateCounts::default()
+            || self.refused_full != StateCounts::default()
+        {
+            s.push_str(&format!(
+                "  limits: evicted at caps {}; refused for full tables {}\n",
+                counts(&self.evicted_at_cap),
+                counts(&self.refused_full)
+            ));
+        }
         s.push_str(&format!(
             "  state: {} identities, {} edges, ~{} KiB",
             self.identities,

@@ -53,6 +53,24 @@ impl SymbolBridge {
         }
     }
 
+    /// The engine symbols the bridge maps to.
+    pub fn symbols(&self) -> impl Iterator<Item = Sym> + '_ {
+        self.global.iter().copied()
+    }
+
+    /// Rewrites the engine symbols it maps to after a compaction of the engine's table.
+    pub fn remap(&mut self, to: impl Fn(Sym) -> Sym) {
+        for s in &mut self.global {
+            *s = to(*s);
+        }
+    }
+
+    /// Forgets every local symbol: the decoding table starts afresh.
+    pub fn reset(&mut self) {
+        self.global.clear();
+        self.replaced.clear();
+    }
+
     /// Rewrites `event`'s local symbols into the engine's.
     #[inline]
     pub fn translate(&self, event: &mut Event) {

@@ -18,7 +18,7 @@ use prometheus::core::Collector;
 use prometheus::{
     CounterVec, Gauge, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
-use reachwatch_engine::Stats;
+use reachwatch_engine::{StateCounts, StateFill, Stats};
 use reachwatch_formats::Reason;
 use reachwatch_model::Severity;
 use std::sync::Mutex;
@@ -138,6 +138,17 @@ pub struct Telemetry {
     pub source_delay: GaugeVec,
     /// `reachwatch_source_max_delay_seconds{input}`: the delivery delay the input declares.
     pub source_max_delay: GaugeVec,
+    /// `reachwatch_state_entries{table}`: entries held in each bounded table (`identities`,
+    /// `hosts`, `edges`, `join`).
+    pub state_entries: IntGaugeVec,
+    /// `reachwatch_state_capacity{table}`: each bounded table's cap.
+    pub state_capacity: IntGaugeVec,
+    /// `reachwatch_state_evicted_total{table, cause}`: entries evicted at a cap (`cap`) or
+    /// forgotten unseen (`unseen`).
+    pub state_evicted: IntCounterVec,
+    /// `reachwatch_state_refused_total{table}`: events refused because a table was full of
+    /// entries that may not be evicted (`join`: authentications not remembered for the join).
+    pub state_refused: IntCounterVec,
     last: Mutex<Stats>,
 }
 
@@ -157,6 +168,22 @@ fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec 
     let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
     r.register(Box::new(g.clone())).expect("unique metric");
     g
+}
+
+fn int_gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(g.clone())).expect("unique metric");
+    g
+}
+
+/// The bounded tables of engine state, as metric labels, with their counts.
+fn tables(c: &StateCounts) -> [(&'static str, u64); 4] {
+    [
+        ("identities", c.identities),
+        ("hosts", c.hosts),
+        ("edges", c.edges),
+        ("join", c.join),
+    ]
 }
 
 fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
@@ -375,6 +402,30 @@ impl Telemetry {
                 "Delivery delay the input declares (max_delay)",
                 &["input"],
             ),
+            state_entries: int_gauge_vec(
+                &r,
+                "reachwatch_state_entries",
+                "Entries held in each bounded table of engine state",
+                &["table"],
+            ),
+            state_capacity: int_gauge_vec(
+                &r,
+                "reachwatch_state_capacity",
+                "Cap of each bounded table of engine state",
+                &["table"],
+            ),
+            state_evicted: counter_vec(
+                &r,
+                "reachwatch_state_evicted_total",
+                "State entries evicted at a cap or forgotten unseen, by table and cause",
+                &["table", "cause"],
+            ),
+            state_refused: counter_vec(
+                &r,
+                "reachwatch_state_refused_total",
+                "Events refused because a table of engine state was full, by table",
+                &["table"],
+            ),
             last: Mutex::new(Stats::default()),
             registry: r,
         }
@@ -413,6 +464,10 @@ impl Telemetry {
             &self.merge_held,
             &self.source_delay,
             &self.source_max_delay,
+            &self.state_entries,
+            &self.state_capacity,
+            &self.state_evicted,
+            &self.state_refused,
         ] {
             for d in c.desc() {
                 names.push(d.fq_name.clone());
@@ -434,14 +489,7 @@ impl Telemetry {
     }
 
     /// Adds what the engine counted since the last call, and sets the state gauges.
-    pub fn record_engine(
-        &self,
-        stats: &Stats,
-        identities: usize,
-        edges: usize,
-        buffered: usize,
-        bytes: usize,
-    ) {
+    pub fn record_engine(&self, stats: &Stats, fill: &StateFill, buffered: usize, bytes: usize) {
         let mut last = self.last.lock().expect("telemetry lock");
         let d = |now: u64, before: u64| now.saturating_sub(before);
         self.join_flows
@@ -461,9 +509,34 @@ impl Telemetry {
                 .with_label_values(&[name])
                 .inc_by(d(*n, before));
         }
+        let counted = [
+            (&stats.evicted_full, &last.evicted_full, "cap"),
+            (&stats.evicted_ttl, &last.evicted_ttl, "unseen"),
+        ];
+        for (now, before, cause) in counted {
+            for ((table, n), (_, b)) in tables(now).into_iter().zip(tables(before)) {
+                self.state_evicted
+                    .with_label_values(&[table, cause])
+                    .inc_by(d(n, b));
+            }
+        }
+        let refused = tables(&stats.refused_full).into_iter();
+        for ((table, n), (_, b)) in refused.zip(tables(&last.refused_full)) {
+            self.state_refused
+                .with_label_values(&[table])
+                .inc_by(d(n, b));
+        }
         *last = stats.clone();
-        self.identities.set(identities as i64);
-        self.edges.set(edges as i64);
+        for ((table, held), (_, cap)) in tables(&fill.held).into_iter().zip(tables(&fill.cap)) {
+            self.state_entries
+                .with_label_values(&[table])
+                .set(held as i64);
+            self.state_capacity
+                .with_label_values(&[table])
+                .set(cap as i64);
+        }
+        self.identities.set(fill.held.identities as i64);
+        self.edges.set(fill.held.edges as i64);
         self.buffered.set(buffered as i64);
         self.state_bytes.set(bytes as i64);
     }
@@ -583,10 +656,33 @@ mod tests {
             join_hits: 3,
             ..Stats::default()
         };
-        t.record_engine(&s, 1, 2, 3, 4);
+        let counts = |identities, edges| StateCounts {
+            identities,
+            hosts: 5,
+            edges,
+            join: 0,
+        };
+        let fill = StateFill {
+            held: counts(1, 2),
+            cap: counts(100, 1000),
+        };
+        t.record_engine(&s, &fill, 3, 4);
         s.observations = 25;
         s.suppressed.insert("quiet".into(), 2);
-        t.record_engine(&s, 1, 2, 3, 4);
+        s.evicted_full.identities = 7;
+        t.record_engine(&s, &fill, 3, 4);
+        s.evicted_full.identities = 9;
+        s.refused_full.hosts = 1;
+        t.record_engine(&s, &fill, 3, 4);
+        assert_eq!(
+            t.state_evicted
+                .with_label_values(&["identities", "cap"])
+                .get(),
+            9
+        );
+        assert_eq!(t.state_refused.with_label_values(&["hosts"]).get(), 1);
+        assert_eq!(t.state_capacity.with_label_values(&["edges"]).get(), 1000);
+        assert_eq!(t.state_entries.with_label_values(&["hosts"]).get(), 5);
         assert_eq!(t.observations.get(), 25);
         assert_eq!(t.join_flows.with_label_values(&["joined"]).get(), 3);
         assert_eq!(t.suppressed.with_label_values(&["quiet"]).get(), 2);

@@ -1,11 +1,14 @@
 //! The engine: reorder → join → observe (score, group, learn) → alerts.
 
 mod alerting;
+mod compact;
+mod limits;
 mod observe;
 mod profiles;
 mod snapshot;
 mod stats;
 
+pub use limits::{StateCounts, StateFill, THIN};
 pub use snapshot::SnapshotError;
 pub use stats::{Accepted, Rejection, Stats};
 
@@ -35,6 +38,8 @@ pub struct Engine {
     st: State,
     /// Every scored observation, when recording is on ([`Engine::record_scores`]).
     scores: Option<Vec<ScoredObservation>>,
+    /// Symbol-table size at which it is worth compacting ([`Engine::wants_compaction`]).
+    compact_at: usize,
 }
 
 /// The built-in rules with other settings.
@@ -60,6 +65,8 @@ struct State {
     next_join_evict: Ts,
     now: Ts,
     stats: Stats,
+    /// Events to admit before a table that could not be brought under its cap is tried again.
+    room_wait: u64,
     /// While a late event is processed: how far behind the watermark it is (ms).
     #[serde(skip)]
     late: Option<Ts>,
@@ -91,10 +98,12 @@ impl Engine {
                 next_join_evict: Ts::MIN,
                 now: Ts::MIN,
                 stats: Stats::default(),
+                room_wait: 0,
                 late: None,
             },
             rules,
             scores: None,
+            compact_at: 0,
         }
     }
 
@@ -264,7 +273,11 @@ impl Engine {
             Event::Auth(a) => self.on_auth(a, out),
             Event::Flow(f) => {
                 self.st.stats.flow_events += 1;
-                self.st.join.flow(f);
+                let cap = self.rules.settings.limits.join_entries();
+                if let Some(early) = self.st.join.flow(f, cap) {
+                    self.st.stats.evicted_full.join += 1;
+                    self.on_flow(early, out);
+                }
             }
         }
     }
@@ -295,7 +308,7 @@ impl Engine {
     }
 
     fn sweep(&mut self, now: Ts) {
-        self.st.graph.age_out(now, self.rules.settings.edge_ttl);
+        self.age_out(now);
         let chain_cut = now - self.rules.settings.chain_window;
         self.st.chain_in.retain(|_, (t, _, _)| *t >= chain_cut);
         let window = self.rules.settings.incident_window;

@@ -4,7 +4,7 @@
 use super::Engine;
 use crate::observation::{Observation, Via};
 use reachwatch_model::{
-    Alert, AuthEvent, AuthProtocol, FlowEvent, LogonType, Orientation, Outcome, Sym, Ts,
+    Alert, AuthEvent, AuthProtocol, Event, FlowEvent, LogonType, Orientation, Outcome, Sym, Ts,
 };
 use std::collections::BTreeSet;
 
@@ -15,6 +15,9 @@ impl Engine {
             self.st.stats.auth_not_logon += 1;
             return;
         }
+        if !self.admit(&Event::Auth(a)) {
+            return;
+        }
         let t = a.time;
         self.st.graph.host(&self.st.syms, &self.rules, a.dst, t);
         if let Some(src) = a.src {
@@ -23,14 +26,16 @@ impl Engine {
         self.profile(a.identity, t);
         // Failed attempts also move packets: their flows belong to the failing identity.
         if let Some(src) = a.src {
-            self.st.join.auth(
-                src,
-                a.dst,
+            let settings = &self.rules.settings;
+            if !self.st.join.auth(
+                (src, a.dst),
                 t,
                 a.identity,
-                self.rules.settings.join_after + self.rules.settings.join_before,
-                self.rules.settings.join_cap,
-            );
+                settings.join_after + settings.join_before,
+                (settings.join_cap, settings.limits.join_entries()),
+            ) {
+                self.st.stats.refused_full.join += 1;
+            }
             self.st
                 .graph
                 .record_host_edge(src, a.dst, t, self.rules.settings.edge_ttl);
@@ -64,7 +69,9 @@ impl Engine {
             .expect("profile");
         let failures = &mut p.recent_mut().failures;
         failures.push_back((a.time, a.dst));
-        while failures.front().is_some_and(|(t, _)| *t < a.time - window) {
+        while failures.front().is_some_and(|(t, _)| *t < a.time - window)
+            || failures.len() > self.rules.settings.limits.failures
+        {
             failures.pop_front();
         }
         let distinct: BTreeSet<Sym> = failures.iter().map(|(_, d)| *d).collect();
@@ -88,6 +95,9 @@ impl Engine {
     }
 
     pub(super) fn on_flow(&mut self, f: FlowEvent, out: &mut Vec<Alert>) {
+        if !self.admit(&Event::Flow(f)) {
+            return;
+        }
         let t = f.time;
         self.st.graph.host(&self.st.syms, &self.rules, f.src, t);
         self.st.graph.host(&self.st.syms, &self.rules, f.dst, t);

@@ -55,6 +55,8 @@ impl Engine {
             .host(&self.st.syms, &self.rules, host, now)
             .machine_account
         {
+            // Its profile may have been evicted since (bounded state).
+            self.profile(id, now);
             return id;
         }
         let name = format!("{}$", self.st.syms.resolve(host));

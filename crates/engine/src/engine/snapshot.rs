@@ -7,7 +7,7 @@ use reachwatch_rules::RuleSet;
 use std::sync::Arc;
 
 /// Magic bytes and format version at the head of an engine snapshot.
-const SNAPSHOT_MAGIC: &[u8; 8] = b"RWENGv02";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"RWENGv03";
 
 /// A snapshot that could not be read.
 #[derive(Debug)]
@@ -56,6 +56,7 @@ impl Engine {
             time_base: 0,
             st,
             scores: None,
+            compact_at: 0,
         })
     }
 }

@@ -1,5 +1,6 @@
 //! What the engine counts, and why it refuses an event.
 
+use super::limits::StateCounts;
 use crate::reorder::Refusal;
 use reachwatch_model::Ts;
 use serde::{Deserialize, Serialize};
@@ -88,6 +89,15 @@ pub struct Stats {
     pub matches: u64,
     /// Matches absorbed by an incident already emitted.
     pub absorbed: u64,
+    /// State entries evicted because a table was at its cap.
+    pub evicted_full: StateCounts,
+    /// State entries forgotten because unseen too long (`state_ttl`, `edge_ttl`).
+    pub evicted_ttl: StateCounts,
+    /// Events refused because they needed a new identity or host and the table was full of
+    /// entries that may not be evicted (edges are never refused).
+    pub refused_full: StateCounts,
+    /// Compactions of the symbol table.
+    pub compactions: u64,
     /// Alerts emitted, by rule.
     pub alerts_by_rule: BTreeMap<String, u64>,
     /// Matches suppressed, by exception name.

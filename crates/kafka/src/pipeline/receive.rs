@@ -4,9 +4,8 @@
 
 use crate::config::Settings;
 use reachwatch_formats::lines::{decode_guarded, Batch};
-use reachwatch_formats::symbols::take_new_names;
+use reachwatch_formats::symbols::NameTable;
 use reachwatch_formats::{decoder, DeadLetter, DecodeError, LineDecoder, Reason, MAX_LINE};
-use reachwatch_model::Interner;
 use reachwatch_runner::SourceKey;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -25,8 +24,7 @@ struct Part<Q> {
 pub(super) struct Book<Q> {
     settings: Arc<Settings>,
     parts: BTreeMap<SourceKey, Part<Q>>,
-    syms: Interner,
-    names_sent: usize,
+    names: NameTable,
     /// Last offset committed per partition.
     pub(super) committed: BTreeMap<(String, i32), i64>,
 }
@@ -36,8 +34,7 @@ impl<Q> Book<Q> {
         Book {
             settings,
             parts: BTreeMap::new(),
-            syms: Interner::exact_only(),
-            names_sent: 0,
+            names: NameTable::default(),
             committed: BTreeMap::new(),
         }
     }
@@ -128,7 +125,7 @@ impl<Q> Book<Q> {
                 format!("record is {} bytes (limit {MAX_LINE})", line.len()),
             ))
         } else {
-            decode_guarded(p.decoder.as_mut(), line, &mut self.syms)
+            decode_guarded(p.decoder.as_mut(), line, self.names.syms_mut())
         };
         match decoded {
             Ok(Some(event)) => {
@@ -149,6 +146,6 @@ impl<Q> Book<Q> {
 
     /// Puts the names first seen since the last batch into `batch`.
     pub(super) fn seal(&mut self, batch: &mut Batch) {
-        batch.new_names = take_new_names(&self.syms, &mut self.names_sent);
+        self.names.seal(batch);
     }
 }

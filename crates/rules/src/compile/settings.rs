@@ -46,6 +46,11 @@ const SETTINGS: &[(&str, SettingKind)] = &[
     ("alert_kinds", SettingKind::Kinds),
     ("admin_ports", SettingKind::Ports),
     ("max_evidence", SettingKind::Int(1, 100_000)),
+    ("max_identities", SettingKind::Int(100, 1_000_000_000)),
+    ("max_hosts", SettingKind::Int(100, 1_000_000_000)),
+    ("max_edges", SettingKind::Int(1_000, 4_000_000_000)),
+    ("max_failures", SettingKind::Int(2, 1_000_000)),
+    ("state_ttl", SettingKind::Duration),
 ];
 
 /// The `settings` section: each setting checked against its kind and range.
@@ -181,6 +186,13 @@ pub(super) fn build(d: &Draft, alert_score: u32) -> Settings {
             _ => vec![],
         },
         max_evidence: int("max_evidence") as usize,
+        limits: crate::ruleset::Limits {
+            identities: int("max_identities") as usize,
+            hosts: int("max_hosts") as usize,
+            edges: int("max_edges") as usize,
+            failures: int("max_failures") as usize,
+            ttl: dur("state_ttl"),
+        },
     }
 }
 
