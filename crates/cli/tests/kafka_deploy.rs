@@ -118,6 +118,28 @@ fn kafka_deploy_kubernetes_manifests_fit_together_and_their_config_is_valid() {
         .unwrap()[0];
     assert_eq!(scalar(port.as_mapping().unwrap(), "port"), "9187");
     assert!(config.contains("addr = \"0.0.0.0:9187\""));
+
+    // The pod's metrics port listens on its interfaces; only Prometheus may connect.
+    let np = yaml("kubernetes/networkpolicy.yaml");
+    assert_eq!(scalar(&np, "kind"), "NetworkPolicy");
+    let spec = np.get_mapping("spec").unwrap();
+    let selected = spec
+        .get_mapping("podSelector")
+        .and_then(|s| s.get_mapping("matchLabels"))
+        .unwrap();
+    assert_eq!(scalar(selected, "app.kubernetes.io/name"), "reachwatch");
+    let rules = spec.get_sequence("ingress").unwrap();
+    assert_eq!(rules.len(), 1, "one inbound rule");
+    let rule = rules[0].as_mapping().unwrap();
+    let ports = rule.get_sequence("ports").unwrap();
+    assert_eq!(ports.len(), 1);
+    assert_eq!(scalar(ports[0].as_mapping().unwrap(), "port"), "9187");
+    let from = rule.get_sequence("from").unwrap()[0].as_mapping().unwrap();
+    let who = from
+        .get_mapping("podSelector")
+        .and_then(|s| s.get_mapping("matchLabels"))
+        .unwrap();
+    assert_eq!(scalar(who, "app.kubernetes.io/name"), "prometheus");
 }
 
 #[test]
@@ -128,7 +150,19 @@ fn kafka_deploy_compose_image_and_unit_configs_are_valid() {
     let rw = services.get_mapping("reachwatch").unwrap();
     assert_eq!(scalar(rw, "stop_signal"), "SIGTERM");
     check_config(&std::fs::read_to_string(deploy().join("compose/reachwatch.toml")).unwrap());
-    check_config(&std::fs::read_to_string(deploy().join("reachwatch.toml")).unwrap());
+    let host_config = std::fs::read_to_string(deploy().join("reachwatch.toml")).unwrap();
+    check_config(&host_config);
+    assert!(
+        host_config.contains("addr = \"127.0.0.1:9187\""),
+        "metrics on loopback by default"
+    );
+    let ports = rw.get_sequence("ports").unwrap();
+    assert!(
+        ports
+            .iter()
+            .all(|p| p.as_scalar().unwrap().as_str().starts_with("127.0.0.1:")),
+        "compose publishes ports on the host's loopback only"
+    );
     let docker = std::fs::read_to_string(deploy().join("Dockerfile")).unwrap();
     assert!(
         docker.contains("\nUSER 10001"),
