@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::collections::VecDeque;
 
-/// Distinct peer- and host-group names held; later names share an overflow group.
-pub const MAX_GROUPS: usize = 65_536;
+/// Distinct peer- and host-group names held; later names share an overflow group. (Names no
+/// profile refers to any more are freed when profiles are evicted, so the table stays within
+/// the profile caps.)
+pub const MAX_GROUPS: usize = 1 << 20;
 
 /// Fast hash map keyed by symbols.
 pub type FxMap<K, V> = HashMap<K, V, FxBuildHasher>;
@@ -199,7 +201,9 @@ pub struct Graph {
     pub data_start: Ts,
     /// Inventory attribute strings (environments, zones, roles); id 0 is "".
     pub attr_names: Vec<String>,
-    group_ids: FxMap<String, Group>,
+    pub(crate) group_ids: FxMap<String, Group>,
+    /// Group ids no profile refers to, for reuse.
+    pub(crate) free_groups: Vec<Group>,
 }
 
 impl Graph {
@@ -227,6 +231,11 @@ impl Graph {
 
     fn group_id_uncapped(&mut self, group: &str) -> Group {
         if let Some(&g) = self.group_ids.get(group) {
+            return g;
+        }
+        if let Some(g) = self.free_groups.pop() {
+            self.group_names[g as usize] = group.to_string();
+            self.group_ids.insert(group.to_string(), g);
             return g;
         }
         let g = self.group_names.len() as Group;

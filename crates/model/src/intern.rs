@@ -124,6 +124,8 @@ pub struct Interner {
     table: HashTable<Sym>,
     /// Canonical (first-seen) spelling of each symbol.
     names: Vec<Box<str>>,
+    /// Hash of each symbol's name, so that growing or rebuilding the table hashes no string.
+    hashes: Vec<u64>,
     /// Exact-match mode: no case folding (for a decoding thread's table, whose names are
     /// re-interned into a folding one).
     exact_only: bool,
@@ -187,10 +189,9 @@ impl Interner {
         let sym = Sym::from_index(self.names.len());
         self.names
             .push(String::from_utf8_lossy(bytes).into_owned().into_boxed_str());
-        let fold = !self.exact_only;
-        let names = &self.names;
-        self.table
-            .insert_unique(h, sym, |&s| hash(names[s.index()].as_bytes(), fold));
+        self.hashes.push(h);
+        let hashes = &self.hashes;
+        self.table.insert_unique(h, sym, |&s| hashes[s.index()]);
         sym
     }
 
@@ -220,22 +221,33 @@ impl Interner {
     /// returns each old symbol's new one (`None` for a dropped name). Kept names keep their
     /// order.
     pub fn compact(&mut self, keep: &[bool]) -> Vec<Option<Sym>> {
-        let old = std::mem::take(&mut self.names);
-        self.table = HashTable::new();
-        old.into_iter()
+        let kept = (0..self.names.len())
+            .filter(|&i| keep.get(i).copied().unwrap_or(false))
+            .count();
+        let names = std::mem::replace(&mut self.names, Vec::with_capacity(kept));
+        let hashes = std::mem::replace(&mut self.hashes, Vec::with_capacity(kept));
+        self.table = HashTable::with_capacity(kept);
+        names
+            .into_iter()
+            .zip(hashes)
             .enumerate()
-            .map(|(i, name)| {
-                keep.get(i)
-                    .copied()
-                    .unwrap_or(false)
-                    .then(|| self.intern(name.as_bytes()))
+            .map(|(i, (name, h))| {
+                if !keep.get(i).copied().unwrap_or(false) {
+                    return None;
+                }
+                let sym = Sym::from_index(self.names.len());
+                self.names.push(name);
+                self.hashes.push(h);
+                let hashes = &self.hashes;
+                self.table.insert_unique(h, sym, |&s| hashes[s.index()]);
+                Some(sym)
             })
             .collect()
     }
 
     /// Approximate heap bytes held (names and table).
     pub fn heap_bytes(&self) -> usize {
-        let names: usize = self.names.iter().map(|n| n.len() + 16).sum();
+        let names: usize = self.names.iter().map(|n| n.len() + 24).sum();
         names + self.table.capacity() * 5
     }
 }

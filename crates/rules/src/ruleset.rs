@@ -131,11 +131,11 @@ impl PartialEq for HostMatch {
 }
 
 impl HostMatch {
-    /// Does the host match?
-    pub fn matches(&self, host: &str) -> bool {
+    /// Does the host match? `lower` is the host in lowercase.
+    pub fn matches(&self, host: &str, lower: &str) -> bool {
         match self {
             HostMatch::Name(n) => n.eq_ignore_ascii_case(host),
-            HostMatch::Glob(g) => glob_match(g, &host.to_ascii_lowercase()),
+            HostMatch::Glob(g) => glob_match(g, lower),
             HostMatch::Regex(r) => r.is_match(host),
             HostMatch::Cidr(net, bits) => host
                 .parse::<IpAddr>()
@@ -213,7 +213,15 @@ impl Inventory {
     /// Attributes of a host.
     pub fn lookup(&self, host: &str) -> HostInfo {
         let mut info = HostInfo::default();
-        for r in self.hosts.iter().filter(|r| r.matcher.matches(host)) {
+        if self.hosts.is_empty() {
+            return info;
+        }
+        let lower = host.to_ascii_lowercase();
+        for r in self
+            .hosts
+            .iter()
+            .filter(|r| r.matcher.matches(host, &lower))
+        {
             if r.environment.is_some() {
                 info.environment.clone_from(&r.environment);
             }

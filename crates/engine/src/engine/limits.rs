@@ -191,6 +191,7 @@ impl Engine {
             hosts = first_in_order(candidates, n, &self.st.syms);
         }
         let removed = self.st.graph.prune(&identities, &hosts, 0);
+        self.st.graph.free_unused_groups();
         self.st.chain_in.retain(|h, _| !hosts.contains(h));
         let s = &mut self.st.stats.evicted_full;
         s.identities += identities.len() as u64;
@@ -233,6 +234,9 @@ impl Engine {
             .collect();
         let cutoff = g.rel(now.saturating_sub(self.rules.settings.edge_ttl));
         let removed = self.st.graph.prune(&identities, &hosts, cutoff);
+        if !identities.is_empty() || !hosts.is_empty() {
+            self.st.graph.free_unused_groups();
+        }
         self.st.chain_in.retain(|h, _| !hosts.contains(h));
         let s = &mut self.st.stats.evicted_ttl;
         s.identities += identities.len() as u64;
