@@ -17,6 +17,7 @@ mod observation;
 mod reorder;
 pub mod ruletest;
 mod score;
+pub mod structure;
 
 pub use config::EngineConfig;
 pub use engine::{Engine, Rejection, SnapshotError, Stats};

@@ -202,6 +202,8 @@ const SETTINGS: &[(&str, SettingKind)] = &[
     ("fanout_min", SettingKind::Int(2, 100_000)),
     ("failure_window", SettingKind::Duration),
     ("failure_min_destinations", SettingKind::Int(2, 100_000)),
+    ("spray_window", SettingKind::Duration),
+    ("spray_min_destinations", SettingKind::Int(2, 100_000)),
     ("chain_window", SettingKind::Duration),
     ("dormant_after", SettingKind::Duration),
     (
@@ -209,6 +211,11 @@ const SETTINGS: &[(&str, SettingKind)] = &[
         SettingKind::Int(0, 1_000_000_000),
     ),
     ("env_min_destinations", SettingKind::Int(1, 1_000_000)),
+    ("stable_novelty_pct", SettingKind::Int(0, 100)),
+    ("habitual_novelty_pct", SettingKind::Int(0, 100)),
+    ("novelty_prior_days", SettingKind::Int(0, 365)),
+    ("transfer_min_ratio", SettingKind::Int(1, 1_000_000_000)),
+    ("transfer_min_bytes", SettingKind::Int(0, i64::MAX)),
     ("incident_hold", SettingKind::Duration),
     ("incident_window", SettingKind::Duration),
     ("alert_score", SettingKind::Int(0, 100)),
@@ -1221,12 +1228,16 @@ fn test_event(doc: &mut Doc<'_>, node: &Node) -> Option<TestEvent> {
         }
         (None, Some(f)) => {
             let fm = doc.mapping(f, "`flow`")?;
-            doc.keys(fm, "`flow`", &["src", "dst", "port"]);
+            doc.keys(fm, "`flow`", &["src", "dst", "port", "bytes"]);
             TestRecord::Flow {
                 src: required(doc, fm, "src", "`flow`").and_then(|n| doc.nonempty(n, "`src`"))?,
                 dst: required(doc, fm, "dst", "`flow`").and_then(|n| doc.nonempty(n, "`dst`"))?,
                 port: required(doc, fm, "port", "`flow`")
                     .and_then(|n| doc.integer(n, "`port`", 0, 65535))? as u16,
+                bytes: fm
+                    .get_node("bytes")
+                    .map_or(Some(100), |n| doc.integer(n, "`bytes`", 0, i64::MAX))?
+                    as u64,
             }
         }
         _ => {
@@ -1418,10 +1429,17 @@ fn finish(
         fanout_min: int("fanout_min") as u32,
         failure_window: dur("failure_window"),
         failure_min_destinations: int("failure_min_destinations") as u32,
+        spray_window: dur("spray_window"),
+        spray_min_destinations: int("spray_min_destinations") as u32,
         chain_window: dur("chain_window"),
         dormant_after: dur("dormant_after"),
         downgrade_min_observations: int("downgrade_min_observations") as u64,
         env_min_destinations: int("env_min_destinations") as u32,
+        stable_novelty_pct: int("stable_novelty_pct") as u32,
+        habitual_novelty_pct: int("habitual_novelty_pct") as u32,
+        novelty_prior_days: int("novelty_prior_days") as u32,
+        transfer_min_ratio: int("transfer_min_ratio") as u64,
+        transfer_min_bytes: int("transfer_min_bytes") as u64,
         incident_hold: dur("incident_hold"),
         incident_window: dur("incident_window"),
         alert_score,

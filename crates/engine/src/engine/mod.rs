@@ -13,6 +13,7 @@ use crate::config::EngineConfig;
 use crate::graph::{FxMap, Graph};
 use crate::incident::Incident;
 use crate::join::Join;
+use crate::observation::Observation;
 use crate::reorder::Reorder;
 use reachwatch_model::time::DAY;
 use reachwatch_model::{Alert, Classifier, Event, Interner, Sym, Ts};
@@ -48,13 +49,16 @@ struct State {
     reorder: Reorder,
     join: Join,
     graph: Graph,
-    /// Latest unusual login into a host: host → (time, identity, source).
-    chain_in: FxMap<Sym, (Ts, Sym, Option<Sym>)>,
+    /// Latest novel login into each host (after learning): the first hop of a possible
+    /// credential-switching chain.
+    chain_in: FxMap<Sym, Observation>,
     incidents: FxMap<Sym, Incident>,
     due: BTreeSet<(Ts, Sym)>,
     learn_end: Option<Ts>,
     next_sweep: Ts,
     next_join_evict: Ts,
+    /// When the learned structure is next recomputed (from the end of learning, daily).
+    next_structure: Ts,
     now: Ts,
     stats: Stats,
 }
@@ -83,6 +87,7 @@ impl Engine {
                 learn_end: None,
                 next_sweep: Ts::MIN,
                 next_join_evict: Ts::MIN,
+                next_structure: Ts::MAX,
                 now: Ts::MIN,
                 stats: Stats::default(),
             },
@@ -224,9 +229,11 @@ impl Engine {
 
     fn tick(&mut self, now: Ts, out: &mut Vec<Alert>) {
         if self.st.learn_end.is_none() {
-            self.st.learn_end = Some(now.saturating_add(self.rules.settings.learn));
+            let end = now.saturating_add(self.rules.settings.learn);
+            self.st.learn_end = Some(end);
             self.st.graph.data_start = now;
             self.st.next_sweep = now.saturating_add(DAY);
+            self.st.next_structure = end;
         }
         self.st.now = now;
         while let Some(f) = self.st.join.due(now, self.rules.settings.join_before) {
@@ -245,12 +252,24 @@ impl Engine {
             self.sweep(now);
             self.st.next_sweep = now + DAY;
         }
+        if now >= self.st.next_structure {
+            self.learn_structure(now);
+            self.st.next_structure = now.saturating_add(DAY);
+        }
+    }
+
+    /// Recomputes the structure learned from behaviour (roles, communities, peer groups,
+    /// calibration priors): at the end of learning, then daily.
+    fn learn_structure(&mut self, now: Ts) {
+        let groups: Vec<String> = self.rules.groups.iter().map(|g| g.name.clone()).collect();
+        let structure = crate::structure::learn(&self.st.graph, &groups, now);
+        self.st.graph.set_structure(structure);
     }
 
     fn sweep(&mut self, now: Ts) {
         self.st.graph.age_out(now, self.rules.settings.edge_ttl);
         let chain_cut = now - self.rules.settings.chain_window;
-        self.st.chain_in.retain(|_, (t, _, _)| *t >= chain_cut);
+        self.st.chain_in.retain(|_, into| into.time >= chain_cut);
         let window = self.rules.settings.incident_window;
         self.st
             .incidents

@@ -1,0 +1,1 @@
+//! Learned structure on small hand-built graphs with known answers.
