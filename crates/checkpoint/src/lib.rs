@@ -66,6 +66,17 @@ impl std::fmt::Display for CheckpointError {
 impl std::error::Error for CheckpointError {}
 
 impl Checkpoint {
+    /// The checkpoint before the first: nothing learned, no offsets.
+    pub fn empty() -> Checkpoint {
+        Checkpoint {
+            sequence: 0,
+            created_unix_ms: 0,
+            engine: vec![],
+            inputs: vec![],
+            alerts: vec![],
+        }
+    }
+
     /// The file's bytes: magic, CRC-32 of the body, body.
     pub fn encode(&self) -> Vec<u8> {
         let body = postcard::to_stdvec(self).expect("checkpoint serialises");

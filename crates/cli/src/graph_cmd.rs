@@ -79,7 +79,7 @@ pub fn run(cmd: GraphCommand) -> Result<()> {
     match cmd {
         GraphCommand::Export(a) => {
             let mut hunt = Hunt::new()?;
-            crate::hunt_cmd::register_graph(&mut hunt, &a.graph)?;
+            hunt.register_graph_at(&a.graph)?;
             let filter = ExportFilter {
                 kind: a.kind,
                 env: a.env,
@@ -95,7 +95,7 @@ pub fn run(cmd: GraphCommand) -> Result<()> {
         }
         GraphCommand::BlastRadius(a) => {
             let mut hunt = Hunt::new()?;
-            crate::hunt_cmd::register_graph(&mut hunt, &a.graph)?;
+            hunt.register_graph_at(&a.graph)?;
             let opts = BlastOptions {
                 identity: a.identity.clone(),
                 kind: a.kind.clone(),

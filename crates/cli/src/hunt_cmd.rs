@@ -2,15 +2,13 @@
 //! interactive prompt; `reachwatch convert`: logs to day-partitioned Parquet. Wiring only: the
 //! work is in `reachwatch-hunt`.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-use reachwatch_engine::Engine;
 use reachwatch_formats::Format;
 use reachwatch_hunt::output::{row_count, write_results, write_results_file};
-use reachwatch_hunt::{GraphTables, Hunt, InputFormat, OutputFormat};
+use reachwatch_hunt::{Hunt, InputFormat, OutputFormat};
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 /// Arguments of `reachwatch hunt`.
 #[derive(Args, Debug)]
@@ -85,23 +83,9 @@ pub fn session(a: &HuntArgs) -> Result<Hunt> {
         hunt.register_alerts(p)?;
     }
     if let Some(dir) = &a.graph {
-        register_graph(&mut hunt, dir)?;
+        hunt.register_graph_at(dir)?;
     }
     Ok(hunt)
-}
-
-/// Registers the reach graph tables from `dir`: a directory written by `replay --graph-out`, or
-/// a `reachwatch run` checkpoint directory (the graph of the engine state it holds).
-pub fn register_graph(hunt: &mut Hunt, dir: &Path) -> Result<()> {
-    if !dir.join(reachwatch_checkpoint::FILE_NAME).is_file() {
-        return hunt.register_graph_dir(dir);
-    }
-    let cp = reachwatch_checkpoint::Checkpoint::read(dir)?
-        .with_context(|| format!("no checkpoint in {}", dir.display()))?;
-    let engine = Engine::restore_with_rules(&cp.engine, Arc::new(reachwatch_rules::builtin()))
-        .map_err(|e| anyhow::anyhow!("checkpoint in {}: {e}", dir.display()))?;
-    let tables = GraphTables::from_graph(engine.graph(), engine.symbols())?;
-    hunt.register_graph(&tables)
 }
 
 /// Runs `reachwatch hunt`.
@@ -201,13 +185,6 @@ fn report(r: Result<()>) -> bool {
             true
         }
     }
-}
-
-/// Saves an engine's reach graph as Parquet tables in `dir` (what `replay --graph-out` does).
-pub fn save_graph(engine: &Engine, dir: &Path) -> Result<()> {
-    GraphTables::from_graph(engine.graph(), engine.symbols())?
-        .save(dir)
-        .with_context(|| format!("saving the reach graph to {}", dir.display()))
 }
 
 /// Arguments of `reachwatch convert`.

@@ -10,3 +10,4 @@ pub mod produce;
 pub mod replay;
 pub mod rules_cmd;
 pub mod run;
+pub mod serve_cmd;

@@ -3,12 +3,13 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use reachwatch::args::EngineArgs;
-use reachwatch::eval::{self, Flagged};
-use reachwatch::replay::{replay, ReplayOptions};
+use reachwatch::eval;
+use reachwatch::replay::ReplayOptions;
 use reachwatch_formats::Format;
-use reachwatch_gen::{generate, read_labels, GenConfig};
+use reachwatch_gen::{generate, read_labels, CampaignSet, GenConfig, NameStyle, Topology};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Detects lateral movement by machine identities: learns each identity's reach graph from
@@ -57,6 +58,11 @@ enum Command {
     /// Export the learned reach graph, or report identities' blast radius.
     #[command(subcommand)]
     Graph(reachwatch::graph_cmd::GraphCommand),
+    /// Serve the web view: the alert list, each alert's neighbourhood, identities, the reach map.
+    Serve(reachwatch::serve_cmd::ServeArgs),
+    /// Render one alert as a picture or a page, for tickets and chat.
+    #[command(subcommand)]
+    Alert(reachwatch::serve_cmd::AlertCommand),
 }
 
 #[derive(Subcommand)]
@@ -93,6 +99,19 @@ struct GenerateArgs {
     /// Leave out the attack campaigns.
     #[arg(long)]
     no_attacks: bool,
+    /// Names: `descriptive` (PROD-DB-02, svc_sql_app, WS-0031), `anonymized` (LANL style: hosts
+    /// C<n>, computer accounts C<n>$, people U<n>; service accounts keep their names) or
+    /// `anonymized-all` (service accounts too). Only the names differ between styles.
+    #[arg(long, default_value_t = NameStyle::Descriptive)]
+    names: NameStyle,
+    /// Shape: `tiered` (prod/staging/dev in the names) or `flat` (no environment in any name,
+    /// no staging tier, other counts and fan-in).
+    #[arg(long, default_value_t = Topology::Tiered)]
+    topology: Topology,
+    /// Campaigns: `classic` (the eight original kinds) or `extended` (two variants of each,
+    /// four newer kinds, and benign changes that naive detectors flag).
+    #[arg(long, default_value_t = CampaignSet::Classic)]
+    campaigns: CampaignSet,
 }
 
 #[derive(Args)]
@@ -103,6 +122,10 @@ struct EvalArgs {
     /// Also write reachwatch's alerts here.
     #[arg(long)]
     alerts: Option<PathBuf>,
+    /// Run without the rules' inventory (environments, zones, roles, crown jewels), as on data
+    /// whose hosts the inventory does not describe.
+    #[arg(long)]
+    no_inventory: bool,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -161,6 +184,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Hunt(a) => reachwatch::hunt_cmd::run(a),
         Command::Convert(a) => reachwatch::hunt_cmd::convert(a),
         Command::Graph(c) => reachwatch::graph_cmd::run(c),
+        Command::Serve(a) => reachwatch::serve_cmd::serve(a),
+        Command::Alert(c) => reachwatch::serve_cmd::alert(c),
         Command::Rules(RulesCommand::Test { dir }) => {
             if reachwatch::rules_cmd::test(&dir)? {
                 Ok(())
@@ -178,6 +203,9 @@ fn cmd_generate(a: GenerateArgs) -> Result<()> {
         learn_days: a.learn_days,
         size: a.size,
         attacks: !a.no_attacks,
+        names: a.names,
+        topology: a.topology,
+        campaigns: a.campaigns,
     };
     let s =
         generate(&cfg, &a.out).with_context(|| format!("generating into {}", a.out.display()))?;
@@ -197,10 +225,14 @@ fn cmd_generate(a: GenerateArgs) -> Result<()> {
 fn evaluate_scenario(
     dir: &Path,
     engine: EngineArgs,
+    no_inventory: bool,
     alerts: Option<PathBuf>,
     quiet: bool,
 ) -> Result<()> {
-    let rules = engine.rules()?;
+    let mut rules = engine.rules()?;
+    if no_inventory {
+        Arc::make_mut(&mut rules).inventory = Default::default();
+    }
     let campaigns = read_labels(&dir.join("labels.jsonl"))
         .with_context(|| format!("reading {}", dir.join("labels.jsonl").display()))?;
     let opts = ReplayOptions {
@@ -210,25 +242,18 @@ fn evaluate_scenario(
         alerts,
         dead_letter: None,
         base_time: None,
-        rules: rules.clone(),
+        rules,
         progress: (!quiet).then_some(Duration::from_secs(2)),
     };
-    let mut flagged = vec![];
-    let summary = replay(&opts, |a| flagged.push(Flagged::from(a)))?;
-    eprintln!("{}", summary.render("replay"));
-    let learn_end = summary.learn_end.unwrap_or(0) as f64 / 1000.0;
-    let end = summary.last_time.unwrap_or(0) as f64 / 1000.0;
-    let nt = eval::new_terms(&dir.join("auth.txt"), Format::Lanl, rules.settings.learn)?;
-    let rows = [
-        eval::evaluate("reachwatch", &flagged, &campaigns, learn_end, end),
-        eval::evaluate("new-terms", &nt, &campaigns, learn_end, end),
-    ];
+    let run = eval::replay_scored(&opts)?;
+    eprintln!("{}", run.summary.render("replay"));
+    let rows = eval::compare(&run, &campaigns, &dir.join("auth.txt"))?;
     println!("{}", eval::render(&rows));
     Ok(())
 }
 
 fn cmd_eval(a: EvalArgs) -> Result<()> {
-    evaluate_scenario(&a.scenario, a.engine, a.alerts, false)
+    evaluate_scenario(&a.scenario, a.engine, a.no_inventory, a.alerts, false)
 }
 
 fn cmd_demo(a: DemoArgs) -> Result<()> {
@@ -243,7 +268,13 @@ fn cmd_demo(a: DemoArgs) -> Result<()> {
     );
     generate(&cfg, &scenario)?;
     let alerts = a.out.join("alerts.jsonl");
-    evaluate_scenario(&scenario, EngineArgs::default(), Some(alerts.clone()), true)?;
+    evaluate_scenario(
+        &scenario,
+        EngineArgs::default(),
+        false,
+        Some(alerts.clone()),
+        true,
+    )?;
     let text = std::fs::read_to_string(&alerts)?;
     println!("alerts ({}), one line each:", alerts.display());
     for line in text.lines() {
@@ -257,5 +288,5 @@ fn cmd_demo(a: DemoArgs) -> Result<()> {
             v["summary"].as_str().unwrap_or("")
         );
     }
-    Ok(())
+    reachwatch::serve_cmd::demo_hint(&a.out, &scenario)
 }

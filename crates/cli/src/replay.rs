@@ -2,7 +2,8 @@
 //! `reachwatch-replay`).
 
 pub use reachwatch_replay::{
-    replay, replay_with, replay_with_end, ReplayFormats, ReplayOptions, ReplaySummary,
+    replay, replay_prepared, replay_with, replay_with_end, ReplayFormats, ReplayOptions,
+    ReplaySummary,
 };
 
 use crate::args::{parse_duration, EngineArgs};
@@ -19,9 +20,11 @@ use std::time::Duration;
 #[derive(Args)]
 pub struct ReplayArgs {
     /// Input format of both inputs: `lanl` (CSV layout of the LANL data set), `native` (JSON
-    /// lines), `windows` (Winlogbeat/ECS Security events), `zeek` (conn.log, TSV or JSON), `vpc`
-    /// (VPC Flow Logs), `cloudtrail`, `k8s` (audit log), `ocsf` (3002/4001), or `auto` (detect
-    /// from the first lines and say which on standard error).
+    /// lines), `windows` (Winlogbeat/ECS Security events), `evtx` (EVTX files), `evtx-json`
+    /// (evtx_dump/Hayabusa/Chainsaw JSON), `evtx-xml` (rendered event XML), `zeek` (conn.log, TSV
+    /// or JSON), `vpc` (VPC Flow Logs), `cloudtrail`, `k8s` (audit log), `ocsf` (3002/4001), or
+    /// `auto` (detect from the first lines and say which on standard error). A directory of
+    /// Windows logs is one input (with `auto` or a Windows format).
     #[arg(long, default_value = "lanl")]
     pub format: Format,
     /// Format of the authentication input (overrides --format).
@@ -135,7 +138,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         &formats,
         |_| {},
         |engine| match &a.graph_out {
-            Some(dir) => crate::hunt_cmd::save_graph(engine, dir),
+            Some(dir) => reachwatch_hunt::save_graph(engine, dir),
             None => Ok(()),
         },
     )?;

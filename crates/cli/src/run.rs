@@ -4,7 +4,7 @@
 use crate::rules_cmd::LiveRules;
 use anyhow::{Context, Result};
 use reachwatch_kafka::config::RunConfig;
-use reachwatch_telemetry::{serve, Health, Telemetry};
+use reachwatch_telemetry::{serve_with, Health, Telemetry};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -89,9 +89,18 @@ pub fn run(a: RunArgs) -> Result<()> {
     let health = Arc::new(Health::default());
     let _server = match (&settings.raw.metrics.addr, &telemetry) {
         (Some(addr), Some(t)) => {
-            let s = serve(addr, t.clone(), health.clone())
+            let ui = match (settings.raw.metrics.ui, &settings.raw.sinks.alerts_file) {
+                (true, Some(alerts)) => {
+                    crate::serve_cmd::live_ui(alerts, &settings.raw.checkpoint.dir)?
+                }
+                _ => reachwatch_web::Router::new(),
+            };
+            let s = serve_with(addr, t.clone(), health.clone(), ui)
                 .with_context(|| format!("serving metrics on {addr}"))?;
             tracing::info!(addr = s.addr(), "serving /metrics, /healthz and /readyz");
+            if settings.raw.metrics.ui {
+                tracing::info!(url = %format!("http://{}/ui/", s.addr()), "serving the web view");
+            }
             Some(s)
         }
         _ => None,

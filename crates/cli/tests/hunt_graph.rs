@@ -388,7 +388,7 @@ fn a_run_checkpoint_directory_is_a_reach_graph() {
         &reachwatch::replay::ReplayFormats::default(),
         |_| {},
         |engine| {
-            reachwatch::hunt_cmd::save_graph(engine, &graph)?;
+            reachwatch_hunt::save_graph(engine, &graph)?;
             let cp = reachwatch_checkpoint::Checkpoint {
                 sequence: 1,
                 created_unix_ms: 0,

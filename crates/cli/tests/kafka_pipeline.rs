@@ -245,12 +245,11 @@ fn kafka_bad_records_go_to_the_dead_letter_topic_and_change_no_alert() {
             .decode(v["raw_base64"].as_str().unwrap())
             .unwrap();
         let reason = v["reason"].as_str().unwrap().to_string();
-        if reason != "late" {
-            assert_eq!(
-                raw, original.payload,
-                "the dead letter carries the original bytes: {v}"
-            );
-        } else {
+        assert_eq!(
+            raw, original.payload,
+            "the dead letter carries the original bytes: {v}"
+        );
+        if reason == "late" {
             assert!(original.payload.starts_with(b"10,svc_late@DOM1"), "{v}");
         }
         assert!(!v["detail"].as_str().unwrap().is_empty());
@@ -272,4 +271,85 @@ fn kafka_bad_records_go_to_the_dead_letter_topic_and_change_no_alert() {
     .map(|(a, b)| (a.to_string(), b.to_string()))
     .collect();
     assert_eq!(reasons, want);
+}
+
+/// A record over the broker's default message size (1.2 MB) is dead-lettered with its first
+/// 512 KiB and its length, the dead-letter record stays under the producer's message limit, and
+/// the records after it are processed.
+#[test]
+fn kafka_an_oversized_record_is_dead_lettered_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let broker = Broker::start(d);
+    let huge = "x".repeat(1_200_000);
+    let records = [
+        r#"{"time": 100, "identity": "svc_a@CORP", "src_host": "APP-01", "dst_host": "DB-01", "outcome": "success"}"#.to_string(),
+        format!(r#"{{"time": 101, "identity": "{huge}", "dst_host": "DB-01", "outcome": "success"}}"#),
+        r#"{"time": 102, "identity": "svc_a@CORP", "src_host": "APP-01", "dst_host": "DB-02", "outcome": "success"}"#.to_string(),
+    ];
+    std::fs::write(d.join("big.jsonl"), records.join("\n") + "\n").unwrap();
+    let out = common::reachwatch()
+        .args(["produce", "--brokers", &broker.addr, "--format", "native"])
+        .args(["--option", "message.max.bytes=4000000"])
+        .args(["--auth-topic", "big", "--partitions", "1"])
+        .arg("--auth")
+        .arg(d.join("big.jsonl"))
+        .output()
+        .unwrap();
+    common::assert_ok(&out);
+    let published = broker.read("big");
+    assert_eq!(published.len(), 3, "the broker holds the big record");
+    assert!(published[1].payload.len() > 1_000_000);
+    let cfg = d.join("big.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[kafka]\nbrokers = \"{}\"\ngroup_id = \"big\"\n\n[[sources]]\ntopic = \"big\"\nstream = \"auth\"\nformat = \"native\"\n\n\
+             [sinks]\nalerts_stdout = true\ndead_letter_topic = \"dead-letters\"\n\n\
+             [checkpoint]\ndir = \"{}\"\ninterval = \"1s\"\n\n[pipeline]\nidle_timeout = \"1s\"\n",
+            broker.addr,
+            d.join("checkpoints").display()
+        ),
+    )
+    .unwrap();
+    let mut p = Pipeline::start(&cfg, "run");
+    let dead = broker.wait_for("dead-letters", 1, ALERTS_WITHIN, &mut p);
+    // The records around it are processed: the checkpoint comes to cover all three.
+    let deadline = std::time::Instant::now() + ALERTS_WITHIN;
+    loop {
+        let covered = Checkpoint::read(&d.join("checkpoints"))
+            .ok()
+            .flatten()
+            .and_then(|cp| cp.input_offset("big", 0));
+        if covered == Some(3) {
+            break;
+        }
+        p.assert_running();
+        assert!(std::time::Instant::now() < deadline, "log:\n{}", p.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (status, log) = p.terminate();
+    assert!(status.success(), "exit {status}; log:\n{log}");
+    assert!(
+        log.contains("events=2"),
+        "the two good records were processed:\n{log}"
+    );
+    assert_eq!(dead.len(), 1);
+    assert!(
+        dead[0].payload.len() < 1_000_000,
+        "{} bytes",
+        dead[0].payload.len()
+    );
+    let v: serde_json::Value = serde_json::from_slice(&dead[0].payload).unwrap();
+    assert_eq!(v["reason"], "too_long");
+    assert_eq!(v["offset"], 1);
+    assert_eq!(
+        v["length"].as_u64(),
+        Some(published[1].payload.len() as u64)
+    );
+    let kept = base64::engine::general_purpose::STANDARD
+        .decode(v["raw_base64"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(kept.len(), 512 * 1024);
+    assert_eq!(&kept[..], &published[1].payload[..kept.len()]);
 }

@@ -276,7 +276,7 @@ fn clear_errors_for_missing_files_and_bad_flags() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a duration"));
 
     let out = reachwatch()
-        .args(["replay", "--format", "xml", "--auth", "x"])
+        .args(["replay", "--format", "yaml", "--auth", "x"])
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -52,6 +52,7 @@ impl Usage {
     }
 
     fn touch(&mut self, t: u32) {
+        self.first = self.first.min(t);
         self.last = self.last.max(t);
         self.count = self.count.saturating_add(1);
     }
@@ -578,9 +579,15 @@ impl Graph {
     pub fn record_host_edge(&mut self, src: Sym, dst: Sym, now: Ts, ttl: Ts) -> bool {
         let t = self.rel(now);
         let cutoff = self.rel(now - ttl);
+        let mut new = true;
         self.host_edges
-            .insert((src, dst), t)
-            .is_none_or(|last| last < cutoff)
+            .entry((src, dst))
+            .and_modify(|last| {
+                new = *last < cutoff;
+                *last = (*last).max(t);
+            })
+            .or_insert(t);
+        new
     }
 
     /// Number of baseline edges: (identity, destination), (identity, destination, port),

@@ -46,6 +46,9 @@ pub struct Incident {
     pub last_time: Ts,
     /// Matches absorbed after emission.
     pub absorbed: u32,
+    /// How far behind the watermark the latest late record among its matches was (ms), if any
+    /// match came from a late record.
+    pub late_by: Option<Ts>,
 }
 
 /// Longest an incident keeps absorbing matches after it opened.
@@ -66,6 +69,7 @@ impl Incident {
             count: 1,
             last_time: t,
             absorbed: 0,
+            late_by: None,
         }
     }
 
@@ -92,6 +96,11 @@ impl Incident {
                 self.best = b;
             }
         }
+    }
+
+    /// Marks that a match came from a record `by` ms behind the watermark.
+    pub fn mark_late(&mut self, by: Ts) {
+        self.late_by = Some(self.late_by.map_or(by, |b| b.max(by)));
     }
 
     /// Renders the incident as an alert.
@@ -135,6 +144,8 @@ impl Incident {
             score: b.scored.score,
             attack: det.attack.clone(),
             summary,
+            late: self.late_by.is_some(),
+            late_by: self.late_by.map(Seconds::from_ms),
             evidence: Evidence {
                 features: b.scored.hits.clone(),
                 baseline: b.baseline.clone(),

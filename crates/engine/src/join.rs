@@ -99,16 +99,20 @@ mod smallvec_lite {
     }
 
     impl TinyVec {
+        /// Adds an entry in time order (a late one goes before newer ones), keeping the newest
+        /// `cap`.
         pub fn push(&mut self, e: (Ts, Sym), cap: usize) {
             *self = match std::mem::take(self) {
                 TinyVec::Empty => TinyVec::One(e),
-                TinyVec::One(_) if cap <= 1 => TinyVec::One(e),
-                TinyVec::One(a) => TinyVec::Many(vec![a, e]),
+                TinyVec::One(a) if cap <= 1 => TinyVec::One(if e.0 >= a.0 { e } else { a }),
+                TinyVec::One(a) if e.0 >= a.0 => TinyVec::Many(vec![a, e]),
+                TinyVec::One(a) => TinyVec::Many(vec![e, a]),
                 TinyVec::Many(mut v) => {
-                    if v.len() >= cap.max(1) {
+                    let at = v.partition_point(|x| x.0 <= e.0);
+                    v.insert(at, e);
+                    if v.len() > cap.max(1) {
                         v.remove(0);
                     }
-                    v.push(e);
                     TinyVec::Many(v)
                 }
             };
@@ -163,6 +167,21 @@ mod tests {
     use super::*;
     use reachwatch_model::Interner;
 
+    /// An SMB flow from `src` to `dst` at `time`.
+    fn flow_between(src: Sym, dst: Sym, time: Ts) -> FlowEvent {
+        FlowEvent {
+            time,
+            duration: 0,
+            src,
+            dst,
+            src_port: 0,
+            dst_port: 445,
+            protocol: 6,
+            packets: 1,
+            bytes: 1,
+        }
+    }
+
     #[test]
     fn flows_join_the_latest_authentication_in_the_window() {
         let mut syms = Interner::new();
@@ -175,17 +194,7 @@ mod tests {
         let mut j = Join::default();
         j.auth(a, b, 1_000, u1, 60_000, 8);
         j.auth(a, b, 30_000, u2, 60_000, 8);
-        let flow = |t| FlowEvent {
-            time: t,
-            duration: 0,
-            src: a,
-            dst: b,
-            src_port: 0,
-            dst_port: 445,
-            protocol: 6,
-            packets: 1,
-            bytes: 1,
-        };
+        let flow = |t| flow_between(a, b, t);
         assert_eq!(j.claim(&flow(20_000), 5_000, 60_000), Some(u1));
         assert_eq!(j.claim(&flow(26_000), 5_000, 60_000), Some(u2));
         assert_eq!(j.claim(&flow(95_000), 5_000, 60_000), None);
@@ -196,5 +205,30 @@ mod tests {
         assert_eq!(j.claim(&back, 5_000, 60_000), None);
         j.evict(10_000);
         assert_eq!(j.claim(&flow(20_000), 5_000, 60_000), None);
+    }
+
+    #[test]
+    fn a_late_authentication_takes_its_place_in_time_order() {
+        let mut syms = Interner::new();
+        let (a, b, early, late, newest) = (
+            syms.intern(b"A"),
+            syms.intern(b"B"),
+            syms.intern(b"early"),
+            syms.intern(b"late"),
+            syms.intern(b"newest"),
+        );
+        let mut j = Join::default();
+        j.auth(a, b, 1_000, early, 600_000, 2);
+        j.auth(a, b, 200_000, newest, 600_000, 2);
+        // Arrives after the newest, belongs between the two.
+        j.auth(a, b, 100_000, late, 600_000, 2);
+        let flow = |t| flow_between(a, b, t);
+        assert_eq!(j.claim(&flow(150_000), 5_000, 60_000), Some(late));
+        assert_eq!(j.claim(&flow(210_000), 5_000, 60_000), Some(newest));
+        assert_eq!(
+            j.claim(&flow(30_000), 5_000, 60_000),
+            None,
+            "the cap of 2 keeps the newest two; the earliest went"
+        );
     }
 }

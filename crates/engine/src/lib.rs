@@ -17,9 +17,11 @@ mod observation;
 mod reorder;
 pub mod ruletest;
 mod score;
+mod score_log;
 pub mod structure;
 
 pub use config::EngineConfig;
-pub use engine::{Engine, Rejection, SnapshotError, Stats};
+pub use engine::{Accepted, Engine, Rejection, SnapshotError, Stats};
 pub use graph::Graph;
 pub use reachwatch_rules::RuleSet;
+pub use score_log::ScoredObservation;

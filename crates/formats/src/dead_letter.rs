@@ -26,6 +26,9 @@ pub enum Reason {
     Late,
     /// Further ahead of the stream's time than the allowed clock skew.
     ClockSkew,
+    /// The decoder failed on the record in a way it should not (a bug, caught and counted so that
+    /// the records around it are still read); the message says what happened.
+    Internal,
 }
 
 impl Reason {
@@ -42,6 +45,7 @@ impl Reason {
             Reason::UnknownValue => "unknown_value",
             Reason::Late => "late",
             Reason::ClockSkew => "clock_skew",
+            Reason::Internal => "internal",
         }
     }
 }
@@ -71,8 +75,20 @@ impl std::fmt::Display for DecodeError {
     }
 }
 
-/// Longest excerpt of the original record kept in a dead letter.
+/// Longest excerpt of the original record kept in a dead letter's `raw` text.
 pub const MAX_RAW: usize = 4096;
+
+/// Longest part of the original record a dead-letter sink keeps as exact bytes ([`kept`]): 512 KiB,
+/// so that records up to that size keep every byte while a dead letter of any record,
+/// base64-encoded (4/3 of it), stays below a broker's message limit (1 MB by default) and never
+/// stops a run.
+pub const MAX_KEPT: usize = 512 * 1024;
+
+/// The part of `raw` a dead-letter sink keeps as exact bytes: its first [`MAX_KEPT`] bytes.
+/// [`DeadLetter::length`] tells whether that is all of it.
+pub fn kept(raw: &[u8]) -> &[u8] {
+    &raw[..raw.len().min(MAX_KEPT)]
+}
 
 /// One rejected record, as written to the dead-letter output (one JSON object per line).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -90,20 +106,19 @@ pub struct DeadLetter {
     /// True when `raw` was truncated.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
-    /// The original record's exact bytes (for outputs that keep them, such as the dead-letter
-    /// topic), at most [`MAX_BYTES`].
+    /// Length of the original record in bytes (of the part read, for a line over the line limit).
+    pub length: u64,
+    /// The original record's exact bytes as a dead-letter sink keeps them ([`kept`]), for sinks
+    /// that carry them (the dead-letter topic).
     #[serde(skip)]
     pub bytes: Vec<u8>,
 }
-
-/// Most original bytes kept in a dead letter: records up to this size keep every byte; the
-/// dead-letter record (base64, about 4/3 of this) stays under a producer's 1 MB message limit.
-pub const MAX_BYTES: usize = 512 * 1024;
 
 impl DeadLetter {
     /// A dead letter for `raw` at `source:line`.
     pub fn new(source: &str, line: u64, err: DecodeError, raw: &[u8]) -> Self {
         let truncated = raw.len() > MAX_RAW;
+        let length = raw.len() as u64;
         DeadLetter {
             source: source.to_string(),
             line,
@@ -111,7 +126,31 @@ impl DeadLetter {
             detail: err.detail,
             raw: String::from_utf8_lossy(&raw[..raw.len().min(MAX_RAW)]).into_owned(),
             truncated,
-            bytes: raw[..raw.len().min(MAX_BYTES)].to_vec(),
+            length,
+            bytes: kept(raw).to_vec(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_letter_keeps_a_bounded_part_of_a_huge_record() {
+        let huge = vec![b'x'; 3 << 20];
+        let d = DeadLetter::new("t", 7, DecodeError::new(Reason::TooLong, "big"), &huge);
+        assert_eq!(d.raw.len(), MAX_RAW);
+        assert!(d.truncated);
+        assert_eq!(d.length, 3 << 20);
+        assert_eq!(kept(&huge).len(), MAX_KEPT);
+        assert_eq!(d.bytes.len(), 512 * 1024);
+        assert_eq!(kept(b"small"), b"small");
+        let json = serde_json::to_string(&d).unwrap();
+        assert!(json.len() < 5000, "{}", json.len());
+        assert!(
+            json.contains(r#""truncated":true,"length":3145728"#),
+            "{json}"
+        );
     }
 }

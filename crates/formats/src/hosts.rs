@@ -77,7 +77,11 @@ impl HostMap {
             };
             let (ip, host) = (ip.trim(), host.trim());
             if !crate::norm::is_ip(ip) {
-                return Err(format!("line {}: `{ip}` is not an IP address", i + 1));
+                return Err(format!(
+                    "line {}: `{}` is not an IP address",
+                    i + 1,
+                    crate::norm::excerpt(ip, crate::norm::EXCERPT)
+                ));
             }
             if host.is_empty() || host.contains(',') {
                 return Err(format!(

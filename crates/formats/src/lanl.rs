@@ -9,6 +9,7 @@
 //! 0; when only the source port is a real port, the flow is a reply and is turned around so that
 //! the service port is always the destination port.
 
+use crate::norm::{excerpt_bytes, EXCERPT, MAX_TIME_MS};
 use crate::{name, DecodeError, LineDecoder, Reason};
 use memchr::memchr_iter;
 use reachwatch_model::{
@@ -58,20 +59,28 @@ fn bad_number(field: &'static str, s: &[u8]) -> DecodeError {
         Reason::BadNumber,
         format!(
             "{field} `{}` is not a non-negative integer",
-            String::from_utf8_lossy(&s[..s.len().min(40)])
+            excerpt_bytes(s, EXCERPT)
         ),
     )
 }
 
-/// Parses LANL time (whole seconds) into milliseconds.
+/// Parses LANL time (whole seconds) into milliseconds, at most [`MAX_TIME_MS`].
 pub fn time(s: &[u8]) -> Result<i64, DecodeError> {
     match uint("time", s) {
-        Ok(t) if t <= (i64::MAX / 1000) as u64 => Ok(t as i64 * 1000),
-        _ => Err(DecodeError::new(
+        Ok(t) if t <= (MAX_TIME_MS / 1000) as u64 => Ok(t as i64 * 1000),
+        Ok(_) => Err(DecodeError::new(
+            Reason::BadTime,
+            format!(
+                "time `{}` is out of range (at most {} seconds since the start of the data set)",
+                excerpt_bytes(s, EXCERPT),
+                MAX_TIME_MS / 1000
+            ),
+        )),
+        Err(_) => Err(DecodeError::new(
             Reason::BadTime,
             format!(
                 "time `{}` is not whole seconds since the start of the data set",
-                String::from_utf8_lossy(&s[..s.len().min(40)])
+                excerpt_bytes(s, EXCERPT)
             ),
         )),
     }
@@ -122,7 +131,7 @@ impl LineDecoder for AuthDecoder {
                 Reason::UnknownValue,
                 format!(
                     "result `{}` is not Success or Fail",
-                    String::from_utf8_lossy(&result[..result.len().min(40)])
+                    excerpt_bytes(result, EXCERPT)
                 ),
             )
         })?;
@@ -290,6 +299,25 @@ mod tests {
         );
         assert_eq!(auth(&long).unwrap_err().reason, Reason::TooLong);
         assert_eq!(auth("").unwrap(), None);
+    }
+
+    #[test]
+    fn times_beyond_the_bound_are_bad_times() {
+        let line = |t: &str| format!("{t},U1@D,U1@D,C1,C2,Kerberos,Network,LogOn,Success");
+        let Ok(Some(Event::Auth(a))) = auth(&line("253402300799")) else {
+            panic!()
+        };
+        assert_eq!(a.time, crate::norm::MAX_TIME_MS - 999);
+        // Near i64::MAX / 1000: milliseconds would fit, but engine arithmetic on them would not.
+        for t in ["253402300800", "9223372036854775", "99999999999999999999"] {
+            let err = auth(&line(t)).unwrap_err();
+            assert_eq!(err.reason, Reason::BadTime, "{t}: {err}");
+        }
+        let err = auth(&line("1€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€")).unwrap_err();
+        assert_eq!(err.reason, Reason::BadTime);
+        assert!(err.detail.contains("`1€€€€€€€€€€€€€…`"), "{err}");
+        let err = auth(&line("1").replace("Success", &"€".repeat(30))).unwrap_err();
+        assert_eq!(err.reason, Reason::UnknownValue);
     }
 
     #[test]

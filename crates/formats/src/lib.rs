@@ -15,6 +15,7 @@ pub mod native;
 pub mod norm;
 pub mod ocsf;
 pub mod records;
+pub mod skipped;
 pub mod sniff;
 pub mod symbols;
 pub mod vpc;
@@ -23,6 +24,7 @@ pub mod zeek;
 
 pub use dead_letter::{DeadLetter, DecodeError, Reason};
 pub use hosts::HostMap;
+pub use skipped::{SkipKey, Skipped};
 
 use reachwatch_model::{Event, Interner};
 
@@ -40,6 +42,14 @@ pub enum Format {
     Native,
     /// Windows Security events (Winlogbeat / Elastic Agent ECS, or flat NXLog) — auth.
     Windows,
+    /// Windows EVTX files, or a directory of them (a triage collection) — auth and flows.
+    Evtx,
+    /// Windows events as `evtx_dump`, Hayabusa and Chainsaw write them: `{"Event":{"System":…,
+    /// "EventData":…}}`, one per line or pretty-printed — auth and flows.
+    EventJson,
+    /// Rendered Windows event XML (Windows Event Forwarding, `wevtutil qe /f:xml`, Event Viewer's
+    /// "Save as XML") — auth and flows.
+    EventXml,
     /// Zeek conn.log, TSV with header or JSON — flows.
     Zeek,
     /// AWS VPC Flow Logs, default or header-defined field order — flows.
@@ -56,7 +66,8 @@ pub enum Format {
 
 /// Every format name accepted by [`Format::from_str`](std::str::FromStr).
 pub const FORMAT_NAMES: &str =
-    "lanl, native, windows (ecs), zeek, vpc, cloudtrail, k8s, ocsf or auto";
+    "lanl, native, windows (ecs), evtx, evtx-json, evtx-xml, zeek, vpc, \
+     cloudtrail, k8s, ocsf or auto";
 
 impl Format {
     /// The canonical name.
@@ -65,6 +76,9 @@ impl Format {
             Format::Lanl => "lanl",
             Format::Native => "native",
             Format::Windows => "windows",
+            Format::Evtx => "evtx",
+            Format::EventJson => "evtx-json",
+            Format::EventXml => "evtx-xml",
             Format::Zeek => "zeek",
             Format::Vpc => "vpc",
             Format::CloudTrail => "cloudtrail",
@@ -87,6 +101,9 @@ impl std::str::FromStr for Format {
             "lanl" => Format::Lanl,
             "native" | "json" => Format::Native,
             "windows" | "ecs" | "winlogbeat" => Format::Windows,
+            "evtx" => Format::Evtx,
+            "evtx-json" | "evtx_dump" | "hayabusa" | "chainsaw" => Format::EventJson,
+            "evtx-xml" | "event-xml" | "xml" | "wef" => Format::EventXml,
             "zeek" => Format::Zeek,
             "vpc" | "vpc-flow" => Format::Vpc,
             "cloudtrail" => Format::CloudTrail,
@@ -117,10 +134,18 @@ impl Stream {
     }
 }
 
-/// Decodes one line of a given format and stream into an event.
+/// Decodes one line of a given format and stream into an event. A decoder changes its own state
+/// (headers) only by whole assignments of checked values, so that a panic caught by
+/// [`lines::decode_guarded`] leaves it as it was before or after a line, never in between.
 pub trait LineDecoder: Send {
     /// `Ok(None)` for lines that carry no event (blank lines, comments, headers).
     fn decode(&mut self, line: &[u8], syms: &mut Interner) -> Result<Option<Event>, DecodeError>;
+
+    /// The records counted as skipped since the last call (Windows events of ids reachwatch does
+    /// not read, …); the decoding thread moves them into each batch.
+    fn take_skipped(&mut self) -> Skipped {
+        Skipped::default()
+    }
 }
 
 /// The decoder for a format and stream. Formats of the other stream (e.g. Zeek on the auth stream)
@@ -132,7 +157,14 @@ pub fn decoder(format: Format, stream: Stream) -> Box<dyn LineDecoder> {
         (Format::Lanl, Stream::Flows) => Box::new(lanl::FlowDecoder),
         (Format::Native, Stream::Auth) => Box::new(native::AuthDecoder),
         (Format::Native, Stream::Flows) => Box::new(native::FlowDecoder),
-        (Format::Windows, _) => Box::new(windows::Decoder),
+        (Format::Windows, _) => Box::new(windows::Decoder::default()),
+        (Format::Evtx, _) => Box::new(windows::evtx::NotLines),
+        (Format::EventJson, _) => {
+            Box::new(windows::rendered::Decoder::new(windows::event_json::parse))
+        }
+        (Format::EventXml, _) => {
+            Box::new(windows::rendered::Decoder::new(windows::event_xml::parse))
+        }
         (Format::Zeek, _) => Box::new(zeek::Decoder::default()),
         (Format::Vpc, _) => Box::new(vpc::Decoder::default()),
         (Format::CloudTrail, _) => Box::new(cloudtrail::Decoder),
@@ -143,13 +175,16 @@ pub fn decoder(format: Format, stream: Stream) -> Box<dyn LineDecoder> {
 }
 
 /// Wraps a reader for formats that need whole-document handling before line splitting
-/// (CloudTrail `Records` documents); other formats read lines directly.
+/// (CloudTrail `Records` documents, pretty-printed event JSON, event XML: one record per line);
+/// other formats read lines directly.
 pub fn reader_for(
     format: Format,
     reader: Box<dyn std::io::Read + Send>,
 ) -> Box<dyn std::io::Read + Send> {
     match format {
         Format::CloudTrail => Box::new(records::RecordsReader::new(reader)),
+        Format::EventJson => Box::new(windows::split::RecordLines::json(reader)),
+        Format::EventXml => Box::new(windows::split::RecordLines::xml(reader)),
         _ => reader,
     }
 }

@@ -12,7 +12,7 @@
 //!
 //! Hosts are named by `*_host` when present, else by `*_ip`. Numeric times are Unix epoch seconds.
 
-use crate::{name, DecodeError, LineDecoder, Reason};
+use crate::{name, norm, DecodeError, LineDecoder, Reason};
 use reachwatch_model::{
     AuthEvent, AuthProtocol, Event, FlowEvent, Interner, LogonType, Orientation, Outcome, Sym,
 };
@@ -99,27 +99,23 @@ fn parse_json<'a, T: Deserialize<'a>>(line: &'a [u8]) -> Result<T, DecodeError> 
 fn time(t: Option<Time<'_>>) -> Result<i64, DecodeError> {
     match t {
         None => Err(DecodeError::new(Reason::BadTime, "missing `time`")),
-        Some(Time::Seconds(s)) if s.is_finite() && s.abs() < 1.0e13 => {
-            Ok((s * 1000.0).round() as i64)
-        }
-        Some(Time::Seconds(s)) => Err(DecodeError::new(
-            Reason::BadTime,
-            format!("time {s} is out of range (epoch seconds expected)"),
-        )),
+        Some(Time::Seconds(s)) => norm::seconds_to_ms(s),
         Some(Time::Text(s)) => parse_rfc3339(&s),
     }
 }
 
-/// Parses an RFC 3339 timestamp to epoch milliseconds.
+/// Parses an RFC 3339 timestamp to epoch milliseconds (1970 to 9999, [`norm::time_ms`]).
 pub fn parse_rfc3339(s: &str) -> Result<i64, DecodeError> {
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-        .map_err(|e| {
-            DecodeError::new(
-                Reason::BadTime,
-                format!("time `{}` is not RFC 3339 ({e})", &s[..s.len().min(60)]),
-            )
-        })
+    match time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+        Ok(t) => norm::time_ms((t.unix_timestamp_nanos() / 1_000_000) as i64, s),
+        Err(e) => Err(DecodeError::new(
+            Reason::BadTime,
+            format!(
+                "time `{}` is not RFC 3339 ({e})",
+                norm::excerpt(s, 2 * norm::EXCERPT)
+            ),
+        )),
+    }
 }
 
 /// Sets an alert's RFC 3339 `timestamp` from its event time and the absolute time (epoch ms) of
@@ -162,15 +158,7 @@ fn enumerated<T>(
 ) -> Result<T, DecodeError> {
     match value {
         None => Ok(default),
-        Some(v) => parse(v.as_bytes()).ok_or_else(|| {
-            DecodeError::new(
-                Reason::UnknownValue,
-                format!(
-                    "{field} `{}` is not one of {expected}",
-                    &v[..v.len().min(40)]
-                ),
-            )
-        }),
+        Some(v) => parse(v.as_bytes()).ok_or_else(|| norm::unknown_value(field, &v, expected)),
     }
 }
 
@@ -282,12 +270,10 @@ impl LineDecoder for FlowDecoder {
                 "udp" => 17,
                 "icmp" => 1,
                 _ => {
-                    return Err(DecodeError::new(
-                        Reason::UnknownValue,
-                        format!(
-                            "protocol `{}` is not tcp, udp, icmp or a number",
-                            &n[..n.len().min(40)]
-                        ),
+                    return Err(norm::unknown_value(
+                        "protocol",
+                        &n,
+                        "tcp, udp, icmp or a number",
                     ))
                 }
             },
@@ -375,5 +361,40 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(err.reason, Reason::WrongType);
+    }
+
+    #[test]
+    fn multi_byte_values_are_errors_with_reasons() {
+        let euros = "€".repeat(30);
+        let record = |key: &str, value: &str| {
+            let mut v = serde_json::json!({"time": 1_700_000_000, "identity": "svc_a@CORP",
+                "dst_host": "DB-01", "outcome": "success", "protocol": "kerberos",
+                "logon_type": "network"});
+            v[key] = serde_json::Value::String(value.to_string());
+            v.to_string()
+        };
+        let cases = [
+            ("time", format!("x{euros}"), Reason::BadTime),
+            ("identity", "€".repeat(200), Reason::TooLong),
+            ("outcome", euros.clone(), Reason::UnknownValue),
+            ("logon_type", euros.clone(), Reason::UnknownValue),
+            ("protocol", euros.clone(), Reason::UnknownValue),
+        ];
+        for (key, value, reason) in cases {
+            let line = record(key, &value);
+            let err = AuthDecoder
+                .decode(line.as_bytes(), &mut Interner::new())
+                .unwrap_err();
+            assert_eq!(err.reason, reason, "{key}: {err}");
+        }
+        let flow = format!(r#"{{"time":1,"src_host":"A","dst_host":"B","protocol":"{euros}"}}"#);
+        let err = FlowDecoder
+            .decode(flow.as_bytes(), &mut Interner::new())
+            .unwrap_err();
+        assert_eq!(err.reason, Reason::UnknownValue);
+        assert!(
+            err.detail.contains(&format!("`{}…`", "€".repeat(13))),
+            "{err}"
+        );
     }
 }

@@ -1,8 +1,34 @@
 //! Normalisation shared by every decoder: unset markers, IP addresses, host names, identities,
-//! times and enumerations.
+//! times, enumerations, and excerpts of bad values for messages.
 
 use crate::{name, DecodeError, Reason};
 use reachwatch_model::{AuthProtocol, Interner, LogonType, Sym};
+use std::borrow::Cow;
+
+/// Longest excerpt of a bad value quoted in a message, in bytes.
+pub const EXCERPT: usize = 40;
+
+/// The first `max` bytes of `s` at most, cut at a character boundary, with `…` when cut.
+/// Every excerpt of input text in a message goes through here, so that no cut falls inside a
+/// multi-byte character.
+pub fn excerpt(s: &str, max: usize) -> Cow<'_, str> {
+    if s.len() <= max {
+        return Cow::Borrowed(s);
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}…", &s[..end]))
+}
+
+/// [`excerpt`] of bytes, read as lossy UTF-8.
+pub fn excerpt_bytes(b: &[u8], max: usize) -> String {
+    // A character is at most 4 bytes, so any character that starts before `max` is whole in this
+    // head, and a head longer than `max` is always cut (with `…`).
+    let head = String::from_utf8_lossy(&b[..b.len().min(max + 4)]);
+    excerpt(&head, max).into_owned()
+}
 
 /// True for the markers formats use for "no value": empty, `-`, `?`, `(empty)`.
 pub fn unset(s: &str) -> bool {
@@ -77,15 +103,40 @@ pub fn account(user: &str, domain: Option<&str>) -> String {
     }
 }
 
-/// Epoch seconds (possibly fractional) to milliseconds.
-pub fn seconds_to_ms(s: f64) -> Result<i64, DecodeError> {
-    if s.is_finite() && s.abs() < 1.0e13 {
-        Ok((s * 1000.0).round() as i64)
+/// Latest accepted event time in milliseconds: 9999-12-31T23:59:59.999Z for absolute times, and
+/// the same bound on LANL's relative seconds (about 8,000 years). Times of every format are checked
+/// against `0..=MAX_TIME_MS` at decode ([`time_ms`]), so that the engine's arithmetic on times
+/// (adding windows, learning periods, a base time) cannot overflow.
+pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
+
+/// `ms` when it is a time from 1970 to the end of year 9999 ([`MAX_TIME_MS`]); a `bad_time`
+/// error naming `shown` (the value as given) otherwise.
+pub fn time_ms(ms: i64, shown: &str) -> Result<i64, DecodeError> {
+    if (0..=MAX_TIME_MS).contains(&ms) {
+        Ok(ms)
     } else {
-        Err(DecodeError::new(
-            Reason::BadTime,
-            format!("time {s} is out of range (epoch seconds expected)"),
-        ))
+        Err(time_out_of_range(shown))
+    }
+}
+
+#[cold]
+fn time_out_of_range(shown: &str) -> DecodeError {
+    DecodeError::new(
+        Reason::BadTime,
+        format!(
+            "time `{}` is out of range (1970 to 9999 expected)",
+            excerpt(shown, EXCERPT)
+        ),
+    )
+}
+
+/// Epoch seconds (possibly fractional) to milliseconds, range-checked ([`time_ms`]).
+pub fn seconds_to_ms(s: f64) -> Result<i64, DecodeError> {
+    let ms = (s * 1000.0).round();
+    if ms.is_finite() && (0.0..=MAX_TIME_MS as f64).contains(&ms) {
+        Ok(ms as i64)
+    } else {
+        Err(time_out_of_range(&s.to_string()))
     }
 }
 
@@ -125,7 +176,7 @@ pub fn unknown_value(field: &str, value: &str, expected: &str) -> DecodeError {
         Reason::UnknownValue,
         format!(
             "{field} `{}` is not one of {expected}",
-            value.chars().take(40).collect::<String>()
+            excerpt(value, EXCERPT)
         ),
     )
 }
@@ -159,10 +210,7 @@ pub fn count(field: &'static str, s: Option<&str>) -> Result<u64, DecodeError> {
 pub fn bad_number(field: &str, value: &str, expected: &str) -> DecodeError {
     DecodeError::new(
         Reason::BadNumber,
-        format!(
-            "{field} `{}` is not {expected}",
-            value.chars().take(40).collect::<String>()
-        ),
+        format!("{field} `{}` is not {expected}", excerpt(value, EXCERPT)),
     )
 }
 
@@ -214,5 +262,51 @@ mod tests {
             logon_type(Some("Remote Interactive")),
             LogonType::RemoteInteractive
         );
+    }
+
+    #[test]
+    fn excerpts_cut_at_character_boundaries() {
+        let euros = format!("x{}", "€".repeat(30));
+        for max in 0..euros.len() + 2 {
+            let e = excerpt(&euros, max);
+            let body = e.strip_suffix('…').unwrap_or(&e);
+            assert!(euros.starts_with(body) && body.len() <= max, "{max}: {e}");
+            assert_eq!(e.ends_with('…'), body.len() < euros.len(), "{max}: {e}");
+        }
+        assert_eq!(excerpt("x€€", 3), "x…");
+        assert_eq!(excerpt("x€€", 4), "x€…");
+        assert_eq!(excerpt("abc", 3), "abc");
+        assert_eq!(excerpt_bytes(b"ab\xffcd", 40), "ab\u{fffd}cd");
+        assert_eq!(excerpt_bytes("€€".as_bytes(), 4), "€…");
+        assert_eq!(excerpt_bytes("€€".as_bytes(), 5), "€…");
+        assert_eq!(excerpt_bytes("€€".as_bytes(), 6), "€€");
+    }
+
+    #[test]
+    fn times_outside_1970_to_9999_are_bad_times() {
+        assert_eq!(time_text("9999-12-31T23:59:59.999Z").unwrap(), MAX_TIME_MS);
+        assert_eq!(time_text("1970-01-01T00:00:00Z").unwrap(), 0);
+        assert_eq!(time_text("253402300799.999").unwrap(), MAX_TIME_MS);
+        for bad in [
+            "1969-12-31T23:59:59Z",
+            "0001-01-01T00:00:00Z",
+            "-1",
+            "253402300800",
+            "9223372036854775.807",
+            "1e300",
+            "inf",
+            "NaN",
+        ] {
+            let err = time_text(bad).unwrap_err();
+            assert_eq!(err.reason, Reason::BadTime, "{bad}");
+            assert!(err.detail.contains("out of range"), "{bad}: {err}");
+        }
+        assert_eq!(millis(MAX_TIME_MS as f64).unwrap(), MAX_TIME_MS);
+        assert_eq!(millis(-1.0).unwrap_err().reason, Reason::BadTime);
+        assert_eq!(
+            time_ms(MAX_TIME_MS + 1, "x").unwrap_err().reason,
+            Reason::BadTime
+        );
+        assert_eq!(time_ms(0, "x"), Ok(0));
     }
 }

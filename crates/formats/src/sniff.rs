@@ -1,6 +1,8 @@
 //! Format detection from the first non-empty lines of an input (`--format auto`).
 //!
-//! Rules, first match wins: a `{"Records"` document → CloudTrail; a `#separator`/`#fields` line →
+//! Rules, first match wins: the EVTX signature `ElfFile\0` → EVTX; a `{"Records"` document →
+//! CloudTrail; `<?xml`, `<Events` or `<Event` → event XML; a JSON object with `Event.System` (or
+//! `evtx_dump`'s `Record N` line before one) → event JSON; a `#separator`/`#fields` line →
 //! Zeek; a JSON object with `class_uid` → OCSF, with `eventSource`/`userIdentity` → CloudTrail,
 //! with `auditID`/`objectRef` → Kubernetes audit, with `winlog`/`EventID`/`event.code` → Windows,
 //! with `conn_state` or `id.orig_h` → Zeek, with `identity`/`src_host`/`dst_host` → native; a
@@ -23,7 +25,9 @@ fn sniff_line(line: &[u8]) -> Option<Format> {
     if text.starts_with('{') {
         let v: Value = serde_json::from_str(text).ok()?;
         let has = |k: &str| get(&v, k).is_some();
-        return if has("class_uid") {
+        return if crate::windows::event_json::looks_like(&v) {
+            Some(Format::EventJson)
+        } else if has("class_uid") {
             Some(Format::Ocsf)
         } else if has("eventSource") || has("userIdentity") {
             Some(Format::CloudTrail)
@@ -55,8 +59,31 @@ fn sniff_line(line: &[u8]) -> Option<Format> {
 
 /// The format of an input from its first bytes, if recognised.
 pub fn sniff(head: &[u8]) -> Option<Format> {
+    if head.starts_with(crate::windows::evtx::SIGNATURE) {
+        return Some(Format::Evtx);
+    }
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
     let start = head.iter().position(|b| !b.is_ascii_whitespace())?;
     let body = &head[start..];
+    if body.starts_with(b"<?xml")
+        || body.starts_with(b"<Events")
+        || body.starts_with(b"<Event ")
+        || body.starts_with(b"<Event>")
+    {
+        return Some(Format::EventXml);
+    }
+    // `evtx_dump -o json`: `Record 1` and a pretty-printed object.
+    if body.starts_with(b"Record ") {
+        let text = String::from_utf8_lossy(body);
+        if text
+            .lines()
+            .skip(1)
+            .take(3)
+            .any(|l| l.trim_start().starts_with("\"Event\""))
+        {
+            return Some(Format::EventJson);
+        }
+    }
     if body.starts_with(b"{") {
         let after = &body[1..];
         let after = &after[after
@@ -109,5 +136,12 @@ impl LineDecoder for AutoDecoder {
             Some(d) => d.decode(line, syms),
             None => Ok(None),
         }
+    }
+
+    fn take_skipped(&mut self) -> crate::Skipped {
+        self.inner
+            .as_mut()
+            .map(|d| d.take_skipped())
+            .unwrap_or_default()
     }
 }

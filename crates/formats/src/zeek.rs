@@ -1,9 +1,14 @@
 //! Zeek `conn.log`, as TSV with its `#fields` header or as JSON lines.
 //!
 //! TSV: the `#separator`, `#unset_field` and `#fields` header lines set how the records that follow
-//! are read (a new header, e.g. of a concatenated log, replaces the previous one); a record before
-//! any `#fields` line is malformed. JSON: keys `id.orig_h` (flattened), `id: {orig_h}` (nested) or
-//! `id_orig_h` (underscored, as some pipelines rename them) are all accepted.
+//! are read; a record before any `#fields` line is malformed. Header state is set by the header
+//! block before the first record only: a later `#separator`, `#unset_field` or `#fields` line
+//! that repeats the current one (as in logs of one writer concatenated) is skipped, and one that
+//! differs is dead-lettered (`malformed`) and changes nothing, so that a line injected into the
+//! stream cannot re-map the fields of the good records after it. Other `#` lines (`#path`,
+//! `#open`, `#close`, `#types`, …) are skipped anywhere. JSON: keys `id.orig_h` (flattened),
+//! `id: {orig_h}` (nested) or `id_orig_h` (underscored, as some pipelines rename them) are all
+//! accepted.
 //!
 //! Mapping: `ts` → time (epoch seconds or RFC 3339), `id.orig_h:orig_p` → source (the originator;
 //! Zeek already turned around flows whose `history` has `^`), `id.resp_h:resp_p` → destination,
@@ -37,13 +42,16 @@ const FIELDS: [&str; 12] = [
 /// One record's fields, whichever encoding they came from.
 type Slots<'a> = [Option<Cow<'a, str>>; 12];
 
-/// Decoder for Zeek conn.log (flows stream). Stateful: TSV headers set the column layout.
+/// Decoder for Zeek conn.log (flows stream). Stateful: TSV headers before the first record set
+/// the column layout. State changes only by whole assignment of checked values.
 #[derive(Clone, Debug)]
 pub struct Decoder {
     separator: Vec<u8>,
     unset: Vec<u8>,
     /// For each TSV column, the slot it fills.
     columns: Option<Vec<Option<usize>>>,
+    /// A record line was seen: headers may only repeat the current ones from now on.
+    records_seen: bool,
 }
 
 impl Default for Decoder {
@@ -52,6 +60,7 @@ impl Default for Decoder {
             separator: b"\t".to_vec(),
             unset: b"-".to_vec(),
             columns: None,
+            records_seen: false,
         }
     }
 }
@@ -107,18 +116,26 @@ fn split<'a, 's>(line: &'a [u8], sep: &'s [u8]) -> Split<'a, 's> {
     }
 }
 
+/// One header line's setting.
+#[derive(PartialEq)]
+enum Header {
+    Separator(Vec<u8>),
+    Unset(Vec<u8>),
+    Columns(Vec<Option<usize>>),
+}
+
 impl Decoder {
-    fn header(&mut self, line: &[u8]) -> Result<(), DecodeError> {
+    /// Reads a header line; `None` for `#` lines that set nothing.
+    fn parse_header(&self, line: &[u8]) -> Result<Option<Header>, DecodeError> {
         if let Some(rest) = line.strip_prefix(b"#separator ") {
-            self.separator = unescape(rest);
-            if self.separator.is_empty() {
+            let separator = unescape(rest);
+            if separator.is_empty() {
                 return Err(DecodeError::new(Reason::Malformed, "empty #separator"));
             }
+            Ok(Some(Header::Separator(separator)))
         } else if let Some(rest) = line.strip_prefix(b"#unset_field") {
-            self.unset = rest
-                .strip_prefix(&self.separator[..])
-                .unwrap_or(rest)
-                .to_vec();
+            let rest = rest.strip_prefix(&self.separator[..]).unwrap_or(rest);
+            Ok(Some(Header::Unset(rest.to_vec())))
         } else if let Some(rest) = line.strip_prefix(b"#fields") {
             let rest = rest.strip_prefix(&self.separator[..]).unwrap_or(rest);
             let cols: Vec<Option<usize>> = split(rest, &self.separator)
@@ -132,7 +149,35 @@ impl Decoder {
                     ));
                 }
             }
-            self.columns = Some(cols);
+            Ok(Some(Header::Columns(cols)))
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn header(&mut self, line: &[u8]) -> Result<(), DecodeError> {
+        let Some(header) = self.parse_header(line)? else {
+            return Ok(());
+        };
+        if self.records_seen {
+            let current = match &header {
+                Header::Separator(_) => Header::Separator(self.separator.clone()),
+                Header::Unset(_) => Header::Unset(self.unset.clone()),
+                Header::Columns(_) => Header::Columns(self.columns.clone().unwrap_or_default()),
+            };
+            if header != current {
+                return Err(DecodeError::new(
+                    Reason::Malformed,
+                    "a header line after records that differs from the current header (headers \
+                     may only change before the first record); ignored",
+                ));
+            }
+            return Ok(());
+        }
+        match header {
+            Header::Separator(s) => self.separator = s,
+            Header::Unset(u) => self.unset = u,
+            Header::Columns(c) => self.columns = Some(c),
         }
         Ok(())
     }
@@ -222,11 +267,77 @@ impl LineDecoder for Decoder {
         }
         match line[0] {
             b'#' => self.header(line).map(|()| None),
-            b'{' => flow(&from_json(line)?, syms),
+            b'{' => {
+                self.records_seen = true;
+                flow(&from_json(line)?, syms)
+            }
             _ => {
+                self.records_seen = true;
                 let slots = self.tsv(line)?;
                 flow(&slots, syms)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ends(d: &mut Decoder, syms: &mut Interner, line: &str) -> (String, String) {
+        let Ok(Some(Event::Flow(f))) = d.decode(line.as_bytes(), syms) else {
+            panic!("{line}")
+        };
+        (syms.resolve(f.src).into(), syms.resolve(f.dst).into())
+    }
+
+    #[test]
+    fn headers_change_only_before_the_first_record() {
+        let mut d = Decoder::default();
+        let mut syms = Interner::new();
+        let fields = "#fields\tts\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p";
+        for h in ["#separator \\x09", "#path\tconn", fields] {
+            assert_eq!(d.decode(h.as_bytes(), &mut syms), Ok(None), "{h}");
+        }
+        let record = "1.5\t10.0.0.1\t50000\t10.0.0.2\t445";
+        let expected = ("10.0.0.1".to_string(), "10.0.0.2".to_string());
+        assert_eq!(ends(&mut d, &mut syms, record), expected);
+        // An injected header that swaps the ends, or changes the separator or unset marker.
+        for injected in [
+            "#fields\tts\tid.resp_h\tid.resp_p\tid.orig_h\tid.orig_p",
+            "#separator ,",
+            "#unset_field\t10.0.0.1",
+        ] {
+            let err = d.decode(injected.as_bytes(), &mut syms).unwrap_err();
+            assert_eq!(err.reason, Reason::Malformed, "{injected}");
+            assert_eq!(
+                ends(&mut d, &mut syms, record),
+                expected,
+                "after {injected}"
+            );
+        }
+        // The header block of a concatenated log of the same writer, and comments, are skipped.
+        for h in [
+            "#close\t2020-05-01",
+            "#separator \\x09",
+            "#unset_field\t-",
+            fields,
+            "#types\ttime",
+        ] {
+            assert_eq!(d.decode(h.as_bytes(), &mut syms), Ok(None), "{h}");
+        }
+        assert_eq!(ends(&mut d, &mut syms, record), expected);
+    }
+
+    #[test]
+    fn a_bad_header_before_records_changes_nothing() {
+        let mut d = Decoder::default();
+        let mut syms = Interner::new();
+        let err = d.decode(b"#separator ", &mut syms).unwrap_err();
+        assert_eq!(err.reason, Reason::Malformed);
+        let fields = b"#fields\tts\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p";
+        assert_eq!(d.decode(fields, &mut syms), Ok(None));
+        let (src, dst) = ends(&mut d, &mut syms, "1\t10.0.0.1\t1\t10.0.0.2\t2");
+        assert_eq!((src.as_str(), dst.as_str()), ("10.0.0.1", "10.0.0.2"));
     }
 }

@@ -25,7 +25,7 @@ fn decode_bytes(bytes: Vec<u8>, format: Format, stream: Stream) -> Decoded {
     let rx = spawn_decoder(Box::new(Cursor::new(bytes)), format, stream, "t".into());
     let mut syms = Interner::exact_only();
     let (mut events, mut dead, mut map) = (vec![], vec![], vec![]);
-    while let Ok(batch) = rx.recv() {
+    for batch in rx {
         let batch = batch.unwrap();
         for n in batch.new_names.iter() {
             map.push(syms.intern(n.as_bytes()));

@@ -1,12 +1,14 @@
 //! Attack campaign planning: every injected event is decided up front so it can be labelled.
 
 use crate::event::*;
+use crate::kinds;
 use crate::topo::{Svc, Topo};
 use crate::{Campaign, CampaignEvent};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeSet;
+use std::ops::{Range, RangeInclusive};
 
 const H: i64 = 3600;
 
@@ -25,19 +27,24 @@ pub const KINDS: [&str; 8] = [
 /// A campaign with its raw events.
 pub(crate) struct Planned {
     pub kind: &'static str,
+    /// Variant of the kind (extended campaign set).
+    pub variant: Option<&'static str>,
+    /// The identity of flows with no authentication (a computer account).
+    pub flow_ident: Option<u32>,
     pub auth: Vec<Auth>,
     pub flows: Vec<Flow>,
 }
 
 /// Picks one campaign hour per day so campaigns sharing a day do not overlap.
-struct Clock {
+#[derive(Default)]
+pub(crate) struct Clock {
     used: BTreeSet<(u32, i64)>,
 }
 
 impl Clock {
     /// Start (absolute seconds) of a campaign on `day`, in one of `hours` if possible, within
     /// the first 20 minutes of that hour.
-    fn start(&mut self, rng: &mut ChaCha8Rng, day: u32, hours: &[i64]) -> i64 {
+    pub fn start(&mut self, rng: &mut ChaCha8Rng, day: u32, hours: &[i64]) -> i64 {
         let free: Vec<i64> = hours
             .iter()
             .copied()
@@ -57,29 +64,58 @@ impl Clock {
 }
 
 /// Random distinct picks from `cands` (at most `k`).
-fn pick(rng: &mut ChaCha8Rng, cands: &[u32], k: usize) -> Vec<u32> {
+pub(crate) fn pick(rng: &mut ChaCha8Rng, cands: &[u32], k: usize) -> Vec<u32> {
     cands.choose_multiple(rng, k).copied().collect()
 }
 
-fn one<T: Copy>(rng: &mut ChaCha8Rng, v: &[T]) -> T {
+/// One random element of a non-empty list.
+pub(crate) fn one<T: Copy>(rng: &mut ChaCha8Rng, v: &[T]) -> T {
     *v.choose(rng).expect("non-empty candidate list")
 }
 
-fn concat(parts: &[&Vec<u32>]) -> Vec<u32> {
+/// The lists one after the other.
+pub(crate) fn concat(parts: &[&Vec<u32>]) -> Vec<u32> {
     parts.iter().flat_map(|v| v.iter().copied()).collect()
 }
 
+/// Network logons of one account from one source to several destinations in turn.
+pub(crate) struct Series<'a> {
+    pub ident: u32,
+    pub src: u32,
+    /// Candidate destinations; how many are reached is drawn from `count`.
+    pub dsts: &'a [u32],
+    pub count: RangeInclusive<usize>,
+    /// Seconds from one logon to the next, drawn from this range.
+    pub gap: Range<i64>,
+    pub protocol: u8,
+}
+
+/// Network logons of one account from one source to many destinations at random offsets within
+/// a window (a fan-out).
+pub(crate) struct Burst<'a> {
+    pub ident: u32,
+    pub src: u32,
+    pub dsts: &'a [u32],
+    pub count: RangeInclusive<usize>,
+    /// Seconds over which the logons spread.
+    pub window: i64,
+    pub protocol: u8,
+    pub port: u16,
+}
+
 impl Planned {
-    fn new(kind: &'static str) -> Planned {
+    pub fn new(kind: &'static str) -> Planned {
         Planned {
             kind,
+            variant: None,
+            flow_ident: None,
             auth: Vec::new(),
             flows: Vec::new(),
         }
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn auth(&mut self, t: i64, ident: u32, src: u32, dst: u32, at: u8, lt: u8, ok: bool) {
+    pub fn auth(&mut self, t: i64, ident: u32, src: u32, dst: u32, at: u8, lt: u8, ok: bool) {
         self.auth.push(Auth {
             t,
             ident,
@@ -92,13 +128,13 @@ impl Planned {
         });
     }
 
-    fn flow(&mut self, t: i64, src: u32, dst: u32, port: u16, rng: &mut ChaCha8Rng) {
+    pub fn flow(&mut self, t: i64, src: u32, dst: u32, port: u16, rng: &mut ChaCha8Rng) {
         self.flows.push(make_flow(t, src, dst, port, rng));
     }
 
     /// A Network LogOn plus one flow 1–10 s later.
     #[allow(clippy::too_many_arguments)]
-    fn logon(
+    pub fn logon(
         &mut self,
         t: i64,
         id: u32,
@@ -110,6 +146,31 @@ impl Planned {
     ) {
         self.auth(t, id, src, dst, at, NETWORK, true);
         self.flow(t + rng.gen_range(1..=10), src, dst, port, rng);
+    }
+
+    /// The logons of `s` from time `t`, each with a flow on `port(destination)`.
+    pub fn series(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        mut t: i64,
+        s: Series,
+        port: impl Fn(u32) -> u16,
+    ) {
+        let k = rng.gen_range(s.count);
+        for dst in pick(rng, s.dsts, k) {
+            self.logon(t, s.ident, s.src, dst, s.protocol, port(dst), rng);
+            t += rng.gen_range(s.gap.clone());
+        }
+    }
+
+    /// The logons of `b` within its window from time `t0`.
+    pub fn burst(&mut self, rng: &mut ChaCha8Rng, t0: i64, b: Burst) {
+        let n = rng.gen_range(b.count);
+        let mut offs: Vec<i64> = (0..n).map(|_| rng.gen_range(0..b.window)).collect();
+        offs.sort_unstable();
+        for (dst, o) in pick(rng, b.dsts, n).into_iter().zip(offs) {
+            self.logon(t0 + o, b.ident, b.src, dst, b.protocol, b.port, rng);
+        }
     }
 
     /// The label record; flow events carry the identity `flow_ident`.
@@ -161,12 +222,77 @@ impl Planned {
         Campaign {
             id: format!("c{id}"),
             kind: self.kind.into(),
+            variant: self.variant.map(String::from),
             identities,
             hosts,
             start: events.first().map_or(0, |e| e.time),
             end: events.last().map_or(0, |e| e.time),
             events,
         }
+    }
+}
+
+/// When a campaign happens: the first of `span` consecutive days, given the identities it uses.
+pub(crate) trait Schedule {
+    /// The campaign's (first) day.
+    fn day(&mut self, rng: &mut ChaCha8Rng, idents: &[u32], span: u32) -> u32;
+}
+
+/// A day drawn up front (the classic campaign set).
+pub(crate) struct Fixed(pub u32);
+
+impl Schedule for Fixed {
+    fn day(&mut self, _: &mut ChaCha8Rng, _: &[u32], _: u32) -> u32 {
+        self.0
+    }
+}
+
+/// Hours of the working day.
+pub(crate) const WORK_HOURS: [i64; 8] = [9, 10, 11, 12, 13, 14, 15, 16];
+/// Any hour that leaves the campaign room before midnight.
+pub(crate) const ANY_HOUR: [i64; 23] = [
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+];
+/// Hours when few people work.
+pub(crate) const ODD_HOURS: [i64; 7] = [5, 6, 19, 20, 21, 22, 23];
+
+/// What every campaign planner works with.
+pub(crate) struct Ctx<'t> {
+    pub topo: &'t Topo,
+    pub clock: Clock,
+    /// Workstations present from the start.
+    pub ws: Vec<u32>,
+    /// Servers present from the start.
+    pub servers: Vec<u32>,
+}
+
+impl<'t> Ctx<'t> {
+    pub fn new(topo: &'t Topo) -> Ctx<'t> {
+        Ctx {
+            topo,
+            clock: Clock::default(),
+            ws: topo.base(&topo.ws),
+            servers: topo.base(&topo.servers),
+        }
+    }
+
+    /// Every host present from the start but `src` and the domain controllers.
+    pub fn fan_out_targets(&self, src: u32) -> Vec<u32> {
+        self.servers
+            .iter()
+            .chain(&self.ws)
+            .copied()
+            .filter(|&h| h != src && !self.topo.dc.contains(&h))
+            .collect()
+    }
+
+    /// Candidates present from the start that `svc` neither reaches nor runs from.
+    pub fn outside(&self, svc: &Svc, cands: Vec<u32>) -> Vec<u32> {
+        cands
+            .into_iter()
+            .filter(|h| !svc.dsts.contains(h) && !svc.srcs.contains(h))
+            .filter(|&h| self.topo.hosts[h as usize].since == 0)
+            .collect()
     }
 }
 
@@ -180,9 +306,6 @@ pub(crate) fn plan(
 ) -> Vec<(Planned, String)> {
     let det: Vec<u32> = (learn..days).collect();
     let nd = det.len();
-    let mut clock = Clock {
-        used: BTreeSet::new(),
-    };
     // Day of each kind except low-and-slow, which spans consecutive days.
     let mut order: Vec<usize> = (0..KINDS.len())
         .filter(|&k| KINDS[k] != "low-and-slow")
@@ -196,230 +319,42 @@ pub(crate) fn plan(
     let slow_days = rng.gen_range(4..=5).min(nd);
     let slow_start = det[rng.gen_range(0..=nd - slow_days)];
 
-    let ws = topo.base(&topo.ws);
-    let servers = topo.base(&topo.servers);
-    let work_hours: Vec<i64> = (9..17).collect();
-    let any_hour: Vec<i64> = (0..23).collect();
-    let odd_hours: Vec<i64> = vec![5, 6, 19, 20, 21, 22, 23];
+    let mut c = Ctx::new(topo);
     let mut out = Vec::new();
-
     // Low-and-slow first: flow-only avoids its source and destinations.
-    let slow_svc: &Svc = topo.sqls.choose(rng).expect("sql accounts");
-    let slow_src = one(rng, &topo.base(&slow_svc.srcs));
-    let outside = |svc: &Svc, cands: Vec<u32>| -> Vec<u32> {
-        cands
-            .into_iter()
-            .filter(|h| !svc.dsts.contains(h) && !svc.srcs.contains(h))
-            .filter(|&h| topo.hosts[h as usize].since == 0)
-            .collect()
-    };
-    let slow_cands = outside(
-        slow_svc,
-        concat(&[
-            &topo.fs,
-            &topo.jump,
-            &topo.backup,
-            &topo.dc,
-            &topo.stg_db,
-            &topo.dev_db,
-            &topo.batch,
-            &topo.monitor,
-            &topo.stg_app,
-            &topo.ci,
-        ]),
-    );
-    let slow_dsts = pick(rng, &slow_cands, slow_days);
-    {
-        let mut p = Planned::new("low-and-slow");
-        for (k, &dst) in slow_dsts.iter().enumerate() {
-            let t = clock.start(rng, slow_start + k as u32, &any_hour);
-            let port = if topo.stg_db.contains(&dst) || topo.dev_db.contains(&dst) {
-                1433
-            } else {
-                445
-            };
-            p.logon(t, slow_svc.ident, slow_src, dst, KERBEROS, port, rng);
-        }
-        out.push((p, String::new()));
-    }
+    let svc = topo.sqls.choose(rng).expect("sql accounts");
+    let slow = kinds::low_and_slow(&mut c, rng, svc, slow_days, &mut Fixed(slow_start));
+    let slow_src = slow.auth.first().map_or(u32::MAX, |a| a.src);
+    let slow_dsts: Vec<u32> = slow.auth.iter().map(|a| a.dst).collect();
+    out.push((slow, String::new()));
 
     for (k, &kind) in KINDS.iter().enumerate() {
-        let day = day_of[k];
-        let mut p = Planned::new(kind);
-        let mut flow_ident = String::new();
-        match kind {
-            "stolen-service-credential" => {
-                let svcs: Vec<&Svc> = topo.backups.iter().chain(&topo.batches).collect();
-                let svc = *svcs.choose(rng).expect("service accounts");
-                let src = one(rng, &ws);
-                let mut t = clock.start(rng, day, &odd_hours);
-                let dsts = topo.base(&svc.dsts);
-                let k = rng.gen_range(1..=3);
-                for dst in pick(rng, &dsts, k) {
-                    p.logon(t, svc.ident, src, dst, NTLM, 445, rng);
-                    t += rng.gen_range(20..120);
-                }
-            }
-            "nonprod-to-prod" => {
-                let svc = topo.deploy_devs.choose(rng).expect("deploy_dev accounts");
-                let src = one(rng, &svc.srcs);
-                let mut t = clock.start(rng, day, &any_hour);
-                let prod = topo.base(&concat(&[&topo.app, &topo.db]));
-                let k = rng.gen_range(1..=2);
-                for dst in pick(rng, &prod, k) {
-                    let port = if topo.db.contains(&dst) { 1433 } else { 5985 };
-                    p.logon(t, svc.ident, src, dst, KERBEROS, port, rng);
-                    t += rng.gen_range(30..300);
-                }
-            }
-            "smb-fanout" => {
-                let src = one(rng, &ws);
-                let id = topo.comp[src as usize];
-                let t0 = clock.start(rng, day, &work_hours);
-                let cands: Vec<u32> = servers
-                    .iter()
-                    .chain(&ws)
-                    .copied()
-                    .filter(|&h| h != src && !topo.dc.contains(&h))
-                    .collect();
-                let n = rng.gen_range(20..=30);
-                let mut offs: Vec<i64> = (0..n).map(|_| rng.gen_range(0..600)).collect();
-                offs.sort_unstable();
-                for (dst, o) in pick(rng, &cands, n).into_iter().zip(offs) {
-                    p.logon(t0 + o, id, src, dst, NTLM, 445, rng);
-                }
-            }
-            "credential-switch-chain" => {
-                let hi = rng.gen_range(0..ws.len());
-                let w = ws[hi];
-                let human = topo.humans[topo.ws.iter().position(|&x| x == w).unwrap_or(hi)];
-                let svc = topo.sqls.choose(rng).expect("sql accounts");
-                let bs = outside(
-                    svc,
-                    concat(&[&topo.web, &topo.stg_web, &topo.stg_app, &topo.dev_app]),
-                );
-                let b = one(rng, &bs);
-                let ds: Vec<u32> = outside(
-                    svc,
-                    concat(&[
-                        &topo.fs,
-                        &topo.jump,
-                        &topo.backup,
-                        &topo.stg_db,
-                        &topo.dev_db,
-                        &topo.dc,
-                        &topo.monitor,
-                        &topo.db,
-                    ]),
-                )
-                .into_iter()
-                .filter(|&h| h != b)
-                .collect();
-                let d = one(rng, &ds);
-                let t0 = clock.start(rng, day, &work_hours);
-                p.logon(t0, human, w, b, KERBEROS, 5985, rng);
-                let port = if topo.db.contains(&d) { 1433 } else { 445 };
-                p.logon(
-                    t0 + rng.gen_range(300..=1800),
-                    svc.ident,
-                    b,
-                    d,
-                    KERBEROS,
-                    port,
-                    rng,
-                );
-            }
-            "interactive-service-account" => {
-                let svcs: Vec<&Svc> = topo
-                    .backups
-                    .iter()
-                    .chain(&topo.batches)
-                    .chain(&topo.monitors)
-                    .collect();
-                let svc = *svcs.choose(rng).expect("service accounts");
-                let server = one(rng, &topo.base(&svc.dsts));
-                let t = clock.start(rng, day, &any_hour);
-                if rng.gen_bool(0.5) {
-                    p.auth(t, svc.ident, server, server, NEGOTIATE, INTERACTIVE, true);
-                } else {
-                    let src = one(rng, &ws);
-                    p.auth(
-                        t,
-                        svc.ident,
-                        src,
-                        server,
-                        NEGOTIATE,
-                        REMOTE_INTERACTIVE,
-                        true,
-                    );
-                    p.flow(t + rng.gen_range(1..=10), src, server, 3389, rng);
-                }
-            }
+        let when = &mut Fixed(day_of[k]);
+        let p = match kind {
+            "stolen-service-credential" => kinds::stolen_service_credential(&mut c, rng, when),
+            "nonprod-to-prod" => kinds::nonprod_to_prod(&mut c, rng, when),
+            "smb-fanout" => kinds::smb_fanout(&mut c, rng, when),
+            "credential-switch-chain" => kinds::credential_switch_chain(&mut c, rng, when),
+            "interactive-service-account" => kinds::interactive_service_account(&mut c, rng, when),
             "low-and-slow" => continue,
-            "flow-only" => {
-                let apps = topo.base(&topo.app);
-                let others: Vec<u32> = apps.iter().copied().filter(|&h| h != slow_src).collect();
-                let src = one(rng, if others.is_empty() { &apps } else { &others });
-                flow_ident = topo.idents[topo.comp[src as usize] as usize].clone();
-                let cands: Vec<u32> = topo
-                    .base(&concat(&[
-                        &topo.web,
-                        &topo.app,
-                        &topo.k8s,
-                        &topo.fs,
-                        &topo.jump,
-                        &topo.backup,
-                        &topo.batch,
-                        &topo.stg_web,
-                        &topo.stg_app,
-                        &topo.dev_app,
-                        &topo.ci,
-                        &topo.ci_dev,
-                    ]))
-                    .into_iter()
-                    .filter(|&h| h != src && !(src == slow_src && slow_dsts.contains(&h)))
-                    .collect();
-                let t0 = clock.start(rng, day, &any_hour);
-                let n = rng.gen_range(4..=6);
-                let mut offs: Vec<i64> = (0..n).map(|_| rng.gen_range(0..1200)).collect();
-                offs.sort_unstable();
-                for (dst, o) in pick(rng, &cands, n).into_iter().zip(offs) {
-                    p.flow(t0 + o, src, dst, 5985, rng);
-                    p.flow(t0 + o + rng.gen_range(2..60), src, dst, 445, rng);
-                }
-            }
-            "failed-auth-spray" => {
-                let svc = topo.deploys.choose(rng).expect("deploy accounts");
-                let src = one(rng, &ws);
-                let mut t = clock.start(rng, day, &work_hours);
-                let cands: Vec<u32> = servers.iter().copied().filter(|&h| h != src).collect();
-                let k = rng.gen_range(10..=20);
-                let targets = pick(rng, &cands, k);
-                for &dst in &targets {
-                    p.auth(t, svc.ident, src, dst, NTLM, NETWORK, false);
-                    p.flow(t + rng.gen_range(0..=2), src, dst, 445, rng);
-                    t += rng.gen_range(3..15);
-                }
-                let dst = one(rng, &targets);
-                p.logon(
-                    t + rng.gen_range(5..30),
-                    svc.ident,
-                    src,
-                    dst,
-                    NTLM,
-                    445,
-                    rng,
-                );
-            }
+            "flow-only" => kinds::flow_only(&mut c, rng, when, slow_src, &slow_dsts),
+            "failed-auth-spray" => kinds::failed_auth_spray(&mut c, rng, when),
             _ => unreachable!("unknown campaign kind"),
-        }
+        };
+        let flow_ident = p
+            .flow_ident
+            .map_or_else(String::new, |i| topo.idents[i as usize].clone());
         out.push((p, flow_ident));
     }
-    // Label ids follow time order.
+    sort_by_start(&mut out);
+    out
+}
+
+/// Label ids follow time order.
+pub(crate) fn sort_by_start<T>(out: &mut [(Planned, T)]) {
     out.sort_by_key(|(p, _)| {
         let a = p.auth.iter().map(|a| a.t).min().unwrap_or(i64::MAX);
         let f = p.flows.iter().map(|f| f.t).min().unwrap_or(i64::MAX);
         a.min(f)
     });
-    out
 }

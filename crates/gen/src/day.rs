@@ -2,6 +2,7 @@
 
 use crate::event::*;
 use crate::topo::{Svc, Topo};
+use crate::variety::Variety;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -14,6 +15,8 @@ pub(crate) struct Benign {
     pub include_day: u32,
     /// (day, human index, second workstation) for the one-day second workstation.
     pub second_ws: Option<(u32, usize, u32)>,
+    /// The extended set's benign changes.
+    pub variety: Option<Variety>,
 }
 
 /// A random time-of-day within `[from, to)` seconds.
@@ -140,8 +143,11 @@ pub(crate) fn benign_day(
     }
 
     // svc_monitor: every 30 minutes to each monitored server.
-    for svc in &topo.monitors {
-        periodic(topo, svc, 30 * 60, 120, 5985, KERBEROS, rng, buf);
+    let variety = benign.variety.as_ref();
+    for (j, svc) in topo.monitors.iter().enumerate() {
+        let https = variety.is_some_and(|v| j == 0 && d >= v.monitor_https);
+        let port = if https { 5986 } else { 5985 };
+        periodic(topo, svc, 30 * 60, 120, port, KERBEROS, rng, buf);
     }
     // svc_sql_app: every 10 minutes from each app host to each DB.
     for svc in &topo.sqls {
@@ -151,19 +157,50 @@ pub(crate) fn benign_day(
     for svc in &topo.k8s_sas {
         periodic(topo, svc, 15 * 60, 90, 5432, OAUTH, rng, buf);
     }
+    if let Some(s) = variety.map(|v| &v.stale_token).filter(|s| s.day == d) {
+        let ident = topo.k8s_sas[s.account].ident;
+        for k in 0..s.count as i64 {
+            let t = buf.at(s.from + k * 15 * 60 + rng.gen_range(-60..=60));
+            buf.auth(t, ident, s.src, s.dst, OAUTH, NETWORK, LOGON, false);
+            buf.flow(t + rng.gen_range(0..=2), s.src, s.dst, 5432, rng);
+        }
+    }
     // svc_backup: nightly 01:00–03:00.
-    for svc in &topo.backups {
+    for (j, svc) in topo.backups.iter().enumerate() {
+        let extra: &[u32] = match variety {
+            Some(v) if j == 0 && d >= v.backup_scope.0 => &v.backup_scope.1,
+            _ => &[],
+        };
+        let expired = variety.is_some_and(|v| j == 0 && d == v.backup_fails);
+        let n = (svc.dsts.len() + extra.len()).max(1) as i64;
         let mut sec = H + rng.gen_range(0..1800);
-        for &dst in &svc.dsts {
+        for &dst in svc.dsts.iter().chain(extra) {
             let t = buf.at(sec.min(3 * H - 1));
-            buf.net_logon(t, svc.ident, svc.srcs[0], dst, KERBEROS, 445, rng);
-            buf.heavy_flow(t + rng.gen_range(1..20), svc.srcs[0], dst, 445, rng);
-            sec += rng.gen_range(20..(5400 / svc.dsts.len().max(1) as i64).max(21));
+            if expired {
+                buf.auth(
+                    t,
+                    svc.ident,
+                    svc.srcs[0],
+                    dst,
+                    KERBEROS,
+                    NETWORK,
+                    LOGON,
+                    false,
+                );
+                buf.flow(t + rng.gen_range(0..=2), svc.srcs[0], dst, 445, rng);
+            } else {
+                buf.net_logon(t, svc.ident, svc.srcs[0], dst, KERBEROS, 445, rng);
+                buf.heavy_flow(t + rng.gen_range(1..20), svc.srcs[0], dst, 445, rng);
+            }
+            sec += rng.gen_range(20..(5400 / n).max(21));
         }
     }
     // svc_batch: nightly 02:00–04:00, a local Batch logon then the exports.
-    for svc in &topo.batches {
-        let src = svc.srcs[0];
+    for (j, svc) in topo.batches.iter().enumerate() {
+        let src = match variety {
+            Some(v) if j == 0 && d >= v.batch_moves.0 => v.batch_moves.1,
+            _ => svc.srcs[0],
+        };
         let mut sec = 2 * H + rng.gen_range(0..H);
         buf.auth(
             buf.at(sec),

@@ -97,6 +97,15 @@ pub(crate) fn make_flow(t: i64, src: u32, dst: u32, port: u16, rng: &mut ChaCha8
     }
 }
 
+/// A heavy transfer (backups, batch exports, exfiltration): one long flow of 20–1100 MB.
+pub(crate) fn make_heavy_flow(t: i64, src: u32, dst: u32, port: u16, rng: &mut ChaCha8Rng) -> Flow {
+    let mut f = make_flow(t, src, dst, port, rng);
+    f.dur = rng.gen_range(300..3600);
+    f.packets = rng.gen_range(20_000..800_000);
+    f.bytes = f.packets as u64 * rng.gen_range(900..1400);
+    f
+}
+
 /// Everything generated for one day, before sorting and writing.
 pub(crate) struct DayBuf {
     /// First second of the day.
@@ -180,11 +189,7 @@ impl DayBuf {
 
     /// A heavy transfer (backups, batch exports): one long, large flow.
     pub fn heavy_flow(&mut self, t: i64, src: u32, dst: u32, port: u16, rng: &mut ChaCha8Rng) {
-        let mut f = make_flow(t, src, dst, port, rng);
-        f.dur = rng.gen_range(300..3600);
-        f.packets = rng.gen_range(20_000..800_000);
-        f.bytes = f.packets as u64 * rng.gen_range(900..1400);
-        self.flows.push(f);
+        self.flows.push(make_heavy_flow(t, src, dst, port, rng));
     }
 }
 

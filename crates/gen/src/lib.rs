@@ -6,13 +6,25 @@
 //! the LANL layout: `auth.txt`, `flows.txt`, `redteam.txt`, plus `labels.jsonl` (one
 //! [`Campaign`] per line) and `scenario.json`. Output depends only on the [`GenConfig`]: the same
 //! config gives byte-identical files on any machine.
+//!
+//! Three options change the enterprise without touching the defaults' output: [`NameStyle`]
+//! (descriptive or LANL-style anonymised names, rendered last, so the events are the same under
+//! every style), [`Topology`] (tiered or flat) and [`CampaignSet`] (the eight classic campaigns,
+//! or the extended set with variants, newer kinds and benign changes that naive detectors flag).
 
 mod attack;
 mod day;
 mod event;
+mod extended;
+mod kinds;
+mod names;
+mod options;
 mod topo;
+mod variety;
 
 pub use attack::KINDS as CAMPAIGN_KINDS;
+pub use extended::EXTENDED_KINDS as EXTENDED_CAMPAIGN_KINDS;
+pub use options::{CampaignSet, NameStyle, Topology};
 
 use event::{Auth, DayBuf, Flow, AUTH_TYPES, DAY, LOGON_TYPES, ORIENTATIONS};
 use rand::seq::SliceRandom;
@@ -37,6 +49,15 @@ pub struct GenConfig {
     pub size: f64,
     /// Whether to inject the attack campaigns.
     pub attacks: bool,
+    /// How names are written.
+    #[serde(default, skip_serializing_if = "NameStyle::is_default")]
+    pub names: NameStyle,
+    /// The enterprise's shape.
+    #[serde(default, skip_serializing_if = "Topology::is_default")]
+    pub topology: Topology,
+    /// Which campaigns (and benign changes) happen.
+    #[serde(default, skip_serializing_if = "CampaignSet::is_default")]
+    pub campaigns: CampaignSet,
 }
 
 impl Default for GenConfig {
@@ -47,6 +68,9 @@ impl Default for GenConfig {
             learn_days: 7,
             size: 1.0,
             attacks: true,
+            names: NameStyle::default(),
+            topology: Topology::default(),
+            campaigns: CampaignSet::default(),
         }
     }
 }
@@ -94,8 +118,11 @@ pub struct GenSummary {
 pub struct Campaign {
     /// `c1`, `c2`, … in start-time order.
     pub id: String,
-    /// One of [`CAMPAIGN_KINDS`].
+    /// One of [`CAMPAIGN_KINDS`] (classic set) or [`EXTENDED_CAMPAIGN_KINDS`].
     pub kind: String,
+    /// Which variant of its kind (extended set only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
     /// Identities as written in `auth.txt` (`name@DOM1`); for unauthenticated flows the source
     /// host's computer account.
     pub identities: Vec<String>,
@@ -158,7 +185,8 @@ pub fn generate(cfg: &GenConfig, dir: &Path) -> io::Result<GenSummary> {
     cfg.validate()?;
     std::fs::create_dir_all(dir)?;
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let mut topo = Topo::build(cfg.size, &mut rng);
+    let mut topo = Topo::build(cfg.size, cfg.topology, &mut rng);
+    names::render(&mut topo, cfg.names, cfg.seed);
 
     // Benign changes during the detection period.
     let det: Vec<u32> = (cfg.learn_days..cfg.days).collect();
@@ -166,6 +194,7 @@ pub fn generate(cfg: &GenConfig, dir: &Path) -> io::Result<GenSummary> {
     let mut benign = day::Benign {
         include_day: u32::MAX,
         second_ws: None,
+        variety: None,
     };
     if !det.is_empty() {
         let join_day = *det.choose(&mut rng).expect("detection days");
@@ -173,10 +202,17 @@ pub fn generate(cfg: &GenConfig, dir: &Path) -> io::Result<GenSummary> {
         topo.hosts[topo.new_host as usize].since = join;
         changes.push(BenignChange {
             time: join,
-            description: format!(
-                "new server {} joins (computer account, svc_monitor, svc_backup, svc_deploy and svc_sql_app reach it like its tier peers)",
-                topo.host(topo.new_host)
-            ),
+            description: if cfg.names == NameStyle::AnonymizedAll {
+                format!(
+                    "new server {} joins (its computer account and its tier's service accounts reach it like its tier peers)",
+                    topo.host(topo.new_host)
+                )
+            } else {
+                format!(
+                    "new server {} joins (computer account, svc_monitor, svc_backup, svc_deploy and svc_sql_app reach it like its tier peers)",
+                    topo.host(topo.new_host)
+                )
+            },
         });
         if let Some(h) = topo.deploy_skip {
             benign.include_day = *det.choose(&mut rng).expect("detection days");
@@ -209,12 +245,24 @@ pub fn generate(cfg: &GenConfig, dir: &Path) -> io::Result<GenSummary> {
         }
     }
 
-    // Attack campaigns, fully planned up front.
-    let planned = if cfg.attacks {
-        attack::plan(&topo, cfg.learn_days, cfg.days, &mut rng)
-    } else {
-        Vec::new()
+    // Attack campaigns, fully planned up front; then the extended set's benign changes, on days
+    // their identities are in no campaign.
+    let mut busy = extended::Busy::new(det.clone());
+    let planned = match (cfg.attacks, cfg.campaigns) {
+        (false, _) => Vec::new(),
+        (true, CampaignSet::Classic) => attack::plan(&topo, cfg.learn_days, cfg.days, &mut rng),
+        (true, CampaignSet::Extended) => {
+            extended::plan(&topo, cfg.learn_days, cfg.days, &mut rng, &mut busy)
+        }
     };
+    if cfg.campaigns == CampaignSet::Extended && !det.is_empty() {
+        let (variety, more) = variety::plan(&topo, &mut rng, &mut busy);
+        benign.variety = Some(variety);
+        changes.extend(
+            more.into_iter()
+                .map(|(time, description)| BenignChange { time, description }),
+        );
+    }
     let labels: Vec<Campaign> = planned
         .iter()
         .enumerate()

@@ -1,8 +1,10 @@
 //! The simulated enterprise: hosts, identities and who is supposed to reach what.
 
+use crate::options::Topology;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
 
 /// Domain suffix of every identity.
 pub(crate) const DOMAIN: &str = "@DOM1";
@@ -78,6 +80,8 @@ pub(crate) struct Topo {
     pub new_host: u32,
     /// The PROD-WEB host svc_deploy skips until a detection day.
     pub deploy_skip: Option<u32>,
+    /// Next number of each host name prefix.
+    next_number: BTreeMap<&'static str, usize>,
 }
 
 /// Elements of `v` whose position is `j` modulo `g` (never empty for a non-empty `v`).
@@ -119,11 +123,20 @@ impl Topo {
         (self.idents.len() - 1) as u32
     }
 
-    fn add_hosts(&mut self, prefix: &str, n: usize, width: usize, is_ws: bool) -> Vec<u32> {
-        (1..=n)
-            .map(|i| {
+    /// The next name with `prefix` (`PREFIX-01`, `PREFIX-02`, …): prefixes shared by several
+    /// roles number on across them.
+    fn next_name(&mut self, prefix: &'static str, width: usize) -> String {
+        let i = self.next_number.entry(prefix).or_insert(1);
+        *i += 1;
+        format!("{prefix}-{:0width$}", *i - 1)
+    }
+
+    fn add_hosts(&mut self, prefix: &'static str, n: usize, width: usize, is_ws: bool) -> Vec<u32> {
+        (0..n)
+            .map(|_| {
+                let name = self.next_name(prefix, width);
                 self.hosts.push(Host {
-                    name: format!("{prefix}-{i:0width$}"),
+                    name,
                     since: 0,
                     dc: 0,
                     phase: 0,
@@ -147,32 +160,57 @@ impl Topo {
             .collect()
     }
 
-    /// Builds the enterprise for scale `size`.
-    pub fn build(size: f64, rng: &mut ChaCha8Rng) -> Topo {
+    /// Builds the enterprise for scale `size` in the given shape.
+    pub fn build(size: f64, shape: Topology, rng: &mut ChaCha8Rng) -> Topo {
         let n = |base: f64| ((base * size).round() as usize).max(1);
         let g = n(1.0);
         let mut t = Topo::default();
-        t.dc = t.add_hosts("DC", n(3.0), 2, false);
-        t.web = t.add_hosts("PROD-WEB", n(8.0), 2, false);
-        t.app = t.add_hosts("PROD-APP", n(6.0), 2, false);
-        t.db = t.add_hosts("PROD-DB", n(3.0), 2, false);
-        t.k8s = t.add_hosts("PROD-K8S", n(4.0), 2, false);
-        t.stg_web = t.add_hosts("STG-WEB", n(2.0), 2, false);
-        t.stg_app = t.add_hosts("STG-APP", n(2.0), 2, false);
-        t.stg_db = t.add_hosts("STG-DB", n(1.0), 2, false);
-        t.dev_app = t.add_hosts("DEV-APP", n(4.0), 2, false);
-        t.dev_db = t.add_hosts("DEV-DB", n(1.0), 2, false);
-        t.ci = t.add_hosts("CI-RUNNER", n(2.0), 2, false);
-        t.ci_dev = t.add_hosts("CI-DEV", n(1.0), 2, false);
-        t.backup = t.add_hosts("BACKUP", g, 2, false);
-        t.monitor = t.add_hosts("MONITOR", g, 2, false);
-        t.batch = t.add_hosts("BATCH", g, 2, false);
-        t.jump = t.add_hosts("JUMP", n(1.0), 2, false);
-        t.fs = t.add_hosts("FS", n(1.0), 2, false);
-        t.proxy = t.add_hosts("PROXY", n(1.0), 2, false);
-        // The host that joins later takes the next free PROD-APP number.
+        let (app_prefix, ws_prefix) = match shape {
+            Topology::Tiered => {
+                t.dc = t.add_hosts("DC", n(3.0), 2, false);
+                t.web = t.add_hosts("PROD-WEB", n(8.0), 2, false);
+                t.app = t.add_hosts("PROD-APP", n(6.0), 2, false);
+                t.db = t.add_hosts("PROD-DB", n(3.0), 2, false);
+                t.k8s = t.add_hosts("PROD-K8S", n(4.0), 2, false);
+                t.stg_web = t.add_hosts("STG-WEB", n(2.0), 2, false);
+                t.stg_app = t.add_hosts("STG-APP", n(2.0), 2, false);
+                t.stg_db = t.add_hosts("STG-DB", n(1.0), 2, false);
+                t.dev_app = t.add_hosts("DEV-APP", n(4.0), 2, false);
+                t.dev_db = t.add_hosts("DEV-DB", n(1.0), 2, false);
+                t.ci = t.add_hosts("CI-RUNNER", n(2.0), 2, false);
+                t.ci_dev = t.add_hosts("CI-DEV", n(1.0), 2, false);
+                t.backup = t.add_hosts("BACKUP", g, 2, false);
+                t.monitor = t.add_hosts("MONITOR", g, 2, false);
+                t.batch = t.add_hosts("BATCH", g, 2, false);
+                t.jump = t.add_hosts("JUMP", n(1.0), 2, false);
+                t.fs = t.add_hosts("FS", n(1.0), 2, false);
+                t.proxy = t.add_hosts("PROXY", n(1.0), 2, false);
+                ("PROD-APP", ("WS", n(150.0)))
+            }
+            Topology::Flat => {
+                // No staging tier; test servers share the production servers' names and numbers.
+                t.dc = t.add_hosts("DC", n(2.0), 2, false);
+                t.web = t.add_hosts("WEB", n(4.0), 2, false);
+                t.app = t.add_hosts("APP", n(10.0), 2, false);
+                t.db = t.add_hosts("DB", n(2.0), 2, false);
+                t.k8s = t.add_hosts("NODE", n(6.0), 2, false);
+                t.dev_app = t.add_hosts("APP", n(3.0), 2, false);
+                t.dev_db = t.add_hosts("DB", n(1.0), 2, false);
+                t.ci = t.add_hosts("BUILD", n(1.0), 2, false);
+                t.ci_dev = t.add_hosts("BUILD", n(1.0), 2, false);
+                t.backup = t.add_hosts("BACKUP", g, 2, false);
+                t.monitor = t.add_hosts("MON", g, 2, false);
+                t.batch = t.add_hosts("SCHED", g, 2, false);
+                t.jump = t.add_hosts("JUMP", n(2.0), 2, false);
+                t.fs = t.add_hosts("FILES", n(2.0), 2, false);
+                t.proxy = t.add_hosts("PROXY", n(1.0), 2, false);
+                ("APP", ("PC", n(220.0)))
+            }
+        };
+        // The host that joins later takes the next free application server number.
+        let name = t.next_name(app_prefix, 2);
         t.hosts.push(Host {
-            name: format!("PROD-APP-{:02}", t.app.len() + 1),
+            name,
             since: i64::MAX,
             dc: 0,
             phase: 0,
@@ -181,7 +219,7 @@ impl Topo {
         t.new_host = (t.hosts.len() - 1) as u32;
         t.app.push(t.new_host);
         t.servers = (0..t.hosts.len() as u32).collect();
-        t.ws = t.add_hosts("WS", n(150.0), 4, true);
+        t.ws = t.add_hosts(ws_prefix.0, ws_prefix.1, 4, true);
 
         let ndc = t.dc.len();
         for h in 0..t.hosts.len() {
@@ -243,10 +281,15 @@ impl Topo {
             t.deploys.push(svc);
         }
         for j in 0..g {
-            let ident = t.ident(numbered("svc_deploy_dev", j));
+            // Flat: no environment in the name, the test deploy account numbers on.
+            let ident = t.ident(match shape {
+                Topology::Tiered => numbered("svc_deploy_dev", j),
+                Topology::Flat => numbered("svc_deploy", g + j),
+            });
             let tiers: Vec<Vec<u32>> = [&t.dev_app, &t.dev_db, &t.stg_web, &t.stg_app, &t.stg_db]
                 .into_iter()
                 .map(|v| part(v, g, j))
+                .filter(|tier| !tier.is_empty())
                 .collect();
             let svc = Svc {
                 ident,
@@ -276,13 +319,19 @@ impl Topo {
             };
             t.batches.push(svc);
         }
-        for i in 0..n(2.0) {
+        let k8s_accounts = match shape {
+            Topology::Tiered => n(2.0),
+            Topology::Flat => n(4.0),
+        };
+        for i in 0..k8s_accounts {
             let (ns, sa) = K8S_NAMES[i % K8S_NAMES.len()];
-            let round = i / K8S_NAMES.len();
-            let name = if round == 0 {
-                format!("system:serviceaccount:{ns}:{sa}{DOMAIN}")
-            } else {
-                format!("system:serviceaccount:{ns}{:02}:{sa}{DOMAIN}", round + 1)
+            let round = match i / K8S_NAMES.len() {
+                0 => String::new(),
+                r => format!("{:02}", r + 1),
+            };
+            let name = match shape {
+                Topology::Tiered => format!("system:serviceaccount:{ns}{round}:{sa}{DOMAIN}"),
+                Topology::Flat => format!("sa-{ns}{round}-{sa}{DOMAIN}"),
             };
             let ident = t.ident(name);
             let grp = i % g;
@@ -307,7 +356,11 @@ impl Topo {
         .copied()
         .filter(|&h| h != t.new_host)
         .collect();
-        for i in 0..n(3.0) {
+        let admins = match shape {
+            Topology::Tiered => n(3.0),
+            Topology::Flat => n(4.0),
+        };
+        for i in 0..admins {
             let ident = t.ident(format!("adm_U{:04}{DOMAIN}", i + 1));
             let k = rng.gen_range(3..=6).min(admin_targets.len());
             let servers = admin_targets.choose_multiple(rng, k).copied().collect();

@@ -1,5 +1,8 @@
 //! End-to-end checks of the generated files.
 
+mod common;
+
+use common::{gen, lines, read};
 use reachwatch_gen::{generate, read_labels, Campaign, GenConfig, CAMPAIGN_KINDS};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::ErrorKind;
@@ -19,25 +22,8 @@ fn small(seed: u64) -> GenConfig {
         days: 10,
         learn_days: 4,
         size: 0.2,
-        attacks: true,
+        ..GenConfig::default()
     }
-}
-
-fn read(dir: &Path, name: &str) -> String {
-    std::fs::read_to_string(dir.join(name)).unwrap()
-}
-
-fn lines(dir: &Path, name: &str) -> Vec<Vec<String>> {
-    read(dir, name)
-        .lines()
-        .map(|l| l.split(',').map(str::to_string).collect())
-        .collect()
-}
-
-fn gen(cfg: &GenConfig) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    generate(cfg, dir.path()).unwrap();
-    dir
 }
 
 #[test]
@@ -181,76 +167,15 @@ fn check_labels(cfg: &GenConfig) {
     assert_eq!(kinds, CAMPAIGN_KINDS.iter().copied().collect());
     let learn_end = 1 + cfg.learn_days as i64 * 86_400;
     let auth = lines(d, "auth.txt");
-    let auth_keys: BTreeSet<(String, String, String, String)> = auth
-        .iter()
-        .map(|r| (r[0].clone(), r[1].clone(), r[3].clone(), r[4].clone()))
-        .collect();
-    let red: BTreeSet<Vec<String>> = lines(d, "redteam.txt").into_iter().collect();
-    let flow_keys: BTreeSet<(String, String, String, String)> = lines(d, "flows.txt")
+    let learned_flows: BTreeSet<(String, String)> = lines(d, "flows.txt")
         .into_iter()
-        .map(|r| (r[0].clone(), r[2].clone(), r[4].clone(), r[5].clone()))
+        .filter(|r| r[0].parse::<i64>().unwrap() < learn_end)
+        .map(|r| (r[2].clone(), r[4].clone()))
         .collect();
-    // What each identity did during the learning period (LogOn, any logon type).
-    let mut learned: BTreeSet<(String, String, String, String)> = BTreeSet::new();
-    let mut learned_flows: BTreeSet<(String, String)> = BTreeSet::new();
-    for r in &auth {
-        if r[0].parse::<i64>().unwrap() < learn_end && r[7] == "LogOn" {
-            learned.insert((r[1].clone(), r[3].clone(), r[4].clone(), r[6].clone()));
-        }
-    }
-    for r in lines(d, "flows.txt") {
-        if r[0].parse::<i64>().unwrap() < learn_end {
-            learned_flows.insert((r[2].clone(), r[4].clone()));
-        }
-    }
-    let mut red_total = 0;
     let ids: BTreeSet<&str> = labels.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids.len(), 8);
+    let red_total = common::check_events(d, &labels, learn_end, &[]);
     for c in &labels {
-        assert!(
-            c.start >= learn_end,
-            "{} starts in the learning period",
-            c.kind
-        );
-        assert!(c.start <= c.end && !c.events.is_empty());
-        assert_eq!(c.start, c.events[0].time);
-        for e in &c.events {
-            assert!(e.time >= learn_end);
-            assert!(c.identities.contains(&e.identity), "{}: {e:?}", c.kind);
-            assert!(c.hosts.contains(&e.src) && c.hosts.contains(&e.dst));
-            let t = e.time.to_string();
-            if e.kind == "auth" {
-                red_total += 1;
-                let key = (t.clone(), e.identity.clone(), e.src.clone(), e.dst.clone());
-                assert!(auth_keys.contains(&key), "{}: missing auth {key:?}", c.kind);
-                let row = vec![t, e.identity.clone(), e.src.clone(), e.dst.clone()];
-                assert!(red.contains(&row), "{}: missing redteam {row:?}", c.kind);
-            } else {
-                assert_eq!(e.kind, "flow");
-                let port = e.port.expect("flow port").to_string();
-                let key = (t, e.src.clone(), e.dst.clone(), port);
-                assert!(flow_keys.contains(&key), "{}: missing flow {key:?}", c.kind);
-            }
-        }
-        // Every successful attack logon is something its identity never did while learning.
-        for e in c.events.iter().filter(|e| e.kind == "auth") {
-            let row = auth
-                .iter()
-                .find(|r| {
-                    r[0] == e.time.to_string()
-                        && r[1] == e.identity
-                        && r[3] == e.src
-                        && r[4] == e.dst
-                })
-                .unwrap();
-            let key = (
-                row[1].clone(),
-                row[3].clone(),
-                row[4].clone(),
-                row[6].clone(),
-            );
-            assert!(!learned.contains(&key), "{}: not novel {key:?}", c.kind);
-        }
         match c.kind.as_str() {
             "flow-only" => {
                 let pairs: BTreeSet<(&str, &str)> = c
@@ -295,7 +220,7 @@ fn check_labels(cfg: &GenConfig) {
             _ => {}
         }
     }
-    assert_eq!(red.len(), red_total);
+    assert_eq!(lines(d, "redteam.txt").len(), red_total);
 }
 
 #[test]
@@ -395,6 +320,7 @@ fn invalid_config_rejected() {
         size: 0.05,
         attacks: false,
         seed: 1,
+        ..GenConfig::default()
     };
     let s = generate(&ok, dir.path()).unwrap();
     assert_eq!(s.campaigns, 0);

@@ -300,8 +300,17 @@ pub fn decode_files(
     let mut auth = AuthBuilder::new();
     let mut flows = FlowBuilder::new();
     for path in paths {
-        let (reader, format) = open(path, format)?;
-        let rx = spawn_decoder(reader, format, stream, path.display().to_string());
+        // Windows logs (EVTX, event JSON/XML, directories of them) are read as one collection.
+        let opts = reachwatch_formats::windows::collection::Options::default();
+        let rx = match reachwatch_formats::windows::collection::open(path, format, &opts)
+            .with_context(|| format!("cannot read {}", path.display()))?
+        {
+            Some((rx, _)) => rx,
+            None => {
+                let (reader, format) = open(path, format)?;
+                spawn_decoder(reader, format, stream, path.display().to_string())
+            }
+        };
         let mut names: Vec<Box<str>> = vec![];
         let mut lines = 0;
         kinds.cache.clear();

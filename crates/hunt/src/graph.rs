@@ -120,6 +120,13 @@ fn non_empty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
 
+/// Saves an engine's reach graph as Parquet tables in `dir` (what `replay --graph-out` does).
+pub fn save_graph(engine: &reachwatch_engine::Engine, dir: &Path) -> Result<()> {
+    GraphTables::from_graph(engine.graph(), engine.symbols())?
+        .save(dir)
+        .with_context(|| format!("saving the reach graph to {}", dir.display()))
+}
+
 impl GraphTables {
     /// Builds the tables from an engine's graph and symbol table (rows sorted by name).
     pub fn from_graph(g: &Graph, syms: &Interner) -> Result<GraphTables> {

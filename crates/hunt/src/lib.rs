@@ -15,6 +15,6 @@ pub mod graph;
 pub mod output;
 pub mod session;
 
-pub use graph::GraphTables;
+pub use graph::{save_graph, GraphTables};
 pub use output::OutputFormat;
 pub use session::{Hunt, InputFormat, QueryError};

@@ -227,6 +227,21 @@ impl Hunt {
         )
     }
 
+    /// Registers the reach graph of `dir`: tables saved by `replay --graph-out`, or the engine
+    /// state of a `run` checkpoint directory.
+    pub fn register_graph_at(&mut self, dir: &Path) -> Result<()> {
+        if !dir.join(reachwatch_checkpoint::FILE_NAME).is_file() {
+            return self.register_graph_dir(dir);
+        }
+        let cp = reachwatch_checkpoint::Checkpoint::read(dir)?
+            .with_context(|| format!("no checkpoint in {}", dir.display()))?;
+        let rules = std::sync::Arc::new(reachwatch_rules::builtin());
+        let engine = reachwatch_engine::Engine::restore_with_rules(&cp.engine, rules)
+            .map_err(|e| anyhow::anyhow!("checkpoint in {}: {e}", dir.display()))?;
+        let tables = crate::GraphTables::from_graph(engine.graph(), engine.symbols())?;
+        self.register_graph(&tables)
+    }
+
     /// Registers the graph tables (`edges`, `identities`, `destinations`) from a graph directory
     /// written by `replay --graph-out`.
     pub fn register_graph_dir(&mut self, dir: &Path) -> Result<()> {
@@ -368,7 +383,8 @@ fn table_url(p: &Path) -> Result<String> {
 }
 
 /// Expands log inputs into files: a file as is, a directory's files (sorted, not hidden, not
-/// recursive), a glob in the last path component (`logs/auth-*.txt`).
+/// recursive), a glob in the last path component (`logs/auth-*.txt`). A directory holding
+/// Windows logs stays one input (read as a collection).
 pub fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = vec![];
     for input in inputs {
@@ -394,6 +410,11 @@ pub fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             }
             found.sort();
             out.extend(found);
+        } else if input.is_dir()
+            && reachwatch_formats::windows::collection::holds_windows_logs(input)
+        {
+            // A collection of Windows logs is one input: its files are merged in time.
+            out.push(input.clone());
         } else if input.is_dir() {
             let files = list_dir(input)?;
             if files.is_empty() {

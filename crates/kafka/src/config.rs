@@ -73,6 +73,11 @@ pub struct SourceConfig {
     /// `cloudtrail`, `k8s`, `ocsf` (default `native`; `auto` is not accepted on a stream).
     #[serde(default = "default_format")]
     pub format: String,
+    /// How late the topic's records are expected to arrive, e.g. `15m` for VPC Flow Logs
+    /// (default `0s`): while a partition of it has nothing buffered, the event-time merge
+    /// waits this long (wall clock, at least `pipeline.idle_timeout`) before going on without it.
+    #[serde(default)]
+    pub max_delay: Option<String>,
 }
 
 /// `[sinks]`.
@@ -164,6 +169,10 @@ pub struct PipelineConfig {
     /// from a retained topic without touching the group's offsets).
     #[serde(default = "default_true")]
     pub commit: bool,
+    /// Records whose absolute event time is further ahead of the wall clock than this are
+    /// refused as clock skew (default `5m`; `0s` turns the check off).
+    #[serde(default = "default_max_future")]
+    pub max_future: String,
 }
 
 impl Default for PipelineConfig {
@@ -173,6 +182,7 @@ impl Default for PipelineConfig {
             queue_capacity: default_queue(),
             from_start: false,
             commit: true,
+            max_future: default_max_future(),
         }
     }
 }
@@ -183,6 +193,10 @@ impl Default for PipelineConfig {
 pub struct MetricsConfig {
     /// Serve `/metrics`, `/healthz`, `/readyz` on this `host:port` (default: not served).
     pub addr: Option<String>,
+    /// Also serve the web view under `/ui/` on that address: the alerts of `sinks.alerts_file`
+    /// and the reach graph of the checkpoint (default: `false`).
+    #[serde(default)]
+    pub ui: bool,
 }
 
 fn default_group() -> String {
@@ -209,6 +223,9 @@ fn default_reload() -> String {
 fn default_idle() -> String {
     "5s".into()
 }
+fn default_max_future() -> String {
+    "5m".into()
+}
 fn default_queue() -> usize {
     1_000
 }
@@ -225,6 +242,8 @@ pub struct Source {
     pub stream: Stream,
     /// Format of its records.
     pub format: Format,
+    /// How late its records are expected to arrive (wall clock).
+    pub max_delay: Duration,
 }
 
 /// The configuration, validated and with its durations parsed.
@@ -240,6 +259,8 @@ pub struct Settings {
     pub checkpoint_interval: Duration,
     /// Idle timeout of the merge.
     pub idle_timeout: Duration,
+    /// Records further ahead of the wall clock than this are refused (`None`: not checked).
+    pub max_future: Option<Duration>,
     /// Engine overrides (ms).
     pub learn: Option<Ts>,
     /// Lateness override (ms).
@@ -337,10 +358,15 @@ impl RunConfig {
             if sources.iter().any(|x: &Source| x.topic == s.topic) {
                 bail!("sources[{i}].topic `{}` is listed twice", s.topic);
             }
+            let max_delay = match &s.max_delay {
+                Some(d) => duration(&format!("sources[{i}].max_delay"), d)?,
+                None => Duration::ZERO,
+            };
             sources.push(Source {
                 topic: s.topic.clone(),
                 stream,
                 format,
+                max_delay,
             });
         }
         sources.sort_by_key(|s| s.stream == Stream::Flows);
@@ -360,6 +386,14 @@ impl RunConfig {
             .alert_format
             .parse()
             .map_err(|e| anyhow::anyhow!("sinks.alert_format: {e}"))?;
+        if self.metrics.ui {
+            if self.metrics.addr.is_none() {
+                bail!("metrics.ui needs metrics.addr: the web view is served on that address");
+            }
+            if sinks.alerts_file.is_none() || alert_format != AlertFormat::Native {
+                bail!("metrics.ui shows the alerts of sinks.alerts_file: set it, with alert_format = \"native\"");
+            }
+        }
         let checkpoint_interval = duration("checkpoint.interval", &self.checkpoint.interval)?;
         if checkpoint_interval.is_zero() {
             bail!("checkpoint.interval must be above zero");
@@ -377,7 +411,9 @@ impl RunConfig {
                 .transpose()
         };
         let reload = duration("engine.reload_interval", &self.engine.reload_interval)?;
+        let max_future = duration("pipeline.max_future", &self.pipeline.max_future)?;
         Ok(Settings {
+            max_future: (!max_future.is_zero()).then_some(max_future),
             reload_interval: (!reload.is_zero()).then_some(reload),
             learn: ms("engine.learn", &self.engine.learn)?,
             lateness: ms("engine.lateness", &self.engine.lateness)?,
@@ -606,5 +642,45 @@ pipeline:
         assert!(o.contains(&("bootstrap.servers".into(), "b1:9093,b2:9093".into())));
         assert!(o.contains(&("sasl.username".into(), "rw".into())));
         assert!(o.contains(&("sasl.password".into(), "secret".into())));
+    }
+
+    #[test]
+    fn the_web_view_needs_the_metrics_address_and_a_native_alert_file() {
+        let with = |extra: &str| {
+            RunConfig::parse(&format!("{MINIMAL}{extra}")).and_then(RunConfig::validate)
+        };
+        let ok = with("[metrics]\naddr = \"127.0.0.1:0\"\nui = true\n");
+        let err = ok.map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("sinks.alerts_file"), "{err}");
+        let file = MINIMAL.replace(
+            "alerts_topic = \"alerts\"",
+            "alerts_topic = \"alerts\"\nalerts_file = \"/tmp/a.jsonl\"",
+        );
+        let s = RunConfig::parse(&format!(
+            "{file}[metrics]\naddr = \"127.0.0.1:0\"\nui = true\n"
+        ))
+        .unwrap()
+        .validate()
+        .unwrap();
+        assert!(s.raw.metrics.ui);
+        let err = RunConfig::parse(&format!("{file}[metrics]\nui = true\n"))
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("metrics.addr"), "{err}");
+        let ecs = file.replace("[sinks]", "[sinks]\nalert_format = \"ecs\"");
+        let err = RunConfig::parse(&format!(
+            "{ecs}[metrics]\naddr = \"127.0.0.1:0\"\nui = true\n"
+        ))
+        .unwrap()
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("native"), "{err}");
+        assert!(
+            !RunConfig::parse(MINIMAL).unwrap().metrics.ui,
+            "off by default"
+        );
     }
 }

@@ -63,7 +63,7 @@ fn key_of(
     syms: &mut Interner,
     line: &[u8],
 ) -> (Vec<u8>, Option<i64>) {
-    match dec.decode(line, syms) {
+    match reachwatch_formats::lines::decode_guarded(dec, line, syms) {
         Ok(Some(Event::Auth(a))) => (
             syms.resolve(a.src.unwrap_or(a.identity))
                 .as_bytes()
@@ -144,7 +144,19 @@ fn finish(producer: &ThreadedProducer<Failures>) -> Result<()> {
 }
 
 fn send(producer: &ThreadedProducer<Failures>, topic: &str, key: &[u8], line: &[u8]) -> Result<()> {
-    let mut record = BaseRecord::to(topic).payload(line).key(key);
+    send_waiting(producer, BaseRecord::to(topic).payload(line).key(key))
+}
+
+/// Sends a record, waiting while the producer's queue is full.
+pub(crate) fn send_waiting<C, K, P>(
+    producer: &ThreadedProducer<C>,
+    mut record: BaseRecord<'_, K, P>,
+) -> Result<()>
+where
+    C: ProducerContext<DeliveryOpaque = ()>,
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
     loop {
         match producer.send(record) {
             Ok(()) => return Ok(()),
@@ -152,7 +164,7 @@ fn send(producer: &ThreadedProducer<Failures>, topic: &str, key: &[u8], line: &[
                 record = r;
                 std::thread::sleep(Duration::from_millis(1));
             }
-            Err((e, _)) => bail!("producing to {topic}: {e}"),
+            Err((e, r)) => bail!("producing to {}: {e}", r.topic),
         }
     }
 }

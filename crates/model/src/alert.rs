@@ -176,6 +176,13 @@ pub struct Alert {
     pub attack: Vec<String>,
     /// One-line explanation.
     pub summary: String,
+    /// Set when a record that arrived after the watermark had passed it (but within the late
+    /// window) made the incident: processed out of order, as it arrived.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub late: bool,
+    /// How far behind the watermark that record was, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub late_by: Option<Seconds>,
     /// The evidence.
     pub evidence: Evidence,
 }

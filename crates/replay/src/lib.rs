@@ -82,6 +82,18 @@ pub fn replay_with_end(
     on_alert: impl FnMut(&Alert),
     on_end: impl FnOnce(&Engine) -> Result<()>,
 ) -> Result<ReplaySummary> {
+    replay_prepared(opts, formats, |_| {}, on_alert, on_end)
+}
+
+/// [`replay_with_end`], with `prepare` given the engine before the first event (e.g. to turn on
+/// [`Engine::record_scores`]).
+pub fn replay_prepared(
+    opts: &ReplayOptions,
+    formats: &ReplayFormats,
+    prepare: impl FnOnce(&mut Engine),
+    on_alert: impl FnMut(&Alert),
+    on_end: impl FnOnce(&Engine) -> Result<()>,
+) -> Result<ReplaySummary> {
     let started = Instant::now();
     let mut inputs = vec![];
     for (path, format, stream) in [
@@ -90,10 +102,8 @@ pub fn replay_with_end(
     ] {
         if let Some(p) = path {
             let format = format.unwrap_or(opts.format);
-            inputs.push((
-                FileSource::open(p, format, stream, formats.announce)?,
-                stream,
-            ));
+            let source = FileSource::open(p, format, stream, formats.announce, opts.progress)?;
+            inputs.push((source, stream));
         }
     }
     anyhow::ensure!(
@@ -106,13 +116,10 @@ pub fn replay_with_end(
         .or((formats.absolute_timestamps && absolute).then_some(0));
     let mut engine = Engine::with_rules(opts.rules.clone());
     engine.set_time_base(base_time.unwrap_or(0));
+    prepare(&mut engine);
     let sources = inputs
         .iter()
-        .map(|(i, stream)| Source {
-            name: i.name.clone(),
-            label: stream.name().to_string(),
-            stream: *stream,
-        })
+        .map(|(i, stream)| Source::new(i.name.clone(), stream.name(), *stream))
         .collect();
     let mut runner = Runner::new(
         engine,
@@ -139,9 +146,9 @@ pub fn replay_with_end(
         // An input with nothing buffered holds the merge back: read it (or learn it has ended).
         for &i in &open {
             if runner.buffered((i, 0)) == 0 {
-                match inputs[i].0.next()? {
+                match inputs[i].0.next_batch()? {
                     Some(batch) => runner.offer((i, 0), i, batch, now, &mut sink)?,
-                    None => runner.at_end((i, 0)),
+                    None => runner.at_end((i, 0), now),
                 }
             }
         }

@@ -2,12 +2,13 @@
 //! decoded on a thread of its own into batches for the runner.
 
 use anyhow::{Context, Result};
-use reachwatch_formats::lines::{spawn_decoder, Batch};
+use reachwatch_formats::lines::{spawn_decoder, Batch, Batches};
+use reachwatch_formats::windows::collection;
 use reachwatch_formats::{sniff, Format, Stream};
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
-use std::sync::mpsc::Receiver;
+use std::time::Duration;
 
 /// Bytes read ahead to detect an input's format.
 const SNIFF_BYTES: usize = 64 * 1024;
@@ -18,26 +19,46 @@ pub struct FileSource {
     pub name: String,
     /// The format it is read as (detected when `auto` was asked for).
     pub format: Format,
-    rx: Receiver<io::Result<Batch>>,
+    batches: Batches,
 }
 
 impl FileSource {
     /// Opens `path` and starts decoding it as `format` on the `stream`; `announce` says on
-    /// standard error which format `auto` detected.
-    pub fn open(path: &Path, format: Format, stream: Stream, announce: bool) -> Result<FileSource> {
+    /// standard error which format `auto` detected. Windows logs (EVTX, event JSON or XML, and
+    /// directories of them) are read as one collection merged in time, with progress on standard
+    /// error every `progress`.
+    pub fn open(
+        path: &Path,
+        format: Format,
+        stream: Stream,
+        announce: bool,
+        progress: Option<Duration>,
+    ) -> Result<FileSource> {
         let name = path.display().to_string();
-        let (reader, format) = resolve_format(open_input(path)?, format, &name, announce)?;
-        let rx = spawn_decoder(reader, format, stream, name.clone());
-        Ok(FileSource { name, format, rx })
+        let opts = collection::Options { progress, announce };
+        let opened =
+            collection::open(path, format, &opts).with_context(|| format!("cannot read {name}"))?;
+        let (batches, format) = match opened {
+            Some(opened) => opened,
+            None => {
+                let (reader, format) = resolve_format(open_input(path)?, format, &name, announce)?;
+                (spawn_decoder(reader, format, stream, name.clone()), format)
+            }
+        };
+        Ok(FileSource {
+            name,
+            format,
+            batches,
+        })
     }
 
-    /// The next batch, waiting for it; `None` at the end of the input.
-    pub fn next(&self) -> Result<Option<Batch>> {
-        match self.rx.recv() {
-            Ok(Ok(batch)) => Ok(Some(batch)),
-            Ok(Err(e)) => Err(e).with_context(|| format!("reading {}", self.name)),
-            Err(_) => Ok(None),
-        }
+    /// The next batch, waiting for it; `None` after the last one. A decoding thread that
+    /// stopped before the end of its input is an error, never an end.
+    pub fn next_batch(&mut self) -> Result<Option<Batch>> {
+        self.batches
+            .next()
+            .transpose()
+            .with_context(|| format!("reading {}", self.name))
     }
 }
 

@@ -15,6 +15,13 @@ pub struct Settings {
     pub lateness: Ts,
     /// How far ahead of the latest event time an event may be before it is clock skew.
     pub max_skew: Ts,
+    /// How far behind the watermark a late event may be and still be processed (out of order,
+    /// as it arrives); older ones are refused.
+    pub late_window: Ts,
+    /// A record this far ahead of its input's time is believed only once more records of the
+    /// input follow it there; the input's next record back at the old time refutes it (clock
+    /// skew). 0 turns the check off.
+    pub max_jump: Ts,
     /// A flow may start this long before its authentication.
     pub join_before: Ts,
     /// A flow may start this long after its authentication.

@@ -284,3 +284,28 @@ impl Doc<'_> {
         pos
     }
 }
+
+/// The node at `key` of `map`; a problem at the mapping when it is missing.
+pub fn required<'n>(
+    doc: &mut Doc<'_>,
+    map: &'n MarkedMappingNode,
+    key: &str,
+    what: &str,
+) -> Option<&'n Node> {
+    let n = map.get_node(key);
+    if n.is_none() {
+        let pos = doc.map_pos(map);
+        doc.error_at(pos, format!("{what} needs `{key}`"));
+    }
+    n
+}
+
+/// A string or list of strings of glob patterns, lowercased; none may be empty.
+pub fn lower_globs(doc: &mut Doc<'_>, node: &Node, what: &str) -> Option<Vec<String>> {
+    let v = doc.strings(node, what)?;
+    if v.iter().any(|p| p.is_empty()) {
+        doc.error(node.span(), format!("{what}: empty pattern"));
+        return None;
+    }
+    Some(v.into_iter().map(|p| p.to_ascii_lowercase()).collect())
+}

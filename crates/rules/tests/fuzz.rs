@@ -1,5 +1,5 @@
-//! The rule compiler and the condition language never panic, whatever the input: they return
-//! problems with positions inside the file instead.
+//! The rule compiler and the condition language never panic, whatever the input (multi-byte text
+//! included): they return problems with positions inside the file instead.
 
 use proptest::prelude::*;
 use reachwatch_rules::condition::{compile as compile_condition, Scope};
@@ -66,6 +66,35 @@ fn mutate(text: &str, ops: &[(u8, usize, usize, String)]) -> String {
     lines.join("\n")
 }
 
+/// Multi-byte text to splice in: two-, three- and four-byte characters, a zero-width space, and
+/// combining marks.
+const WIDE: &str = "[é€😀\u{200b}\u{301}ßЖ中]{1,8}";
+
+/// Inserts `s` into the `k`-th scalar of `text` (after `: `, `- `, `[`, `{`, `, ` or a quote), at
+/// a character boundary `at` bytes in at most.
+fn splice_scalar(text: &str, k: usize, at: usize, s: &str) -> String {
+    let starts: Vec<usize> = text
+        .char_indices()
+        .filter(|&(i, c)| {
+            matches!(c, '[' | '{' | '"' | '\'')
+                || ((c == ' ') && i > 0 && matches!(text.as_bytes()[i - 1], b':' | b'-' | b','))
+        })
+        .map(|(i, c)| i + c.len_utf8())
+        .collect();
+    if starts.is_empty() {
+        return format!("{s}{text}");
+    }
+    let start = starts[k % starts.len()];
+    let end = text[start..]
+        .find([',', ']', '}', '\n', '"', '\''])
+        .map_or(text.len(), |e| start + e);
+    let mut cut = start + at % (end - start + 1);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{s}{}", &text[..cut], &text[cut..])
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
@@ -82,10 +111,67 @@ proptest! {
     #[test]
     fn mutated_rule_files_never_panic(
         idx in 0usize..4,
-        ops in proptest::collection::vec((any::<u8>(), any::<usize>(), any::<usize>(), "[a-z:\\-{}\\[\\] '\"0-9]{0,12}"), 1..6),
+        ops in proptest::collection::vec((any::<u8>(), any::<usize>(), any::<usize>(), prop_oneof!["[a-z:\\-{}\\[\\] '\"0-9]{0,12}", WIDE, "\\PC{0,8}"]), 1..6),
     ) {
         let text = default_sources()[idx].text.clone();
         check(idx, mutate(&text, &ops));
+    }
+
+    #[test]
+    fn arbitrary_unicode_never_panics(text in "\\PC{0,300}", idx in 0usize..4) {
+        check(idx, text);
+    }
+
+    #[test]
+    fn multi_byte_text_spliced_into_any_scalar_never_panics(
+        idx in 0usize..4,
+        splices in proptest::collection::vec((any::<usize>(), any::<usize>(), prop_oneof![WIDE, "\\PC{1,6}"]), 1..4),
+    ) {
+        let mut text = default_sources()[idx].text.clone();
+        for (k, at, s) in &splices {
+            text = splice_scalar(&text, *k, *at, s);
+        }
+        check(idx, text);
+    }
+
+    #[test]
+    fn an_attack_id_is_accepted_exactly_when_it_is_a_technique_id(
+        id in prop_oneof!["T[0-9]{4}(\\.[0-9]{3})?", "T?[0-9€é.]{0,9}", "\\PC{0,10}"],
+    ) {
+        let mut sources = default_sources();
+        sources.push(Source {
+            name: "90-local.yaml".into(),
+            text: format!(
+                "detections:\n  - id: mine\n    condition: new_edge\n    attack: ['{}']\n",
+                id.replace('\'', "''")
+            ),
+        });
+        let technique = id.len() >= 5
+            && id.starts_with('T')
+            && id.chars().skip(1).take(4).all(|c| c.is_ascii_digit())
+            && (id.chars().count() == 5
+                || (id.chars().count() == 9
+                    && id.chars().nth(5) == Some('.')
+                    && id.chars().skip(6).all(|c| c.is_ascii_digit())));
+        match compile(&sources) {
+            Ok(_) => prop_assert!(technique, "{id:?} accepted"),
+            Err(p) => {
+                let expected = format!("90-local.yaml:4:13: `{id}` is not an ATT&CK technique id");
+                prop_assert!(!technique, "{id:?} refused: {p}");
+                prop_assert!(p.0.iter().any(|p| p.to_string().starts_with(&expected)), "{p}");
+            }
+        }
+    }
+
+    #[test]
+    fn conditions_never_panic_on_unicode(src in "(new_edge|and|or|not|\\(|\\)|'€'|\"ß\"|€|😀| |\\PC){0,40}") {
+        let macros = BTreeMap::new();
+        let lists = BTreeMap::new();
+        if let Err(e) = compile_condition(&src, &Scope { macros: &macros, lists: &lists }) {
+            prop_assert!(e.offset <= src.len());
+            prop_assert!(src.is_char_boundary(e.offset), "offset {} inside a character of {src:?}", e.offset);
+            prop_assert!(!e.message.is_empty());
+        }
     }
 
     #[test]

@@ -250,3 +250,16 @@ fn the_shipped_rules_directory_compiles_and_equals_the_embedded_copy() {
     assert_eq!(from_disk.weights, embedded.weights);
     assert_eq!(from_disk.inventory, embedded.inventory);
 }
+
+#[test]
+fn multi_byte_attack_ids_are_problems_at_their_position() {
+    for id in ["Tab€x", "T102€", "T10€", "T1021€1", "T€123", "€1021"] {
+        assert_problem(
+            &format!("detections:\n  - id: mine\n    condition: new_edge\n    attack: [T1021, \"{id}\"]\n"),
+            &format!("90-local.yaml:4:13: `{id}` is not an ATT&CK technique id like T1021 or T1021.002"),
+        );
+    }
+    let valid =
+        "detections:\n  - id: mine\n    condition: new_edge\n    attack: [T1021, T1021.002]\n";
+    assert_eq!(problems(valid), Vec::<String>::new());
+}

@@ -11,8 +11,10 @@
 
 pub mod alerts;
 pub mod merge;
+pub mod raw;
 mod runner;
 pub mod sink;
+pub mod skew;
 mod summary;
 pub mod symbols;
 

@@ -38,6 +38,15 @@ struct Part<T> {
     at_end: bool,
     /// Records taken off the queue so far.
     taken: u64,
+    /// How long the partition holds the merge back once at its end with nothing buffered.
+    idle: Duration,
+}
+
+impl<T> Part<T> {
+    /// At its end and silent for its idle timeout: it no longer holds the merge back.
+    fn is_idle(&self, now: Instant) -> bool {
+        self.at_end && now.saturating_duration_since(self.last_received) >= self.idle
+    }
 }
 
 /// A stretch of the merge: records of `key` are next until the head `until` (event time,
@@ -75,7 +84,26 @@ impl<T> Merge<T> {
             last_received: now,
             at_end: false,
             taken: 0,
+            idle: self.idle,
         });
+    }
+
+    /// Sets how long the input holds the merge back once at its end with nothing buffered.
+    pub fn set_idle(&mut self, key: SourceKey, idle: Duration) {
+        if let Some(p) = self.parts.get_mut(&key) {
+            p.idle = idle;
+        }
+    }
+
+    /// The input with nothing buffered that holds the merge back now, if one does.
+    pub fn blocked_by(&self, now: Instant) -> Option<SourceKey> {
+        if self.parts.values().all(|p| p.queue.is_empty()) {
+            return None;
+        }
+        self.parts
+            .iter()
+            .find(|(_, p)| p.queue.is_empty() && !p.is_idle(now))
+            .map(|(&k, _)| k)
     }
 
     /// Stops tracking a partition; returns what it still had buffered.
@@ -169,8 +197,9 @@ impl<T> Merge<T> {
 
     /// Where the merge goes next: the partition whose head is next in event time, and the head
     /// of the next other partition, before which its records come first. `None` when nothing is
-    /// buffered, or when a partition with nothing buffered is still within its idle timeout
-    /// (wait for it), unless `all` (a final drain: empty partitions are passed over).
+    /// buffered, or when a partition with nothing buffered must be waited for: while records are
+    /// on their way (its end is not reached), and at its end until its idle timeout has passed;
+    /// unless `all` (a final drain: empty partitions are passed over).
     pub fn next_run(&self, now: Instant, all: bool) -> Option<Run> {
         let mut best: Option<(i64, SourceKey)> = None;
         let mut second = None;
@@ -185,14 +214,8 @@ impl<T> Merge<T> {
                         second = head;
                     }
                 }
-                None if all => {}
-                None => {
-                    let idle =
-                        p.at_end && now.saturating_duration_since(p.last_received) >= self.idle;
-                    if !idle {
-                        return None;
-                    }
-                }
+                None if all || p.is_idle(now) => {}
+                None => return None,
             }
         }
         best.map(|(_, key)| Run { key, until: second })
@@ -258,7 +281,7 @@ impl<T> Merge<T> {
         self.parts
             .values()
             .filter(|p| p.queue.is_empty() && p.at_end)
-            .map(|p| p.last_received + self.idle)
+            .map(|p| p.last_received + p.idle)
             .filter(|&d| d > now)
             .min()
     }
@@ -268,11 +291,11 @@ impl<T> Merge<T> {
 mod tests {
     use super::*;
 
-    /// A merge of partitions (0,0) and (0,1) of one topic, assigned at `t0`.
+    /// A merge of one partition of each of two topics, (0,0) and (1,0), assigned at `t0`.
     fn two_partitions(t0: Instant, idle: Duration) -> Merge<()> {
         let mut m = Merge::new(10, idle);
         m.assign((0, 0), t0);
-        m.assign((0, 1), t0);
+        m.assign((1, 0), t0);
         m
     }
 
@@ -305,7 +328,7 @@ mod tests {
     fn an_idle_partition_stops_holding_back_the_others_after_the_timeout() {
         let (t0, idle) = (Instant::now(), Duration::from_secs(5));
         let mut m = two_partitions(t0, idle);
-        m.push((0, 1), item(1, 0), t0);
+        m.push((1, 0), item(1, 0), t0);
         assert_eq!(
             m.pop(t0 + Duration::from_secs(60)),
             None,
@@ -321,10 +344,10 @@ mod tests {
             "a passed deadline is not a wake-up"
         );
         let (k, i) = m.pop(t0 + idle).unwrap();
-        assert_eq!((k, i.time), ((0, 1), 1));
+        assert_eq!((k, i.time), ((1, 0), 1));
         // Data on the idle partition joins the merge again at once, and it is no longer at its end.
         m.push((0, 0), item(3, 0), t0 + idle);
-        m.push((0, 1), item(2, 1), t0 + idle);
+        m.push((1, 0), item(2, 1), t0 + idle);
         assert!(!m.is_at_end((0, 0)));
         assert_eq!(m.pop(t0 + idle).unwrap().1.time, 2);
     }
@@ -335,20 +358,20 @@ mod tests {
         let mut m = two_partitions(t0, idle);
         // Both partitions are read to their end at t0; (0,0) ends earlier in event time.
         m.push((0, 0), item(1, 0), t0);
-        m.push((0, 1), item(2, 0), t0);
-        m.push((0, 1), item(3, 1), t0);
+        m.push((1, 0), item(2, 0), t0);
+        m.push((1, 0), item(3, 1), t0);
         m.at_end((0, 0));
-        m.at_end((0, 1));
+        m.at_end((1, 0));
         // Long after, the merge uses up (0,0): nothing arrived from it for more than the idle
-        // timeout, so it does not hold (0,1) back.
+        // timeout, so it does not hold (1,0) back.
         let later = t0 + Duration::from_secs(10);
         let order: Vec<_> = std::iter::from_fn(|| m.pop(later).map(|(_, i)| i.time)).collect();
         assert_eq!(order, vec![1, 2, 3]);
-        // A record that just arrived restarts the clock: (0,1) holds (0,0) back again.
-        m.push((0, 1), item(4, 2), later);
+        // A record that just arrived restarts the clock: (1,0) holds (0,0) back again.
+        m.push((1, 0), item(4, 2), later);
         m.pop(later).unwrap();
         m.push((0, 0), item(5, 1), later);
-        m.at_end((0, 1));
+        m.at_end((1, 0));
         assert_eq!(m.pop(later), None);
         assert_eq!(m.next_idle_deadline(later), Some(later + idle));
         assert_eq!(m.pop(later + idle).unwrap().1.time, 5);
@@ -384,5 +407,26 @@ mod tests {
         assert_eq!(m.resume_offset((0, 3)), Some(42));
         assert_eq!(m.revoke((0, 3)).len(), 0);
         assert_eq!(m.resume_offset((0, 3)), None);
+    }
+
+    #[test]
+    fn the_partition_that_holds_the_merge_back_is_named() {
+        let (t0, idle) = (Instant::now(), Duration::from_secs(5));
+        let mut m: Merge<()> = Merge::new(10, idle);
+        for k in [(0, 0), (1, 0), (1, 1)] {
+            m.assign(k, t0);
+        }
+        assert_eq!(
+            m.blocked_by(t0),
+            None,
+            "nothing buffered: nothing held back"
+        );
+        m.push((0, 0), item(50, 0), t0);
+        m.push((1, 1), item(60, 0), t0);
+        assert_eq!(m.pop(t0), None);
+        assert_eq!(m.blocked_by(t0), Some((1, 0)));
+        m.at_end((1, 0));
+        assert_eq!(m.blocked_by(t0 + idle), None, "idle: no longer waited for");
+        assert_eq!(m.pop(t0 + idle).map(|(_, i)| i.time), Some(50));
     }
 }

@@ -3,16 +3,18 @@
 
 use crate::alerts::{AlertOut, Outcome};
 use crate::merge::{Item, Merge, SourceKey};
+use crate::raw::{RawRef, Raws};
 use crate::sink::Sink;
+use crate::skew::{SkewGuard, Verdict};
 use crate::summary::Summary;
 use crate::symbols::SymbolBridge;
 use anyhow::Result;
-use reachwatch_engine::{Engine, Rejection, RuleSet};
+use reachwatch_engine::{Accepted, Engine, Rejection, RuleSet};
 use reachwatch_formats::lines::Batch;
 use reachwatch_formats::{AlertFormat, DeadLetter, DecodeError, HostMap, Reason, Stream};
 use reachwatch_model::{Alert, Event};
 use reachwatch_telemetry::{InputResult, Telemetry};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,6 +31,21 @@ pub struct Source {
     pub label: String,
     /// Authentications or flows.
     pub stream: Stream,
+    /// How late the source's records are expected to arrive (wall clock): while it has nothing
+    /// buffered, the merge waits this long for it (at least the idle timeout) before going on.
+    pub max_delay: Duration,
+}
+
+impl Source {
+    /// A source with no expected delivery delay.
+    pub fn new(name: impl Into<String>, label: impl Into<String>, stream: Stream) -> Source {
+        Source {
+            name: name.into(),
+            label: label.into(),
+            stream,
+            max_delay: Duration::ZERO,
+        }
+    }
 }
 
 /// How a runner is set up.
@@ -49,6 +66,9 @@ pub struct Options {
     pub idle_timeout: Duration,
     /// Metrics to update.
     pub telemetry: Option<Arc<Telemetry>>,
+    /// Records whose absolute time is further ahead of the wall clock than this are refused
+    /// as clock skew (streaming; needs absolute time, i.e. a base time).
+    pub max_future: Option<Duration>,
 }
 
 impl Options {
@@ -64,6 +84,7 @@ impl Options {
             queue_capacity: usize::MAX,
             idle_timeout: Duration::ZERO,
             telemetry: None,
+            max_future: None,
         }
     }
 }
@@ -73,6 +94,8 @@ struct Queued {
     event: Event,
     /// When its record was produced (Unix ms), or `i64::MIN`.
     created: i64,
+    /// Its original bytes, when the source kept them.
+    raw: Option<RawRef>,
 }
 
 /// Drives the engine: merges the inputs in event time, refuses what the engine cannot take,
@@ -87,6 +110,18 @@ pub struct Runner {
     alerts: AlertOut,
     telemetry: Option<Arc<Telemetry>>,
     summary: Summary,
+    /// Per input, records far ahead of its time waiting to be believed.
+    guards: HashMap<SourceKey, SkewGuard<Item<Queued>>>,
+    /// Per source and partition, the original bytes of records not yet given to the engine.
+    raws: Vec<Vec<Raws>>,
+    /// Per source, the latest event time received.
+    latest: Vec<Option<i64>>,
+    /// Unix time (ms) of event time 0 when event time is absolute.
+    base_time: Option<i64>,
+    max_future: Option<Duration>,
+    idle_timeout: Duration,
+    /// The input the merge has been waiting for, and since when.
+    held: Option<(SourceKey, Instant)>,
     /// Events accepted per source since the metrics last took them.
     accepted: Vec<u64>,
     batch: BatchSpan,
@@ -123,6 +158,13 @@ impl Runner {
             tables: vec![],
             hosts: options.hosts,
             alerts: AlertOut::new(options.alert_format, options.base_time, options.delivered),
+            guards: HashMap::new(),
+            raws: (0..n).map(|_| vec![]).collect(),
+            latest: vec![None; n],
+            base_time: options.base_time,
+            max_future: options.max_future,
+            idle_timeout: options.idle_timeout,
+            held: None,
             telemetry: options.telemetry,
             summary: Summary::default(),
             accepted: vec![0; n],
@@ -156,10 +198,27 @@ impl Runner {
     /// Starts merging input `key` (a no-op when already merged).
     pub fn assign(&mut self, key: SourceKey, now: Instant) {
         self.merge.assign(key, now);
+        let source = &self.sources[key.0];
+        self.merge
+            .set_idle(key, self.idle_timeout.max(source.max_delay));
+        let max_jump = self.engine.config().max_jump;
+        self.guards
+            .entry(key)
+            .or_insert_with(|| SkewGuard::new(max_jump));
+        if let Some(t) = &self.telemetry {
+            t.source_max_delay
+                .with_label_values(&[&source.label])
+                .set(source.max_delay.as_secs_f64());
+        }
     }
 
-    /// Input `key` has nothing more to read for now.
-    pub fn at_end(&mut self, key: SourceKey) {
+    /// Input `key` has nothing more to read for now: records held as suspects of clock skew
+    /// with nothing to refute them are believed.
+    pub fn at_end(&mut self, key: SourceKey, now: Instant) {
+        let released = self.guards.get_mut(&key).map(SkewGuard::release);
+        for item in released.into_iter().flatten() {
+            self.merge.push(key, item, now);
+        }
         self.merge.at_end(key);
     }
 
@@ -190,7 +249,15 @@ impl Runner {
 
     /// Where a restart must read `key` from so that nothing not yet given to the engine is lost.
     pub fn resume_offset(&self, key: SourceKey) -> Option<i64> {
-        self.merge.resume_offset(key)
+        let suspect = self
+            .guards
+            .get(&key)
+            .and_then(|g| g.first())
+            .map(|i| i.offset);
+        match (suspect, self.merge.resume_offset(key)) {
+            (Some(s), Some(m)) => Some(s.min(m)),
+            (s, m) => s.or(m),
+        }
     }
 
     /// Sets where `key` starts (checkpointed or committed offset), before anything is received.
@@ -227,22 +294,84 @@ impl Runner {
         for d in &batch.dead {
             self.dead_letter(key, d, sink)?;
         }
-        let bridge = &self.tables[table];
+        for (what, n) in batch.skipped.by_name() {
+            *self.summary.skipped.entry(what).or_insert(0) += n;
+        }
         let created = |i: usize| batch.created.get(i).copied().unwrap_or(i64::MIN);
+        let raws: Vec<Option<RawRef>> = if batch.raw_ends.len() == batch.events.len() {
+            self.raws_mut(key)
+                .add(batch.raw, &batch.raw_ends)
+                .into_iter()
+                .map(Some)
+                .collect()
+        } else {
+            vec![None; batch.events.len()]
+        };
+        let future_limit = self
+            .max_future
+            .zip(self.base_time)
+            .map(|(ahead, base)| crate::unix_ms() + ahead.as_millis() as i64 - base);
+        if let Some(t) = batch.events.iter().map(|(e, _)| e.time()).max() {
+            let l = &mut self.latest[key.0];
+            *l = Some(l.map_or(t, |m| m.max(t)));
+        }
         for (i, (mut event, position)) in batch.events.into_iter().enumerate() {
-            bridge.translate(&mut event);
+            self.tables[table].translate(&mut event);
             let item = Item {
                 time: event.time(),
                 offset: position as i64,
                 value: Queued {
                     event,
                     created: created(i),
+                    raw: raws[i],
                 },
             };
-            self.merge.push(key, item, now);
+            if future_limit.is_some_and(|limit| item.time > limit) {
+                let detail = format!(
+                    "event time is more than {} s ahead of the wall clock",
+                    self.max_future.unwrap_or_default().as_secs()
+                );
+                self.refuse_item(key, &item, Reason::ClockSkew, detail, sink)?;
+                continue;
+            }
+            self.guard(key, item, now, sink)?;
         }
         self.merge.received(key, batch.lines as i64, now);
         self.refuse_skewed_head(key, sink)
+    }
+
+    /// Passes an input's record through its skew guard into the merge.
+    fn guard(
+        &mut self,
+        key: SourceKey,
+        item: Item<Queued>,
+        now: Instant,
+        sink: &mut dyn Sink,
+    ) -> Result<()> {
+        let Some(guard) = self.guards.get_mut(&key) else {
+            self.merge.push(key, item, now);
+            return Ok(());
+        };
+        match guard.offer(item.time, item) {
+            Verdict::Pass(items) => {
+                for item in items {
+                    self.merge.push(key, item, now);
+                }
+            }
+            Verdict::Held => {}
+            Verdict::Refute { pass, refused } => {
+                for r in &refused {
+                    let detail = format!(
+                        "event time is far ahead of its input's and the next record of the input \
+                         ({} s) did not follow it",
+                        pass.time / 1000
+                    );
+                    self.refuse_item(key, r, Reason::ClockSkew, detail, sink)?;
+                }
+                self.merge.push(key, pass, now);
+            }
+        }
+        Ok(())
     }
 
     /// Gives the engine every record the merge releases now; returns how many.
@@ -264,9 +393,17 @@ impl Runner {
         Ok(())
     }
 
-    /// Gives the engine the records buffered for `keys` only (in event time among themselves),
-    /// then stops merging them: for inputs given up.
-    pub fn revoke(&mut self, keys: &[SourceKey], sink: &mut dyn Sink) -> Result<()> {
+    /// Gives the engine the records buffered for `keys` only (in event time among themselves;
+    /// suspects of clock skew held for them are believed), for inputs about to be given up: a
+    /// checkpoint after this covers them whole. [`Runner::forget`] then stops merging them.
+    pub fn drain_inputs(&mut self, keys: &[SourceKey], sink: &mut dyn Sink) -> Result<()> {
+        let now = Instant::now();
+        for &k in keys {
+            let released = self.guards.get_mut(&k).map(SkewGuard::release);
+            for item in released.into_iter().flatten() {
+                self.merge.push(k, item, now);
+            }
+        }
         loop {
             let next = keys
                 .iter()
@@ -276,11 +413,17 @@ impl Runner {
             let item = self.merge.pop_head(k).expect("head exists");
             self.push(k, item, sink)?;
         }
-        for &k in keys {
-            self.merge.revoke(k);
-        }
         self.flush_accepted();
         Ok(())
+    }
+
+    /// Stops merging `keys` (inputs given up); what they still buffered is dropped.
+    pub fn forget(&mut self, keys: &[SourceKey]) {
+        for &k in keys {
+            self.merge.revoke(k);
+            self.guards.remove(&k);
+            *self.raws_mut(k) = Raws::default();
+        }
     }
 
     /// The engine's state (everything given to it so far).
@@ -302,6 +445,16 @@ impl Runner {
     /// Puts the engine's counters and state sizes in the metrics.
     pub fn record_metrics(&mut self) {
         self.flush_accepted();
+        if let (Some(t), Some(base)) = (&self.telemetry, self.base_time) {
+            for (source, latest) in self.sources.iter().zip(&self.latest) {
+                if let Some(l) = latest {
+                    let delay = (crate::unix_ms() - (base + l)) as f64 / 1000.0;
+                    t.source_delay
+                        .with_label_values(&[&source.label])
+                        .set(delay);
+                }
+            }
+        }
         if let Some(t) = &self.telemetry {
             let g = self.engine.graph();
             t.record_engine(
@@ -334,7 +487,30 @@ impl Runner {
         if n > 0 {
             self.flush_accepted();
         }
+        self.note_held(
+            if all {
+                None
+            } else {
+                self.merge.blocked_by(now)
+            },
+            now,
+        );
         Ok(n)
+    }
+
+    /// Counts the wall-clock time the merge waits for an input with nothing buffered.
+    fn note_held(&mut self, blocked: Option<SourceKey>, now: Instant) {
+        match (self.held, blocked) {
+            (Some((k, _)), Some(b)) if k == b => return,
+            (Some((k, since)), _) => {
+                if let Some(t) = &self.telemetry {
+                    let waited = now.saturating_duration_since(since);
+                    t.merge_held(&self.sources[k.0].label, waited);
+                }
+            }
+            (None, _) => {}
+        }
+        self.held = blocked.map(|b| (b, now));
     }
 
     /// Counts one event into the current batch; a full batch is logged and updates the metrics.
@@ -375,9 +551,21 @@ impl Runner {
         item: Item<Queued>,
         sink: &mut dyn Sink,
     ) -> Result<()> {
-        let Queued { event, created } = item.value;
+        self.release_raw(key, item.value.raw);
+        let Queued {
+            event,
+            created,
+            raw,
+        } = item.value;
         match self.engine.push(event, &mut self.due) {
-            Ok(()) => {
+            Ok(accepted) => {
+                if let Accepted::Late { by } = accepted {
+                    self.summary.late_events += 1;
+                    if let Some(t) = &self.telemetry {
+                        let by = Duration::from_millis(by.max(0) as u64);
+                        t.late_record(&self.sources[key.0].label, by);
+                    }
+                }
                 self.accepted[key.0] += 1;
                 let s = &mut self.summary;
                 s.events += 1;
@@ -388,7 +576,18 @@ impl Runner {
                 }
                 Ok(())
             }
-            Err(rejection) => self.refuse(key, item.offset, item.time, &rejection, sink),
+            Err(rejection) => {
+                let refused = Item {
+                    time: item.time,
+                    offset: item.offset,
+                    value: Queued {
+                        event,
+                        created,
+                        raw,
+                    },
+                };
+                self.refuse(key, &refused, &rejection, sink)
+            }
         }
     }
 
@@ -400,7 +599,7 @@ impl Runner {
                 break;
             };
             let item = self.merge.pop_head(key).expect("head exists");
-            self.refuse(key, item.offset, item.time, &rejection, sink)?;
+            self.refuse(key, &item, &rejection, sink)?;
         }
         Ok(())
     }
@@ -408,8 +607,7 @@ impl Runner {
     fn refuse(
         &mut self,
         key: SourceKey,
-        position: i64,
-        time: i64,
+        item: &Item<Queued>,
         rejection: &Rejection,
         sink: &mut dyn Sink,
     ) -> Result<()> {
@@ -417,14 +615,54 @@ impl Runner {
             Rejection::Late { .. } => Reason::Late,
             Rejection::ClockSkew { .. } => Reason::ClockSkew,
         };
-        let raw = format!("event time {} s", time as f64 / 1000.0);
-        let letter = DeadLetter::new(
-            &self.sources[key.0].name,
-            position.max(0) as u64,
-            DecodeError::new(reason, rejection.to_string()),
-            raw.as_bytes(),
-        );
+        self.refuse_item(key, item, reason, rejection.to_string(), sink)
+    }
+
+    fn refuse_item(
+        &mut self,
+        key: SourceKey,
+        item: &Item<Queued>,
+        reason: Reason,
+        detail: String,
+        sink: &mut dyn Sink,
+    ) -> Result<()> {
+        let name = &self.sources[key.0].name;
+        let position = item.offset.max(0) as u64;
+        let error = DecodeError::new(reason, detail);
+        let kept = item.value.raw.and_then(|r| {
+            let raws = self.raws.get(key.0)?.get(key.1.max(0) as usize)?;
+            raws.get(r)
+        });
+        let letter = match kept {
+            Some(bytes) => DeadLetter::new(name, position, error, bytes),
+            None => {
+                let raw = format!("event time {} s", item.time as f64 / 1000.0);
+                DeadLetter::new(name, position, error, raw.as_bytes())
+            }
+        };
         self.dead_letter(key, &letter, sink)
+    }
+
+    /// The original bytes kept for an input.
+    fn raws_mut(&mut self, key: SourceKey) -> &mut Raws {
+        let parts = &mut self.raws[key.0];
+        let p = key.1.max(0) as usize;
+        if parts.len() <= p {
+            parts.resize_with(p + 1, Raws::default);
+        }
+        &mut parts[p]
+    }
+
+    /// A record of `key` left the merge: the buffers before its own are no longer needed
+    /// (unless a suspect of clock skew still refers to them).
+    fn release_raw(&mut self, key: SourceKey, raw: Option<RawRef>) {
+        let Some(mut upto) = raw else { return };
+        if let Some(s) = self.guards.get(&key).and_then(|g| g.first()) {
+            if let Some(r) = s.value.raw {
+                upto = upto.min(r);
+            }
+        }
+        self.raws_mut(key).release_before(upto);
     }
 
     fn dead_letter(

@@ -15,8 +15,13 @@ pub struct Summary {
     pub records: u64,
     /// Events decoded and accepted by the engine.
     pub events: u64,
+    /// Events behind the watermark but within the late window, processed out of order.
+    pub late_events: u64,
     /// Dead letters by reason.
     pub dead_letters: BTreeMap<String, u64>,
+    /// Records that gave no event of their own, by what they were (Windows event ids reachwatch
+    /// does not read, 4648s paired with their logon, …).
+    pub skipped: BTreeMap<String, u64>,
     /// Authentication events.
     pub auth_events: u64,
     /// Flow events.
@@ -131,6 +136,13 @@ impl Summary {
             self.dead_letter_total(),
             paren(&self.dead_letters)
         ));
+        if !self.skipped.is_empty() {
+            s.push_str(&format!(
+                "  skipped {}{}\n",
+                self.skipped.values().sum::<u64>(),
+                paren(&self.skipped)
+            ));
+        }
         s.push_str(&format!(
             "  alerts {}{} · absorbed matches {}\n",
             self.alerts,

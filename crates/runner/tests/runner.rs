@@ -45,22 +45,15 @@ impl Table {
 
 fn sources() -> Vec<Source> {
     vec![
-        Source {
-            name: "auth".into(),
-            label: "auth".into(),
-            stream: Stream::Auth,
-        },
-        Source {
-            name: "flows".into(),
-            label: "flows".into(),
-            stream: Stream::Flows,
-        },
+        Source::new("auth", "auth", Stream::Auth),
+        Source::new("flows", "flows", Stream::Flows),
     ]
 }
 
 fn runner(options: Options) -> Runner {
     let mut rules = reachwatch_rules::builtin();
     rules.settings.lateness = 10_000;
+    rules.settings.late_window = 20_000;
     rules.settings.max_skew = 3_600_000;
     Runner::new(Engine::with_rules(Arc::new(rules)), options)
 }
@@ -83,7 +76,8 @@ fn inputs_are_merged_in_event_time_and_refusals_become_dead_letters() {
                 "10,svc_a$@D,svc_a$@D,C1,C2,Kerberos,Network,LogOn,Success",
                 "not a record",
                 "100,svc_a$@D,svc_a$@D,C1,C3,Kerberos,Network,LogOn,Success",
-                // Far ahead of everything: refused as soon as it is a head.
+                // Far ahead of everything and of its own input: held until the input ends, then
+                // refused by the engine as clock skew.
                 "99000,svc_a$@D,svc_a$@D,C1,C4,Kerberos,Network,LogOn,Success",
             ],
         ),
@@ -108,19 +102,27 @@ fn inputs_are_merged_in_event_time_and_refusals_become_dead_letters() {
         &mut sink,
     )
     .unwrap();
-    r.at_end((1, 0));
+    r.at_end((1, 0), now);
     r.run(now, &mut sink).unwrap();
-    // A flow that arrives after the watermark passed it is late.
+    // Flows that arrive after the watermark (90 s) passed them: one within the late window
+    // (20 s) is processed out of order, one beyond it is refused as late.
     r.offer(
         (1, 0),
         1,
-        flows.batch(Stream::Flows, 3, &["60,0,C1,4000,C2,445,6,10,900"]),
+        flows.batch(
+            Stream::Flows,
+            3,
+            &[
+                "60,0,C1,4000,C2,445,6,10,900",
+                "85,0,C1,4000,C2,445,6,10,900",
+            ],
+        ),
         now,
         &mut sink,
     )
     .unwrap();
-    r.at_end((0, 0));
-    r.at_end((1, 0));
+    r.at_end((0, 0), now);
+    r.at_end((1, 0), now);
     r.finish(&mut sink).unwrap();
 
     let reasons: Vec<(Reason, &str, u64)> = sink
@@ -132,12 +134,13 @@ fn inputs_are_merged_in_event_time_and_refusals_become_dead_letters() {
         reasons,
         vec![
             (Reason::Malformed, "src", 2),
-            (Reason::ClockSkew, "auth", 4),
             (Reason::Late, "flows", 3),
+            (Reason::ClockSkew, "auth", 4),
         ]
     );
     let s = r.summary_now();
-    assert_eq!((s.events, s.auth_events, s.flow_events), (4, 2, 2));
+    assert_eq!((s.events, s.auth_events, s.flow_events), (5, 2, 3));
+    assert_eq!(s.late_events, 1);
     assert_eq!(s.dead_letters.values().sum::<u64>(), 3);
     assert_eq!((s.first_time, s.last_time), (Some(10_000), Some(100_000)));
     assert_eq!(s.lines["auth"], 4);
@@ -178,7 +181,7 @@ fn names_resolve_under_the_host_map_and_again_under_new_rules() {
         &mut sink,
     )
     .unwrap();
-    r.at_end((1, 0));
+    r.at_end((1, 0), now);
     r.finish(&mut sink).unwrap();
     let syms = r.engine().symbols();
     let mut edges: Vec<(&str, &str)> = r
@@ -218,7 +221,7 @@ fn alerts_already_delivered_are_not_delivered_again() {
             let lines: Vec<&str> = text.lines().collect();
             let batch = Table::new().batch(stream, 1, &lines);
             r.offer((i, 0), i, batch, now, &mut sink).unwrap();
-            r.at_end((i, 0));
+            r.at_end((i, 0), now);
         }
         r.finish(&mut sink).unwrap();
         let suppressed = r.summary().alerts_suppressed;
@@ -257,7 +260,7 @@ fn an_input_at_its_end_holds_the_merge_back_only_for_the_idle_timeout() {
     );
     r.offer((0, 0), 0, batch, t0, &mut sink).unwrap();
     assert_eq!(r.run(t0, &mut sink).unwrap(), 0, "flows may still come");
-    r.at_end((1, 0));
+    r.at_end((1, 0), t0);
     assert_eq!(r.run(t0 + Duration::from_secs(4), &mut sink).unwrap(), 0);
     assert_eq!(r.next_idle_deadline(t0), Some(t0 + Duration::from_secs(5)));
     assert_eq!(r.run(t0 + Duration::from_secs(5), &mut sink).unwrap(), 1);

@@ -13,24 +13,33 @@ pub struct LatencySummary {
     desc: Desc,
     hist: Arc<Mutex<Histogram<u64>>>,
     sum: Arc<Mutex<f64>>,
+    /// Largest value recorded, in microseconds (larger ones are clamped to it).
+    max_us: u64,
 }
 
 impl LatencySummary {
-    /// A summary named `name` (seconds).
+    /// A summary named `name` (seconds) of values up to an hour.
     pub fn new(name: &str, help: &str) -> LatencySummary {
+        Self::with_max(name, help, Duration::from_secs(3600))
+    }
+
+    /// A summary named `name` (seconds) of values up to `max`.
+    pub fn with_max(name: &str, help: &str, max: Duration) -> LatencySummary {
+        let max_us = (max.as_micros() as u64).max(2);
         LatencySummary {
             desc: Desc::new(name.into(), help.into(), vec![], Default::default())
                 .expect("valid metric"),
             hist: Arc::new(Mutex::new(
-                Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("histogram bounds"),
+                Histogram::new_with_bounds(1, max_us, 3).expect("histogram bounds"),
             )),
             sum: Arc::new(Mutex::new(0.0)),
+            max_us,
         }
     }
 
-    /// Records one latency (clamped to 1 µs … 1 h).
+    /// Records one value (clamped to 1 µs … the maximum).
     pub fn record(&self, d: Duration) {
-        let us = (d.as_micros() as u64).clamp(1, 3_600_000_000);
+        let us = (d.as_micros() as u64).clamp(1, self.max_us);
         self.hist
             .lock()
             .expect("latency lock")

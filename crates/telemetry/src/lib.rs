@@ -1,18 +1,23 @@
 //! reachwatch's telemetry: one typed set of Prometheus metrics with bounded labels (never an
 //! identity, host or address), latency summaries recorded with hdrhistogram, and the HTTP
-//! endpoint that serves them (`/metrics`, `/healthz`, `/readyz`).
+//! endpoint that serves them (`/metrics`, `/healthz`, `/readyz`, and the web view under `/ui/`
+//! when it is mounted).
 //!
 //! Names follow `reachwatch_<area>_<name>_<unit>[_total]` in base units.
 
+pub mod http;
 mod latency;
 mod server;
 
+pub use http::{serve_router, HttpServer};
 pub use latency::LatencySummary;
 pub use prometheus::IntCounter;
-pub use server::{serve, Health, Server};
+pub use server::{metrics_router, serve, serve_with, Health, Server};
 
 use prometheus::core::Collector;
-use prometheus::{Gauge, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    CounterVec, Gauge, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 use reachwatch_engine::Stats;
 use reachwatch_formats::Reason;
 use reachwatch_model::Severity;
@@ -99,6 +104,8 @@ pub struct Telemetry {
     pub state_bytes: IntGauge,
     /// `reachwatch_kafka_consumer_lag_records{topic, partition}` (absent when unknown).
     pub consumer_lag: IntGaugeVec,
+    /// `reachwatch_kafka_records_received_total{topic}`: records received from the consumer.
+    pub kafka_received: IntCounterVec,
     /// `reachwatch_watermark_lag_seconds`: wall clock minus the event-time watermark (absent
     /// while unknown, and for inputs whose time is relative, such as LANL); see
     /// [`Telemetry::set_watermark_lag`].
@@ -118,6 +125,19 @@ pub struct Telemetry {
     /// `reachwatch_end_to_end_latency_seconds` (summary): from the record's arrival at its source
     /// to the alert it caused.
     pub end_to_end_latency: LatencySummary,
+    /// `reachwatch_late_records_total{input}`: records behind the watermark but within the late
+    /// window, processed out of order.
+    pub late_records: IntCounterVec,
+    /// `reachwatch_lateness_seconds` (summary): how far behind the watermark late records were.
+    pub lateness: LatencySummary,
+    /// `reachwatch_merge_held_seconds_total{input}`: wall-clock time the event-time merge waited
+    /// for an input with nothing buffered.
+    pub merge_held: CounterVec,
+    /// `reachwatch_source_delay_seconds{input}`: wall clock minus the latest event time received
+    /// from the input (absolute-time inputs only).
+    pub source_delay: GaugeVec,
+    /// `reachwatch_source_max_delay_seconds{input}`: the delivery delay the input declares.
+    pub source_max_delay: GaugeVec,
     last: Mutex<Stats>,
 }
 
@@ -125,6 +145,18 @@ fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCoun
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
     r.register(Box::new(c.clone())).expect("unique metric");
     c
+}
+
+fn float_counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> CounterVec {
+    let c = CounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(c.clone())).expect("unique metric");
+    c
+}
+
+fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(g.clone())).expect("unique metric");
+    g
 }
 
 fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
@@ -271,6 +303,12 @@ impl Telemetry {
                 "Estimated bytes of engine state",
             ),
             consumer_lag,
+            kafka_received: counter_vec(
+                &r,
+                "reachwatch_kafka_records_received_total",
+                "Records received from the consumer, by topic",
+                &["topic"],
+            ),
             watermark_lag,
             checkpoint_age: fgauge(
                 &r,
@@ -303,6 +341,39 @@ impl Telemetry {
                 &r,
                 "reachwatch_end_to_end_latency_seconds",
                 "From a record's arrival to the alert it caused",
+            ),
+            late_records: counter_vec(
+                &r,
+                "reachwatch_late_records_total",
+                "Records behind the watermark but within the late window, processed out of order",
+                &["input"],
+            ),
+            lateness: {
+                let s = LatencySummary::with_max(
+                    "reachwatch_lateness_seconds",
+                    "How far behind the watermark late records were",
+                    std::time::Duration::from_secs(30 * 86_400),
+                );
+                r.register(Box::new(s.clone())).expect("unique metric");
+                s
+            },
+            merge_held: float_counter_vec(
+                &r,
+                "reachwatch_merge_held_seconds_total",
+                "Wall-clock time the event-time merge waited for an input with nothing buffered",
+                &["input"],
+            ),
+            source_delay: gauge_vec(
+                &r,
+                "reachwatch_source_delay_seconds",
+                "Wall clock minus the latest event time received from the input",
+                &["input"],
+            ),
+            source_max_delay: gauge_vec(
+                &r,
+                "reachwatch_source_max_delay_seconds",
+                "Delivery delay the input declares (max_delay)",
+                &["input"],
             ),
             last: Mutex::new(Stats::default()),
             registry: r,
@@ -337,6 +408,11 @@ impl Telemetry {
             &self.dead_letters,
             &self.join_flows,
             &self.rule_reloads,
+            &self.late_records,
+            &self.kafka_received,
+            &self.merge_held,
+            &self.source_delay,
+            &self.source_max_delay,
         ] {
             for d in c.desc() {
                 names.push(d.fq_name.clone());
@@ -406,6 +482,19 @@ impl Telemetry {
     pub fn dead_letter(&self, input: &str, reason: Reason) {
         self.input_records(input, InputResult::of(reason), 1);
         self.dead_letters.with_label_values(&[reason.name()]).inc();
+    }
+
+    /// Counts a record of `input` processed late, `by` behind the watermark.
+    pub fn late_record(&self, input: &str, by: std::time::Duration) {
+        self.late_records.with_label_values(&[input]).inc();
+        self.lateness.record(by);
+    }
+
+    /// Adds wall-clock time the merge waited for `input`.
+    pub fn merge_held(&self, input: &str, waited: std::time::Duration) {
+        self.merge_held
+            .with_label_values(&[input])
+            .inc_by(waited.as_secs_f64());
     }
 
     /// Counts an alert of `rule` (an id from the rule set).

@@ -4,6 +4,7 @@ use super::Engine;
 use crate::incident::{service_name, Best, Incident, MAX_INCIDENT};
 use crate::observation::{ChainLink, Observation};
 use crate::score::score;
+use crate::score_log::ScoredObservation;
 use reachwatch_model::{Alert, AuthProtocol, Baseline, IdentityKind, Peers, Seconds, Sym, Ts};
 
 impl Engine {
@@ -52,6 +53,15 @@ impl Engine {
             &obs,
             chain,
         );
+        if let Some(log) = &mut self.scores {
+            log.push(ScoredObservation {
+                time: obs.time,
+                identity: obs.identity,
+                src: obs.src,
+                dst: obs.dst,
+                score: scored.score,
+            });
+        }
         let step = obs;
         let t = obs.time;
         let suppressed_by = scored.matched.as_ref().and_then(|m| {
@@ -89,7 +99,10 @@ impl Engine {
         }
         self.st.stats.matches += 1;
         if scored.edge_new && obs.via != crate::observation::Via::Failure {
-            self.st.graph.alerted_edges.insert((obs.identity, obs.dst), ());
+            self.st
+                .graph
+                .alerted_edges
+                .insert((obs.identity, obs.dst), ());
         }
         let path = match chain {
             Some(link) if scored.hits.iter().any(|h| h.name == "chain") => match *link {
@@ -115,6 +128,9 @@ impl Engine {
                     Some(best),
                     self.rules.settings.max_evidence,
                 );
+                if let Some(by) = self.st.late {
+                    inc.mark_late(by);
+                }
             }
             Some(inc) if t <= inc.last_match + window && t <= inc.opened + MAX_INCIDENT => {
                 inc.absorbed += 1;
@@ -122,7 +138,10 @@ impl Engine {
                 self.st.stats.absorbed += 1;
             }
             _ => {
-                let inc = Incident::open(best, step, self.rules.settings.incident_hold);
+                let mut inc = Incident::open(best, step, self.rules.settings.incident_hold);
+                if let Some(by) = self.st.late {
+                    inc.mark_late(by);
+                }
                 self.st.due.insert((inc.emit_at, obs.identity));
                 self.st.incidents.insert(obs.identity, inc);
             }

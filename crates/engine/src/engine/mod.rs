@@ -7,14 +7,15 @@ mod snapshot;
 mod stats;
 
 pub use snapshot::SnapshotError;
-pub use stats::{Rejection, Stats};
+pub use stats::{Accepted, Rejection, Stats};
 
 use crate::config::EngineConfig;
 use crate::graph::{FxMap, Graph};
 use crate::incident::Incident;
 use crate::join::Join;
 use crate::observation::Observation;
-use crate::reorder::Reorder;
+use crate::reorder::{Refusal, Reorder};
+use crate::score_log::ScoredObservation;
 use reachwatch_model::time::DAY;
 use reachwatch_model::{Alert, Classifier, Event, Interner, Sym, Ts};
 use reachwatch_rules::RuleSet;
@@ -33,6 +34,8 @@ pub struct Engine {
     time_base: Ts,
     /// Everything learned and held: what a snapshot saves.
     st: State,
+    /// Every scored observation, when recording is on ([`Engine::record_scores`]).
+    scores: Option<Vec<ScoredObservation>>,
 }
 
 /// The built-in rules with other settings.
@@ -61,6 +64,9 @@ struct State {
     next_structure: Ts,
     now: Ts,
     stats: Stats,
+    /// While a late event is processed: how far behind the watermark it is (ms).
+    #[serde(skip)]
+    late: Option<Ts>,
 }
 
 impl Engine {
@@ -90,8 +96,10 @@ impl Engine {
                 next_structure: Ts::MAX,
                 now: Ts::MIN,
                 stats: Stats::default(),
+                late: None,
             },
             rules,
+            scores: None,
         }
     }
 
@@ -157,6 +165,17 @@ impl Engine {
         self.rules = rules;
     }
 
+    /// Starts recording every scored observation (see [`Engine::scores`]); off by default. The
+    /// record is not part of snapshots.
+    pub fn record_scores(&mut self) {
+        self.scores.get_or_insert_with(Vec::new);
+    }
+
+    /// The scored observations recorded since [`Engine::record_scores`], in processing order.
+    pub fn scores(&self) -> &[ScoredObservation] {
+        self.scores.as_deref().unwrap_or(&[])
+    }
+
     /// End of the learning period, once the first event has been processed.
     pub fn learn_end(&self) -> Option<Ts> {
         self.st.learn_end
@@ -188,20 +207,48 @@ impl Engine {
     }
 
     /// Accepts an event (symbols from [`Engine::symbols_mut`]); alerts that become due are
-    /// appended to `out`. A late or skewed event is refused and changes nothing.
-    pub fn push(&mut self, event: Event, out: &mut Vec<Alert>) -> Result<(), Rejection> {
-        if let Err(refusal) = self.st.reorder.push(event) {
-            let rejection = Rejection::from(refusal);
-            match rejection {
-                Rejection::Late { .. } => self.st.stats.late += 1,
-                Rejection::ClockSkew { .. } => self.st.stats.skewed += 1,
+    /// appended to `out`. An event behind the watermark but within the late window is processed
+    /// at once, out of order: it joins with what the join still holds, updates the baseline and
+    /// is scored; alerts it causes say how late it was. An older or skewed event is refused and
+    /// changes nothing.
+    pub fn push(&mut self, event: Event, out: &mut Vec<Alert>) -> Result<Accepted, Rejection> {
+        match self.st.reorder.push(event) {
+            Ok(()) => {}
+            Err(Refusal::Late { watermark })
+                if event.time() >= watermark.saturating_sub(self.rules.settings.late_window) =>
+            {
+                let by = watermark - event.time();
+                self.process_late(event, by, out);
+                return Ok(Accepted::Late { by });
             }
-            return Err(rejection);
+            Err(refusal) => {
+                let rejection = Rejection::from(refusal);
+                match rejection {
+                    Rejection::Late { .. } => self.st.stats.late += 1,
+                    Rejection::ClockSkew { .. } => self.st.stats.skewed += 1,
+                }
+                return Err(rejection);
+            }
         }
         while let Some(ev) = self.st.reorder.pop(false) {
             self.process(ev, out);
         }
-        Ok(())
+        Ok(Accepted::InOrder)
+    }
+
+    /// An event behind the watermark, processed as it arrives: processing time does not go back
+    /// (no tick); a late flow is decided at once against the authentications the join holds.
+    fn process_late(&mut self, ev: Event, by: Ts, out: &mut Vec<Alert>) {
+        self.st.stats.late_processed += 1;
+        self.st.late = Some(by);
+        match ev {
+            Event::Auth(a) => self.on_auth(a, out),
+            Event::Flow(f) => {
+                self.st.stats.flow_events += 1;
+                self.on_flow(f, out);
+            }
+        }
+        self.st.late = None;
     }
 
     /// End of input: processes everything buffered and emits every open incident.

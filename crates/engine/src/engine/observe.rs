@@ -19,7 +19,10 @@ impl Engine {
         if a.orientation != Orientation::LogOn {
             self.st.stats.auth_not_logon += 1;
             if matches!(a.orientation, Orientation::Tgs | Orientation::Tgt) {
-                let h = self.st.graph.host(&self.st.syms, &self.rules, a.dst, a.time);
+                let h = self
+                    .st
+                    .graph
+                    .host(&self.st.syms, &self.rules, a.dst, a.time);
                 h.activity.tickets = h.activity.tickets.saturating_add(1);
             }
             return;

@@ -7,7 +7,7 @@ use reachwatch_rules::RuleSet;
 use std::sync::Arc;
 
 /// Magic bytes and format version at the head of an engine snapshot.
-const SNAPSHOT_MAGIC: &[u8; 8] = b"RWENGv02";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"RWENGv03";
 /// Magic bytes shared by every version (the last two bytes are the version).
 const MAGIC_PREFIX: &[u8; 6] = b"RWENGv";
 
@@ -48,7 +48,7 @@ impl Engine {
         let body = bytes.strip_prefix(SNAPSHOT_MAGIC).ok_or_else(|| {
             SnapshotError(match bytes.strip_prefix(MAGIC_PREFIX) {
                 Some(v) => format!(
-                    "engine snapshot format v{} cannot be restored by this version (format v02, \
+                    "engine snapshot format v{} cannot be restored by this version (format v03, \
                      which adds the structure learned from behaviour): start from a fresh engine \
                      and let it learn again",
                     String::from_utf8_lossy(&v[..v.len().min(2)])
@@ -65,6 +65,7 @@ impl Engine {
             rules,
             time_base: 0,
             st,
+            scores: None,
         })
     }
 }

@@ -5,10 +5,22 @@ use reachwatch_model::Ts;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// How the engine took an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// In event-time order (within the allowed lateness).
+    InOrder,
+    /// Behind the watermark but within the late window: processed at once, out of order.
+    Late {
+        /// How far behind the watermark it was (ms).
+        by: Ts,
+    },
+}
+
 /// Why the engine refused an event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rejection {
-    /// Older than the watermark minus nothing: its window has been processed.
+    /// Older than the watermark minus the late window: too late to be processed.
     Late {
         /// Watermark at arrival (ms).
         watermark: Ts,
@@ -34,7 +46,7 @@ impl std::fmt::Display for Rejection {
         match self {
             Rejection::Late { watermark } => write!(
                 f,
-                "event is older than the watermark ({} s): its window was already processed",
+                "event is older than the watermark ({} s) by more than the late window",
                 watermark / 1000
             ),
             Rejection::ClockSkew { max_seen } => write!(
@@ -53,8 +65,11 @@ pub struct Stats {
     pub auth_events: u64,
     /// Flow events accepted.
     pub flow_events: u64,
-    /// Events refused as late.
+    /// Events refused as too late.
     pub late: u64,
+    /// Events behind the watermark but within the late window, processed out of order.
+    #[serde(default)]
+    pub late_processed: u64,
     /// Events refused as clock skew.
     pub skewed: u64,
     /// Authentications that are not logons (logoff, ticket requests, …): counted, not observed.

@@ -130,9 +130,9 @@ impl<'a> Context<'a> {
         let named_peers = if edge_new {
             st.group_members_where(profile.group, obs.identity, |m| {
                 !g.edge_is_new(m, obs.dst, t, cfg.edge_ttl)
-                    && g.identities.get(&m).is_some_and(|mp| {
-                        mp.places.iter().any(|p| profile.places.contains(p))
-                    })
+                    && g.identities
+                        .get(&m)
+                        .is_some_and(|mp| mp.places.iter().any(|p| profile.places.contains(p)))
             })
         } else {
             0
@@ -210,7 +210,11 @@ impl<'a> Context<'a> {
                     "community {c} ({} hosts: {}{})",
                     info.size,
                     examples.join(", "),
-                    if info.size as usize > examples.len() { ", …" } else { "" }
+                    if info.size as usize > examples.len() {
+                        ", …"
+                    } else {
+                        ""
+                    }
                 )
             }
             Place::Workstations => "a workstation-like host".into(),

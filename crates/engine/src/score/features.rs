@@ -176,12 +176,16 @@ fn rollout(cx: &Context) -> Option<String> {
 
 fn new_asset(cx: &Context) -> Option<String> {
     let (t, age) = (cx.obs.time, cx.rules.settings.new_asset_age);
-    let recent = |h: Option<&crate::graph::HostProfile>| h.is_some_and(|h| cx.g.is_new_asset(h, t, age));
+    let recent =
+        |h: Option<&crate::graph::HostProfile>| h.is_some_and(|h| cx.g.is_new_asset(h, t, age));
     if novel_reach(cx) && recent(cx.dst) {
         Some(format!("{} itself appeared recently", cx.name(cx.obs.dst)))
     } else if cx.src_new && recent(cx.src) {
         let src = cx.obs.src?;
-        Some(format!("its new source {} itself appeared recently", cx.name(src)))
+        Some(format!(
+            "its new source {} itself appeared recently",
+            cx.name(src)
+        ))
     } else {
         None
     }
@@ -310,11 +314,10 @@ fn chain(cx: &Context) -> Option<String> {
                 )
             }),
         ChainLink::Before(out) => (out.identity != obs.identity).then(|| {
-            let kind = cx
-                .g
-                .identities
-                .get(&out.identity)
-                .map_or("unknown", |p| p.kind.name());
+            let kind =
+                cx.g.identities
+                    .get(&out.identity)
+                    .map_or("unknown", |p| p.kind.name());
             format!(
                 "{} ({kind}) then made a novel login out of {} to {}, {} s later",
                 cx.name(out.identity),
@@ -352,13 +355,14 @@ fn transfer_spike(cx: &Context) -> Option<String> {
     let history = cx.edge_flows.as_ref()?;
     let cfg = &cx.rules.settings;
     let (bytes, mean) = (cx.obs.bytes, history.mean_bytes());
-    (bytes >= cfg.transfer_min_bytes && bytes >= mean.saturating_mul(cfg.transfer_min_ratio))
-        .then(|| {
+    (bytes >= cfg.transfer_min_bytes && bytes >= mean.saturating_mul(cfg.transfer_min_ratio)).then(
+        || {
             format!(
                 "{} bytes in one flow where this edge's flows averaged {mean}",
                 bytes
             )
-        })
+        },
+    )
 }
 
 fn stable_reach(cx: &Context) -> Option<String> {

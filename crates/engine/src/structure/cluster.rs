@@ -169,10 +169,7 @@ mod tests {
     #[test]
     fn features_past_the_degree_cap_weigh_nothing() {
         let items = vec![vec![7], vec![7], vec![7]];
-        let capped = Params {
-            max_degree: 2,
-            ..P
-        };
+        let capped = Params { max_degree: 2, ..P };
         assert_eq!(cluster(&items, capped), vec![None, None, None]);
         assert_eq!(cluster(&items, P), vec![Some(0), Some(0), Some(0)]);
     }

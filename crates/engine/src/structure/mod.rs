@@ -164,7 +164,8 @@ fn learn_communities(g: &Graph, s: &mut Structure) {
     for ((host, reachers), id) in hosts.into_iter().zip(ids) {
         if let Some(c) = id {
             if s.community_list.len() <= c as usize {
-                s.community_list.resize(c as usize + 1, Community::default());
+                s.community_list
+                    .resize(c as usize + 1, Community::default());
             }
             let community = &mut s.community_list[c as usize];
             community.size += 1;
@@ -262,7 +263,8 @@ fn learn_names(g: &Graph, rule_groups: &[String], s: &mut Structure) {
     s.host_stems_informative = shared.len() >= MIN_NAME_GROUPS
         && shared.iter().sum::<u32>() * 2 >= hosts
         && largest * 10 <= hosts * 9;
-    let mut by_group: Vec<(Group, Sym)> = g.identities.iter().map(|(&id, p)| (p.group, id)).collect();
+    let mut by_group: Vec<(Group, Sym)> =
+        g.identities.iter().map(|(&id, p)| (p.group, id)).collect();
     by_group.sort_unstable();
     let cap = (g.identities.len() / 50).max(8);
     for (group, members) in runs(&by_group) {

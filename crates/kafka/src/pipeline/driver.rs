@@ -9,7 +9,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
 use rdkafka::Message;
-use reachwatch_formats::lines::Batch;
+use reachwatch_formats::lines::{Batch, RAW_BATCH};
 use reachwatch_runner::SourceKey;
 use reachwatch_telemetry::Telemetry;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -74,6 +74,9 @@ impl Driver<'_> {
         let mut sighup = signal(SignalKind::hangup())?;
         let mut last_watermarks = Instant::now();
         while !stop.stopped() {
+            if let Some(h) = &self.ctx().health {
+                h.beat();
+            }
             self.check_failed()?;
             // Whatever is ready now, without waiting: the main queue (rebalances, errors, records
             // of partitions not split yet), then each partition with room in its merge queue.
@@ -166,6 +169,11 @@ impl Driver<'_> {
         if batch.lines == 0 {
             return Ok(());
         }
+        if let Some(t) = &self.telemetry {
+            let records = (batch.events.len() + batch.dead.len()) as u64;
+            let topic = &self.ctx().settings.sources[k.0].topic;
+            t.kafka_received.with_label_values(&[topic]).inc_by(records);
+        }
         self.ctx().book.lock().expect("book lock").seal(&mut batch);
         self.to_stage(ToStage::Batch { key: k, batch })
     }
@@ -177,9 +185,13 @@ impl Driver<'_> {
         let mut stream = queue.stream();
         let mut messages = Vec::with_capacity(room);
         let mut error = None;
-        while messages.len() < room {
+        let mut bytes = 0;
+        while messages.len() < room && bytes < RAW_BATCH {
             match stream.next().now_or_never() {
-                Some(Some(Ok(m))) => messages.push(m),
+                Some(Some(Ok(m))) => {
+                    bytes += m.payload().map_or(0, <[u8]>::len);
+                    messages.push(m);
+                }
                 Some(Some(Err(e))) => {
                     // Handled after the records before it (an end of partition is only true then).
                     error = Some(e);

@@ -48,6 +48,11 @@ pub use sinks::{ensure_topics, ALERT_ID_HEADER};
 pub use stage::RuleSource;
 use stage::{host_map, Checkpoints, Shared, Stage, ToStage};
 
+/// The driver counts as stuck (`/healthz` answers 503) after this long without a round: longer
+/// than anything a round may wait for (a checkpoint's flush of the producer, 30 s at most; a
+/// rebalance's drain and checkpoint).
+const STALL_AFTER: Duration = Duration::from_secs(120);
+
 /// Batches waiting for the runner's thread before the driver blocks (back-pressure).
 const QUEUED_BATCHES: usize = 16;
 
@@ -80,6 +85,7 @@ pub fn run(settings: Settings, rules: Arc<RuleSet>, attach: Attach) -> Result<Ru
 async fn run_async(settings: Settings, rules: Arc<RuleSet>, attach: Attach) -> Result<RunSummary> {
     if let Some(h) = &attach.health {
         h.set_ready(false);
+        h.watch(STALL_AFTER);
     }
     let settings = Arc::new(settings);
     let client = settings.client_options();
@@ -165,6 +171,7 @@ async fn run_async(settings: Settings, rules: Arc<RuleSet>, attach: Attach) -> R
         records = summary.records,
         events = summary.events,
         alerts = summary.alerts,
+        late_events = summary.late_events,
         suppressed = summary.alerts_suppressed,
         checkpoints = summary.checkpoints,
         "stopped"
@@ -235,10 +242,9 @@ fn build_stage(
     };
     let producer: Option<Producer> =
         if raw.sinks.alerts_topic.is_some() || raw.sinks.dead_letter_topic.is_some() {
-            let mut c = client_config(&client);
-            c.set("enable.idempotence", "false");
             Some(
-                c.create_with_context(Deliveries::default())
+                client_config(&client)
+                    .create_with_context(Deliveries::default())
                     .context("creating the producer")?,
             )
         } else {
@@ -258,9 +264,8 @@ fn build_stage(
         .sources
         .iter()
         .map(|s| Source {
-            name: s.topic.clone(),
-            label: s.topic.clone(),
-            stream: s.stream,
+            max_delay: s.max_delay,
+            ..Source::new(&s.topic, &s.topic, s.stream)
         })
         .collect();
     let runner = Runner::new(
@@ -273,6 +278,7 @@ fn build_stage(
             queue_capacity: raw.pipeline.queue_capacity,
             idle_timeout: settings.idle_timeout,
             telemetry: telemetry.clone(),
+            max_future: settings.max_future.filter(|_| absolute),
             ..Options::new(sources)
         },
     );
@@ -291,13 +297,7 @@ fn build_stage(
             dir: dir.clone(),
             interval: settings.checkpoint_interval,
             every_events: raw.checkpoint.every_events,
-            last: restored.unwrap_or(Checkpoint {
-                sequence: 0,
-                created_unix_ms: 0,
-                engine: vec![],
-                inputs: vec![],
-                alerts: vec![],
-            }),
+            last: restored.unwrap_or(Checkpoint::empty()),
             last_at: Instant::now(),
             events_at_last: 0,
             poisoned: false,

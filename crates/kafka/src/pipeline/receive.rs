@@ -3,7 +3,7 @@
 //! table, into batches that carry the names first seen (they cross to the runner once).
 
 use crate::config::Settings;
-use reachwatch_formats::lines::Batch;
+use reachwatch_formats::lines::{decode_guarded, Batch};
 use reachwatch_formats::symbols::take_new_names;
 use reachwatch_formats::{decoder, DeadLetter, DecodeError, LineDecoder, Reason, MAX_LINE};
 use reachwatch_model::Interner;
@@ -128,12 +128,12 @@ impl<Q> Book<Q> {
                 format!("record is {} bytes (limit {MAX_LINE})", line.len()),
             ))
         } else {
-            p.decoder.decode(line, &mut self.syms)
+            decode_guarded(p.decoder.as_mut(), line, &mut self.syms)
         };
         match decoded {
             Ok(Some(event)) => {
                 p.sent += 1;
-                batch.events.push((event, offset as u64));
+                batch.push_event(event, offset as u64, payload);
                 batch.created.push(created.unwrap_or(i64::MIN));
             }
             Ok(None) => {}

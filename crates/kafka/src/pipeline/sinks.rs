@@ -7,7 +7,6 @@ use base64::Engine as _;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{
     BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer,
@@ -65,7 +64,9 @@ struct KafkaDeadLetter<'a> {
     raw: &'a str,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     truncated: bool,
-    /// The original record's exact bytes, base64 (standard alphabet).
+    /// The original record's length in bytes: `raw_base64` holds all of it when at most 512 KiB.
+    length: u64,
+    /// The original record's exact bytes (up to 512 KiB), base64 (standard alphabet).
     raw_base64: String,
 }
 
@@ -93,16 +94,7 @@ impl KafkaSink {
                 value: Some(id),
             }));
         }
-        loop {
-            match producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err((e, _)) => bail!("producing to {topic}: {e}"),
-            }
-        }
+        crate::produce::send_waiting(producer, record)
     }
 
     /// Waits until every record sent so far is acknowledged and the alerts file is on disk;
@@ -166,6 +158,7 @@ impl Sink for KafkaSink {
             detail: &letter.detail,
             raw: &letter.raw,
             truncated: letter.truncated,
+            length: letter.length,
             raw_base64: base64::engine::general_purpose::STANDARD.encode(&letter.bytes),
         };
         let payload = serde_json::to_vec(&record)?;
@@ -178,6 +171,8 @@ impl Sink for KafkaSink {
     }
 }
 
+/// A client's librdkafka configuration: the options as given, nothing overridden (the producer's
+/// idempotence, for one, is the user's `kafka.options` choice; librdkafka's default is off).
 pub(super) fn client_config(options: &[(String, String)]) -> ClientConfig {
     let mut c = ClientConfig::new();
     for (k, v) in options {
@@ -221,4 +216,20 @@ pub(super) fn published_alert_ids(
         .filter_map(|r| r.header(ALERT_ID_HEADER))
         .map(|v| String::from_utf8_lossy(v).into_owned())
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_users_client_options_are_kept_as_given() {
+        let options = [
+            ("bootstrap.servers".to_string(), "b:9092".to_string()),
+            ("enable.idempotence".to_string(), "true".to_string()),
+        ];
+        let c = client_config(&options);
+        assert_eq!(c.get("enable.idempotence"), Some("true"));
+        assert_eq!(c.get("bootstrap.servers"), Some("b:9092"));
+    }
 }

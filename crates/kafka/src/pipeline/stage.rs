@@ -184,7 +184,7 @@ impl Stage {
         match msg {
             ToStage::Batch { key, batch } => self.runner.offer(key, 0, batch, now, &mut self.sink),
             ToStage::End(key) => {
-                self.runner.at_end(key);
+                self.runner.at_end(key, now);
                 Ok(())
             }
             ToStage::Assign { keys, reply } => {
@@ -209,8 +209,9 @@ impl Stage {
                 // a checkpoint while they are still ours.
                 let result = self
                     .runner
-                    .revoke(&keys, &mut self.sink)
+                    .drain_inputs(&keys, &mut self.sink)
                     .and_then(|()| self.checkpoint());
+                self.runner.forget(&keys);
                 let failed = result.as_ref().err().map(|e| anyhow!("{e:#}"));
                 self.publish_taken();
                 let _ = reply.send(result);
@@ -375,11 +376,7 @@ mod tests {
     /// A stage with nothing attached (no producer, no metrics, no rule source).
     fn stage(dir: &Path) -> Stage {
         let engine = Engine::with_rules(Arc::new(reachwatch_rules::builtin()));
-        let source = Source {
-            name: "auth".into(),
-            label: "auth".into(),
-            stream: reachwatch_formats::Stream::Auth,
-        };
+        let source = Source::new("auth", "auth", reachwatch_formats::Stream::Auth);
         Stage {
             runner: Runner::new(engine, Options::new(vec![source])),
             sink: KafkaSink {
@@ -394,13 +391,7 @@ mod tests {
                 dir: dir.to_path_buf(),
                 interval: Duration::from_secs(3600),
                 every_events: 0,
-                last: Checkpoint {
-                    sequence: 0,
-                    created_unix_ms: 0,
-                    engine: vec![],
-                    inputs: vec![],
-                    alerts: vec![],
-                },
+                last: Checkpoint::empty(),
                 last_at: Instant::now(),
                 events_at_last: 0,
                 poisoned: false,
@@ -469,6 +460,63 @@ mod tests {
             missing.is_empty(),
             "missing from the engine's table: {missing:?}"
         );
+    }
+
+    #[test]
+    fn a_revoked_partition_is_drained_and_checkpointed_at_its_end_before_it_is_given_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut book: Book<()> = Book::new(settings(dir.path()));
+        let mut s = stage(dir.path());
+        let keys = vec![(0, 0), (0, 1)];
+        for &k in &keys {
+            book.assign(k, None);
+        }
+        s.handle(ToStage::Assign {
+            keys: keys.clone(),
+            reply: std::sync::mpsc::channel().0,
+        })
+        .unwrap();
+        for (k, t) in [((0, 0), 20), ((0, 1), 10)] {
+            let mut batch = Batch::default();
+            for (offset, host) in ["C2", "C3", "C4"].iter().enumerate() {
+                let line = format!(
+                    "{},svc_a@D,svc_a@D,C1,{host},Kerberos,Network,LogOn,Success",
+                    t + offset
+                );
+                book.decode(k, offset as i64, None, line.as_bytes(), &mut batch);
+            }
+            book.seal(&mut batch);
+            s.handle(ToStage::Batch { key: k, batch }).unwrap();
+        }
+        // Partition 1's records come first; then partition 1, empty and not at its end, holds
+        // partition 0's back.
+        s.runner.run(Instant::now(), &mut s.sink).unwrap();
+        assert_eq!(s.runner.summary().events, 3);
+        assert_eq!(s.runner.buffered((0, 0)), 3);
+        let (tx, rx) = std::sync::mpsc::channel();
+        s.handle(ToStage::Revoke {
+            keys: vec![(0, 0)],
+            reply: tx,
+        })
+        .unwrap();
+        let offsets = rx.recv().unwrap().unwrap();
+        assert!(
+            offsets.contains(&PartitionOffset {
+                topic: "auth".into(),
+                partition: 0,
+                offset: 3
+            }),
+            "{offsets:?}"
+        );
+        assert_eq!(
+            s.runner.summary().events,
+            6,
+            "the revoked partition was drained"
+        );
+        let cp = Checkpoint::read(dir.path()).unwrap().unwrap();
+        assert_eq!(cp.input_offset("auth", 0), Some(3));
+        assert_eq!(cp.input_offset("auth", 1), Some(3));
+        assert_eq!(s.runner.keys().collect::<Vec<_>>(), vec![(0, 1)]);
     }
 
     #[test]

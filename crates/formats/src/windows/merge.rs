@@ -1,0 +1,297 @@
+//! The decoding thread of a collection: each file read a chunk (EVTX) or a block (JSON, XML) at
+//! a time, its records mapped, the files' events merged by event time through the look-ahead
+//! [`Window`], and batches handed over as [`crate::lines::spawn_decoder`] hands them.
+
+use super::correlate::Window;
+use super::evtx::{EvtxFile, Item, CHUNK_SIZE};
+use super::mapping::{Mapped, Mapping};
+use super::split::{Blocks, Shape};
+use super::{event_json, event_xml};
+use crate::lines::{Batch, Batches, BATCH};
+use crate::{DeadLetter, DecodeError, Format, Reason, Skipped, MAX_LINE};
+use reachwatch_model::{Interner, Ts};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::time::{Duration, Instant};
+
+/// How a file is read.
+enum Reader {
+    Evtx(EvtxFile),
+    Text(Blocks<Box<dyn Read + Send>>),
+}
+
+/// One file of the collection and its events read but not merged yet.
+pub(super) struct Source {
+    name: String,
+    reader: Reader,
+    pending: VecDeque<(Mapped, u64)>,
+    done: bool,
+}
+
+impl Source {
+    /// Opens a file of the given shape.
+    pub(super) fn open(path: &Path, shape: Format) -> io::Result<Source> {
+        let name = path.display().to_string();
+        Ok(match shape {
+            Format::Evtx => Source {
+                reader: Reader::Evtx(EvtxFile::open(path).map_err(|e| {
+                    io::Error::new(e.kind(), format!("{name}: not a readable EVTX file: {e}"))
+                })?),
+                name,
+                pending: VecDeque::new(),
+                done: false,
+            },
+            Format::EventXml => Source::text(name, Box::new(File::open(path)?), Shape::Xml),
+            _ => Source::text(name, Box::new(File::open(path)?), Shape::Json),
+        })
+    }
+
+    /// A stream of event JSON or XML.
+    pub(super) fn text(name: String, reader: Box<dyn Read + Send>, shape: Shape) -> Source {
+        Source {
+            name,
+            reader: Reader::Text(Blocks::new(reader, shape)),
+            pending: VecDeque::new(),
+            done: false,
+        }
+    }
+
+    /// Reads until an event is pending or the file is done. Records that give no event go to
+    /// `skipped`, undecodable ones to `dead`. Returns the bytes and records read.
+    fn fill(
+        &mut self,
+        syms: &mut Interner,
+        dead: &mut Vec<DeadLetter>,
+        skipped: &mut Skipped,
+    ) -> io::Result<(u64, u64)> {
+        let (mut bytes, mut records) = (0u64, 0u64);
+        while self.pending.is_empty() && !self.done {
+            let name = &self.name;
+            let pending = &mut self.pending;
+            let mut take = |line: u64, raw: &[u8], res: Result<Mapping, DecodeError>| {
+                records += 1;
+                match res {
+                    Ok(Mapping::Event(m)) => pending.push_back((m, line)),
+                    Ok(Mapping::Skip(key)) => skipped.add(key),
+                    Err(e) => dead.push(DeadLetter::new(name, line, e, raw)),
+                }
+            };
+            let more = match &mut self.reader {
+                Reader::Evtx(f) => {
+                    let before = f.chunks_read;
+                    let more = f.next_chunk(|item| match item {
+                        // Most records of a log are skipped: a quick look at the id first.
+                        Item::Record { id, json } => match event_json::quick_skip(json) {
+                            Some(key) => take(id, json, Ok(Mapping::Skip(key))),
+                            None => {
+                                take(id, json, event_json::parse(json).and_then(|r| r.map(syms)))
+                            }
+                        },
+                        other => {
+                            let line = match &other {
+                                Item::BadChunk { offset, .. } => *offset,
+                                Item::BadRecord { chunk, .. } => *chunk,
+                                Item::Record { id, .. } => *id,
+                            };
+                            if let Some(err) = other.error() {
+                                take(line, b"", Err(err));
+                            }
+                        }
+                    });
+                    bytes += (f.chunks_read - before) * CHUNK_SIZE;
+                    more
+                }
+                Reader::Text(blocks) => blocks.next_block(|line, raw, too_long| {
+                    if too_long {
+                        let err = DecodeError::new(
+                            Reason::TooLong,
+                            format!("record is longer than {MAX_LINE} bytes"),
+                        );
+                        take(line, raw, Err(err));
+                        return;
+                    }
+                    bytes += raw.len() as u64;
+                    let res = match blocks_shape(raw) {
+                        Shape::Json => event_json::parse(raw).and_then(|r| r.map(syms)),
+                        Shape::Xml => event_xml::parse(raw).and_then(|r| r.map(syms)),
+                    };
+                    take(line, raw, res);
+                })?,
+            };
+            self.done = !more;
+        }
+        Ok((bytes, records))
+    }
+
+    fn head_time(&self) -> Option<Ts> {
+        self.pending.front().map(|(m, _)| m.event.time())
+    }
+}
+
+/// A record's shape from its first byte (the splitter gives `{…}` or `<Event…>`).
+fn blocks_shape(raw: &[u8]) -> Shape {
+    match raw.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'<') => Shape::Xml,
+        _ => Shape::Json,
+    }
+}
+
+/// What the decoding thread has read so far, for progress lines.
+struct Progress {
+    every: Option<Duration>,
+    last: Instant,
+    total: u64,
+    bytes: u64,
+    records: u64,
+}
+
+impl Progress {
+    fn tick(&mut self, name: &str) {
+        let Some(every) = self.every else { return };
+        if self.last.elapsed() < every {
+            return;
+        }
+        self.last = Instant::now();
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        eprintln!(
+            "progress: {name}: {} records, {:.0} of {:.0} MiB ({:.0} %)",
+            self.records,
+            mib(self.bytes),
+            mib(self.total),
+            100.0 * self.bytes as f64 / self.total.max(1) as f64
+        );
+    }
+}
+
+/// Reads and merges `sources` on a background thread.
+pub(super) fn spawn(sources: Vec<Source>, progress: Option<Duration>, total: u64) -> Batches {
+    let (tx, rx) = sync_channel(4);
+    std::thread::Builder::new()
+        .name("decode-windows".into())
+        .spawn(move || {
+            let name = sources.first().map(|s| s.name.clone()).unwrap_or_default();
+            let progress = Progress {
+                every: progress,
+                last: Instant::now(),
+                total,
+                bytes: 0,
+                records: 0,
+            };
+            if let Err(e) = merge(sources, &tx, progress, &name) {
+                let _ = tx.send(Err(e));
+            }
+        })
+        .expect("spawn decoder thread");
+    Batches::new(rx)
+}
+
+struct Out<'a> {
+    tx: &'a SyncSender<io::Result<Batch>>,
+    batch: Batch,
+    sent_names: usize,
+    closed: bool,
+}
+
+impl Out<'_> {
+    fn send(&mut self, syms: &Interner) {
+        let mut out = std::mem::take(&mut self.batch);
+        out.new_names = crate::symbols::take_new_names(syms, &mut self.sent_names);
+        self.batch.lines = out.lines;
+        self.closed |= self.tx.send(Ok(out)).is_err();
+    }
+}
+
+/// The merge of a collection's files on the decoding thread.
+struct Merge<'a> {
+    sources: Vec<Source>,
+    syms: Interner,
+    window: Window,
+    out: Out<'a>,
+    skipped: Skipped,
+    progress: Progress,
+    name: String,
+    /// Sources with an event pending, by the time of their first.
+    heads: BinaryHeap<Reverse<(Ts, usize)>>,
+}
+
+impl Merge<'_> {
+    /// Reads source `i` until it has an event pending (or is done) and puts its head back.
+    fn refill(&mut self, i: usize) -> io::Result<()> {
+        let source = &mut self.sources[i];
+        if source.pending.is_empty() {
+            let dead = &mut self.out.batch.dead;
+            let (bytes, records) = source.fill(&mut self.syms, dead, &mut self.skipped)?;
+            self.out.batch.bytes += bytes;
+            self.out.batch.lines += records;
+            self.progress.bytes += bytes;
+            self.progress.records += records;
+            self.progress.tick(&self.name);
+        }
+        if let Some(t) = source.head_time() {
+            self.heads.push(Reverse((t, i)));
+        }
+        Ok(())
+    }
+
+    fn run(mut self) -> io::Result<()> {
+        for i in 0..self.sources.len() {
+            self.refill(i)?;
+        }
+        while let Some(Reverse((_, i))) = self.heads.pop() {
+            if self.out.closed {
+                return Ok(());
+            }
+            let Some((mapped, line)) = self.sources[i].pending.pop_front() else {
+                continue;
+            };
+            let events = &mut self.out.batch.events;
+            self.window
+                .push(mapped, line, &mut |e, l| events.push((e, l)));
+            self.refill(i)?;
+            if self.out.batch.events.len() >= BATCH {
+                self.flush();
+            }
+        }
+        let events = &mut self.out.batch.events;
+        self.window.finish(&mut |e, l| events.push((e, l)));
+        self.out.batch.end = true;
+        self.flush();
+        Ok(())
+    }
+
+    /// Sends the batch with the skipped counts so far.
+    fn flush(&mut self) {
+        let mut skipped = std::mem::take(&mut self.skipped);
+        skipped.merge(&std::mem::take(&mut self.window.skipped));
+        self.out.batch.skipped = skipped;
+        self.out.send(&self.syms);
+    }
+}
+
+fn merge(
+    sources: Vec<Source>,
+    tx: &SyncSender<io::Result<Batch>>,
+    progress: Progress,
+    name: &str,
+) -> io::Result<()> {
+    Merge {
+        sources,
+        syms: Interner::new(),
+        window: Window::default(),
+        out: Out {
+            tx,
+            batch: Batch::default(),
+            sent_names: 0,
+            closed: false,
+        },
+        skipped: Skipped::default(),
+        progress,
+        name: name.to_string(),
+        heads: BinaryHeap::new(),
+    }
+    .run()
+}
