@@ -55,6 +55,9 @@ struct State {
     /// Latest novel login into each host (after learning): the first hop of a possible
     /// credential-switching chain.
     chain_in: FxMap<Sym, Observation>,
+    /// Latest usual login into each host by a machine identity (after learning): the first hop
+    /// of a chain when the next login out of the host is the first use of its identity there.
+    machine_in: FxMap<Sym, Observation>,
     incidents: FxMap<Sym, Incident>,
     due: BTreeSet<(Ts, Sym)>,
     learn_end: Option<Ts>,
@@ -88,6 +91,7 @@ impl Engine {
                 join: Join::default(),
                 graph: Graph::default(),
                 chain_in: FxMap::default(),
+                machine_in: FxMap::default(),
                 incidents: FxMap::default(),
                 due: BTreeSet::new(),
                 learn_end: None,
@@ -317,6 +321,7 @@ impl Engine {
         self.st.graph.age_out(now, self.rules.settings.edge_ttl);
         let chain_cut = now - self.rules.settings.chain_window;
         self.st.chain_in.retain(|_, into| into.time >= chain_cut);
+        self.st.machine_in.retain(|_, into| into.time >= chain_cut);
         let window = self.rules.settings.incident_window;
         self.st
             .incidents

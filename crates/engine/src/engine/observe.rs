@@ -255,7 +255,7 @@ impl Engine {
                 && obs
                     .src
                     .is_some_and(|s| g.source_is_new(obs.identity, s, t, cfg.edge_ttl));
-            let into = self.chain_into(&obs);
+            let into = self.chain_into(&obs, src_new);
             if self.alerting(obs.identity, t) {
                 let link = into.map(ChainLink::After);
                 self.score_and_group(obs, link.as_ref(), out);
@@ -266,10 +266,15 @@ impl Engine {
                     self.score_and_group(into, Some(&ChainLink::Before(obs)), out);
                 }
             }
-            if edge_new {
-                if obs.via == Via::Auth {
+            if obs.via == Via::Auth && obs.src != Some(obs.dst) {
+                let machine = self.st.graph.identities[&obs.identity].kind == IdentityKind::Machine;
+                if edge_new {
                     self.st.chain_in.insert(obs.dst, obs);
+                } else if machine {
+                    self.st.machine_in.insert(obs.dst, obs);
                 }
+            }
+            if edge_new {
                 let window = self.rules.settings.fanout_window;
                 let p = self
                     .st
@@ -287,11 +292,13 @@ impl Engine {
         self.st.graph.learn(&obs);
     }
 
-    /// Another identity's novel login into this authentication's source, within the chain
-    /// window: the first hop of a credential-switching chain. A host's own machine account
-    /// logging out of it is the host itself, not a switch of credentials.
-    fn chain_into(&self, obs: &Observation) -> Option<Observation> {
-        let src = obs.src?;
+    /// Another identity's login into this authentication's source, within the chain window: the
+    /// first hop of a credential-switching chain. That login was novel, or it was a machine
+    /// identity's usual login and this one is the first use of its identity from that host
+    /// (`src_new`). A host's own machine account logging out of it is the host itself, and a
+    /// logon at the host itself goes nowhere: neither is a switch of credentials.
+    fn chain_into(&self, obs: &Observation, src_new: bool) -> Option<Observation> {
+        let src = obs.src.filter(|&s| s != obs.dst)?;
         if obs.via != Via::Auth
             || self
                 .st
@@ -302,9 +309,12 @@ impl Engine {
         {
             return None;
         }
-        self.st.chain_in.get(&src).copied().filter(|into| {
+        let recent = |into: &&Observation| {
             into.time + self.rules.settings.chain_window >= obs.time
                 && into.identity != obs.identity
-        })
+        };
+        let novel = self.st.chain_in.get(&src).filter(recent);
+        let usual = || self.st.machine_in.get(&src).filter(recent).filter(|_| src_new);
+        novel.or_else(usual).copied()
     }
 }

@@ -98,9 +98,14 @@ impl<'a> Context<'a> {
     ) -> Context<'a> {
         let cfg = &rules.settings;
         let t = obs.time;
-        // The hop into a chain was novel when it was made (it is learned by now).
-        let edge_new = matches!(chain, Some(ChainLink::Before(_)))
-            || g.edge_is_new(obs.identity, obs.dst, t, cfg.edge_ttl);
+        // The hop into a chain is learned by now: it was novel if it made its edge.
+        let edge_new = match chain {
+            Some(ChainLink::Before(_)) => g
+                .edges
+                .get(&(obs.identity, obs.dst))
+                .is_some_and(|u| u.first == g.rel(t)),
+            _ => g.edge_is_new(obs.identity, obs.dst, t, cfg.edge_ttl),
+        };
         let dst = g.hosts.get(&obs.dst);
         let src = obs.src.and_then(|s| g.hosts.get(&s));
         let dst_stem_new = dst.is_some_and(|h| !profile.dst_groups.contains(&h.group));
