@@ -161,7 +161,10 @@ impl Engine {
             self.rules.settings.join_after,
         ) {
             self.st.stats.join_hits += 1;
-            if f.dst_port != 0 {
+            // A flow from a source the identity never succeeded from (its failed attempts)
+            // teaches it no service.
+            let succeeded = self.st.graph.sources.contains_key(&(id, f.src));
+            if f.dst_port != 0 && succeeded {
                 let new = self
                     .st
                     .graph
