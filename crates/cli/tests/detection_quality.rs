@@ -314,8 +314,16 @@ fn descriptive_and_anonymized_names_of_one_seed() {
     );
     only_names_differ(&desc, &anon);
     // Structure is learned from behaviour: the names say nothing the engine needs.
-    assert_eq!(d, a, "the naming style changed which campaigns are detected");
-    assert_eq!(d.len(), desc.campaigns.len(), "missed: {:?}", desc.rows[0].missed);
+    assert_eq!(
+        d, a,
+        "the naming style changed which campaigns are detected"
+    );
+    assert_eq!(
+        d.len(),
+        desc.campaigns.len(),
+        "missed: {:?}",
+        desc.rows[0].missed
+    );
 }
 
 #[test]

@@ -317,7 +317,13 @@ impl Engine {
                 && into.identity != obs.identity
         };
         let novel = self.st.chain_in.get(&src).filter(recent);
-        let usual = || self.st.machine_in.get(&src).filter(recent).filter(|_| src_new);
+        let usual = || {
+            self.st
+                .machine_in
+                .get(&src)
+                .filter(recent)
+                .filter(|_| src_new)
+        };
         novel.or_else(usual).copied()
     }
 }

@@ -30,8 +30,8 @@ impl Role {
         match self {
             Role::Workstation => "workstation-like",
             Role::Server => "server-like",
-            Role::Hub => "authentication hub",
-            Role::JumpHost => "jump host",
+            Role::Hub => "hub-like",
+            Role::JumpHost => "jump-host-like",
         }
     }
 
