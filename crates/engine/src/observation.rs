@@ -54,6 +54,24 @@ pub struct Observation {
     pub bytes: u64,
 }
 
+impl Observation {
+    /// A flow observed as `via` (a flow, or a new service) by `identity`.
+    pub fn of_flow(f: &reachwatch_model::FlowEvent, identity: Sym, via: Via) -> Observation {
+        Observation {
+            time: f.time,
+            identity,
+            src: Some(f.src),
+            dst: f.dst,
+            port: f.dst_port,
+            service: None,
+            protocol: AuthProtocol::Unknown,
+            logon: LogonType::Unknown,
+            via,
+            bytes: f.bytes,
+        }
+    }
+}
+
 /// How an observation is linked, through a host, to another identity's novel login: a
 /// credential-switching chain.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]

@@ -5,8 +5,7 @@ use super::Engine;
 use crate::observation::{ChainLink, Observation, Via};
 use reachwatch_model::time::DAY;
 use reachwatch_model::{
-    Alert, AuthEvent, AuthProtocol, FlowEvent, IdentityKind, LogonType, Orientation, Outcome, Sym,
-    Ts,
+    Alert, AuthEvent, FlowEvent, IdentityKind, LogonType, Orientation, Outcome, Sym, Ts,
 };
 use std::collections::BTreeSet;
 
@@ -177,18 +176,7 @@ impl Engine {
         }
         self.st.stats.join_misses += 1;
         let id = self.machine_account(f.src, t);
-        let obs = Observation {
-            time: t,
-            identity: id,
-            src: Some(f.src),
-            dst: f.dst,
-            port: f.dst_port,
-            service: None,
-            protocol: AuthProtocol::Unknown,
-            logon: LogonType::Unknown,
-            via: Via::Flow,
-            bytes: f.bytes,
-        };
+        let obs = Observation::of_flow(&f, id, Via::Flow);
         if pair_new {
             self.observe(obs, out);
         } else {
@@ -213,19 +201,7 @@ impl Engine {
         if !established || !self.alerting(identity, t) {
             return;
         }
-        let obs = Observation {
-            time: t,
-            identity,
-            src: Some(f.src),
-            dst: f.dst,
-            port: f.dst_port,
-            service: None,
-            protocol: AuthProtocol::Unknown,
-            logon: LogonType::Unknown,
-            via: Via::Service,
-            bytes: f.bytes,
-        };
-        self.score_and_group(obs, None, out);
+        self.score_and_group(Observation::of_flow(f, identity, Via::Service), None, out);
     }
 
     /// Past the learning period, and the identity past its own grace period.
