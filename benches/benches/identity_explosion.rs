@@ -12,7 +12,7 @@
 //!
 //! `RW_BENCH_EVENTS` overrides the explosion's size, `RW_BENCH_SIZE` the enterprise's.
 
-use reachwatch_benches::{data_dir, env_or, peak_rss_bytes, scenario, time_command};
+use reachwatch_benches::{cpu_seconds, data_dir, env_or, peak_rss_bytes, scenario, time_command};
 use reachwatch_formats::Format;
 use reachwatch_replay::{replay, ReplayOptions};
 use std::collections::BTreeSet;
@@ -99,7 +99,8 @@ fn child(auth: &Path, flows: &Path) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&alerts);
     let (e, r) = (s.evicted_at_cap, s.refused_full);
     println!(
-        "{} {} {} {} {} {} {} {} {} {}",
+        "{} {} {} {} {} {} {} {} {} {} {}",
+        cpu_seconds().unwrap_or(0.0),
         peak_rss_bytes().unwrap_or(0),
         s.events,
         s.elapsed_seconds,
@@ -176,7 +177,8 @@ fn main() -> anyhow::Result<()> {
         c
     })?;
     let v = run_child(&flood, &empty)?;
-    anyhow::ensure!(v.len() == 10, "child printed {v:?}");
+    anyhow::ensure!(v.len() == 11, "child printed {v:?}");
+    let (cpu, v) = (v[0], &v[1..]);
     let rate = v[1] / v[2];
     let wc_rate = n as f64 / wc.as_secs_f64();
     println!(
@@ -192,6 +194,10 @@ fn main() -> anyhow::Result<()> {
         v[2],
         rate,
         rate / wc_rate
+    );
+    println!(
+        "  replay CPU   {cpu:>8.3} s  {:>12.0} events per CPU second (all threads; the wall-clock rate depends on what else runs)",
+        v[1] / cpu
     );
     println!(
         "  peak RSS {:.1} MiB; evicted at caps: {} identities, {} hosts, {} edges; refused: {} identities, {} hosts; {} identities held at the end; {} symbol compactions",

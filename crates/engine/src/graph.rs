@@ -1,10 +1,15 @@
 //! The baseline reach graph: per identity, the destinations, services and sources it uses, with
-//! first/last seen and counts; per host, who reaches it; per peer group, which destinations the
-//! group reaches. Keys are interned symbols, so an edge costs a few dozen bytes.
+//! first/last seen and counts; per host, who reaches it; per name group, which destinations the
+//! group reaches; and the structure learned from all of it (roles, communities, peer groups).
+//! Keys are interned symbols, so an edge costs a few dozen bytes.
 
 use crate::observation::{Observation, Via};
+use crate::structure::calibration::Novelty;
+use crate::structure::roles::{HostActivity, Role};
+use crate::structure::{Place, Structure};
 use hashbrown::HashMap;
 use reachwatch_model::classify::stem;
+use reachwatch_model::time::DAY;
 use reachwatch_model::{IdentityKind, Interner, Sym, Ts};
 use reachwatch_rules::RuleSet;
 use rustc_hash::FxBuildHasher;
@@ -23,8 +28,15 @@ pub type FxMap<K, V> = HashMap<K, V, FxBuildHasher>;
 /// Fast hash set of symbols.
 pub type FxSet<K> = hashbrown::HashSet<K, FxBuildHasher>;
 
-/// A peer-group id (interned name stem).
+/// A name-group id (interned name stem, or a group the rules name).
 pub type Group = u32;
+
+/// Uses after which an edge counts in the learned structure: a one-off (an attack's single
+/// touch, say) teaches nothing about which hosts belong together.
+pub const ESTABLISHED_USES: u32 = 2;
+
+/// Ports listed per edge (identity, destination), for service novelty and its explanation.
+pub const MAX_LISTED_PORTS: usize = 8;
 
 /// Usage statistics of one edge (identity → destination). Times are whole
 /// seconds since the first event, to keep the record at 12 bytes.
@@ -98,6 +110,12 @@ pub struct IdentityProfile {
     pub dst_envs: u64,
     /// Recent activity windows, allocated on the identity's first novel reach or failure.
     pub recent: Option<Box<Recent>>,
+    /// Learned places (communities, workstations, hubs) of the destinations it reaches.
+    pub places: SmallVec<[Place; 4]>,
+    /// Learned roles of the sources it is used from (bit mask of `Role::bit`).
+    pub src_roles: u8,
+    /// Days with activity and with new reach, for calibration.
+    pub novelty: Novelty,
 }
 
 /// Sources listed per identity in evidence.
@@ -108,7 +126,8 @@ pub const MAX_LISTED_SOURCES: usize = 4;
 pub struct Recent {
     /// Recent novel destinations (time, destination), for fan-out.
     pub novel: VecDeque<(Ts, Sym)>,
-    /// Recent failed authentications (time, destination), for sprays.
+    /// Recent failed authentications from a new source or to a new destination (time,
+    /// destination), for sprays, fast and slow.
     pub failures: VecDeque<(Ts, Sym)>,
 }
 
@@ -131,6 +150,9 @@ impl IdentityProfile {
             destinations: 0,
             sources: Default::default(),
             recent: None,
+            places: Default::default(),
+            src_roles: 0,
+            novelty: Novelty::default(),
         }
     }
 
@@ -175,6 +197,8 @@ pub struct HostProfile {
     pub role: u16,
     /// A crown jewel, per the inventory.
     pub crown_jewel: bool,
+    /// How it is used (console and remote-interactive logons in, tickets received).
+    pub activity: HostActivity,
 }
 
 /// The baseline reach graph.
@@ -188,6 +212,11 @@ pub struct Graph {
     pub edges: FxMap<(Sym, Sym), Usage>,
     /// (identity, destination, port) edges, from flows.
     pub services: FxMap<(Sym, Sym, u16), ServiceUsage>,
+    /// Edges first made by an observation that alerted: learned (they are not new again), but
+    /// they teach the identity no new place, so the rest of that place stays novel for it.
+    pub alerted_edges: FxMap<(Sym, Sym), ()>,
+    /// The ports of each (identity, destination) edge's flows, first ones first.
+    pub edge_ports: FxMap<(Sym, Sym), SmallVec<[u16; 2]>>,
     /// (identity, source) pairs, with the last time used.
     pub sources: FxMap<(Sym, Sym), u32>,
     /// (source host, destination host) pairs seen in any authentication or flow, with the last
@@ -204,6 +233,8 @@ pub struct Graph {
     pub(crate) group_ids: FxMap<String, Group>,
     /// Group ids no profile refers to, for reuse.
     pub(crate) free_groups: Vec<Group>,
+    /// Structure learned from behaviour.
+    pub structure: Structure,
 }
 
 impl Graph {
@@ -304,6 +335,7 @@ impl Graph {
                     zone: 0,
                     role: 0,
                     crown_jewel: false,
+                    activity: HostActivity::default(),
                 },
             );
             self.apply_inventory(rules, syms, host);
@@ -334,8 +366,13 @@ impl Graph {
             .is_none_or(|&last| last < self.rel(now - ttl))
     }
 
+    /// Day number (1-based) of `ts` since the first event, for calibration.
+    pub fn day(&self, ts: Ts) -> u16 {
+        ((ts - self.data_start).max(0) / DAY + 1).min(i64::from(u16::MAX)) as u16
+    }
+
     /// Learns an observation: the identity's profile (last seen, protocols and logon types of
-    /// authentications, first sources) and its edges.
+    /// authentications, first sources, days with new reach) and its edges.
     pub fn learn(&mut self, obs: &Observation) {
         let p = self
             .identities
@@ -352,11 +389,19 @@ impl Graph {
                 p.sources.push(src);
             }
         }
-        self.record_edge(obs.identity, obs.src, obs.dst, obs.time);
+        let novel = self.record_edge(obs.identity, obs.src, obs.dst, obs.time);
+        let day = self.day(obs.time);
+        let p = self
+            .identities
+            .get_mut(&obs.identity)
+            .expect("identity profile");
+        if obs.time >= p.first_seen + DAY {
+            p.novelty.record(day, novel);
+        }
     }
 
     /// Records that `identity` reached `dst` (and from `src`) at `now`. Returns true when the edge
-    /// is new.
+    /// or the source is new.
     pub fn record_edge(&mut self, identity: Sym, src: Option<Sym>, dst: Sym, now: Ts) -> bool {
         let t = self.rel(now);
         let mut new = false;
@@ -365,6 +410,7 @@ impl Graph {
             Usage::new(t)
         });
         usage.touch(t);
+        let established = usage.count == ESTABLISHED_USES;
         let (dst_group, dst_env) = self
             .hosts
             .get(&dst)
@@ -385,6 +431,13 @@ impl Graph {
             let group = id.group;
             *self.group_reach.entry((group, dst)).or_insert(0) += 1;
         }
+        if established && !self.alerted_edges.contains_key(&(identity, dst)) {
+            if let Some(place) = self.structure.place(dst) {
+                if !id.places.contains(&place) {
+                    id.places.push(place);
+                }
+            }
+        }
         if let Some(g) = dst_group {
             if !id.dst_groups.contains(&g) {
                 id.dst_groups.push(g);
@@ -394,19 +447,73 @@ impl Graph {
             id.dst_envs |= 1u64 << (dst_env - 1);
         }
         if let Some(src) = src {
-            let last = self.sources.entry((identity, src)).or_insert(t);
+            let mut src_new = false;
+            let last = self.sources.entry((identity, src)).or_insert_with(|| {
+                src_new = true;
+                t
+            });
             *last = (*last).max(t);
-            if let Some(g) = self.hosts.get(&src).map(|h| h.group) {
-                let id = self
-                    .identities
-                    .get_mut(&identity)
-                    .expect("identity profile");
+            let role = self.structure.role(src);
+            let group = self.hosts.get(&src).map(|h| h.group);
+            let id = self
+                .identities
+                .get_mut(&identity)
+                .expect("identity profile");
+            if let Some(g) = group {
                 if !id.src_groups.contains(&g) {
                     id.src_groups.push(g);
                 }
             }
+            if src_new {
+                id.src_roles |= role.map_or(0, Role::bit);
+            }
+            new |= src_new;
         }
         new
+    }
+
+    /// Is the (identity, destination) edge part of the baseline's structure: used at least
+    /// twice, and not first made by an observation that alerted?
+    pub fn is_established(&self, edge: (Sym, Sym)) -> bool {
+        self.edges
+            .get(&edge)
+            .is_some_and(|u| u.count >= ESTABLISHED_USES)
+            && !self.alerted_edges.contains_key(&edge)
+    }
+
+    /// Replaces the learned structure and refreshes, from the established edges and the
+    /// sources, the places and source roles of every identity.
+    pub fn set_structure(&mut self, structure: Structure) {
+        self.structure = structure;
+        for p in self.identities.values_mut() {
+            p.places.clear();
+            p.src_roles = 0;
+        }
+        let mut edges: Vec<(Sym, Sym)> = self
+            .edges
+            .keys()
+            .copied()
+            .filter(|&e| self.is_established(e))
+            .collect();
+        edges.sort_unstable();
+        for (id, dst) in edges {
+            let Some(place) = self.structure.place(dst) else {
+                continue;
+            };
+            if let Some(p) = self.identities.get_mut(&id) {
+                if !p.places.contains(&place) {
+                    p.places.push(place);
+                }
+            }
+        }
+        for &(id, src) in self.sources.keys() {
+            let Some(role) = self.structure.role(src) else {
+                continue;
+            };
+            if let Some(p) = self.identities.get_mut(&id) {
+                p.src_roles |= role.bit();
+            }
+        }
     }
 
     /// Records a flow's service port and bytes on an identity's edge. Returns true when the
@@ -436,7 +543,30 @@ impl Graph {
         u.usage = usage;
         let total = u.bytes.saturating_add(bytes);
         u.bytes = total;
+        if new {
+            let ports = self.edge_ports.entry((identity, dst)).or_default();
+            if ports.len() < MAX_LISTED_PORTS {
+                ports.push(port);
+            }
+        }
         new
+    }
+
+    /// The flow history of an edge, leaving one port out: its ports, flows and bytes.
+    pub fn edge_flows(&self, identity: Sym, dst: Sym, except: u16) -> EdgeFlows {
+        let mut h = EdgeFlows::default();
+        for &port in self.edge_ports.get(&(identity, dst)).into_iter().flatten() {
+            if port == except {
+                continue;
+            }
+            if let Some(u) = self.services.get(&(identity, dst, port)) {
+                let usage = u.usage;
+                h.ports.push(port);
+                h.flows += u64::from(usage.count);
+                h.bytes = h.bytes.saturating_add(u.bytes);
+            }
+        }
+        h
     }
 
     /// Forgets edges and sources unseen since `now - ttl`; returns how many.
@@ -479,6 +609,7 @@ impl Graph {
                 let spilled =
                     |spilled: bool, cap: usize, size: usize| if spilled { cap * size } else { 0 };
                 spilled(p.dst_groups.spilled(), p.dst_groups.capacity(), 4)
+                    + spilled(p.places.spilled(), p.places.capacity(), 8)
                     + spilled(p.src_groups.spilled(), p.src_groups.capacity(), 4)
                     + spilled(p.sources.spilled(), p.sources.capacity(), 4)
                     + p.recent.as_ref().map_or(0, |r| {
@@ -491,6 +622,9 @@ impl Graph {
             + map(&self.hosts)
             + map(&self.edges)
             + map(&self.services)
+            + map(&self.edge_ports)
+            + map(&self.alerted_edges)
+            + self.structure.estimated_bytes()
             + map(&self.sources)
             + map(&self.host_edges)
             + map(&self.group_reach)
@@ -500,5 +634,23 @@ impl Graph {
                 .iter()
                 .map(|n| n.len() * 2 + 48)
                 .sum::<usize>()
+    }
+}
+
+/// The flow history of one edge (some ports left out).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EdgeFlows {
+    /// Its ports.
+    pub ports: SmallVec<[u16; 4]>,
+    /// Flows on them.
+    pub flows: u64,
+    /// Bytes on them.
+    pub bytes: u64,
+}
+
+impl EdgeFlows {
+    /// Mean bytes per flow (0 with no flows).
+    pub fn mean_bytes(&self) -> u64 {
+        self.bytes.checked_div(self.flows).unwrap_or(0)
     }
 }

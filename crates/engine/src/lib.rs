@@ -19,6 +19,7 @@ mod reorder;
 pub mod ruletest;
 mod score;
 mod score_log;
+pub mod structure;
 
 pub use config::EngineConfig;
 pub use engine::{Accepted, Engine, Rejection, SnapshotError, StateCounts, StateFill, Stats, THIN};

@@ -1,5 +1,5 @@
 //! Reach observations: an identity reached a destination from a source, as an authentication,
-//! a flow nobody claimed, or failed attempts.
+//! a flow nobody claimed, failed attempts, or a flow on a new service of a known edge.
 
 use reachwatch_model::{AuthProtocol, LogonType, Sym, Ts};
 use serde::{Deserialize, Serialize};
@@ -13,6 +13,8 @@ pub enum Via {
     Failure,
     /// A flow with no authentication, attributed to the source host's machine account.
     Flow,
+    /// A flow on a port the identity never used on an edge it already had.
+    Service,
 }
 
 impl Via {
@@ -22,6 +24,7 @@ impl Via {
             Via::Auth => "auth",
             Via::Failure => "auth_failure",
             Via::Flow => "flow",
+            Via::Service => "service",
         }
     }
 }
@@ -47,4 +50,36 @@ pub struct Observation {
     pub logon: LogonType,
     /// How it was observed.
     pub via: Via,
+    /// Bytes of the flow (flow and service observations), else 0.
+    pub bytes: u64,
+}
+
+impl Observation {
+    /// A flow observed as `via` (a flow, or a new service) by `identity`.
+    pub fn of_flow(f: &reachwatch_model::FlowEvent, identity: Sym, via: Via) -> Observation {
+        Observation {
+            time: f.time,
+            identity,
+            src: Some(f.src),
+            dst: f.dst,
+            port: f.dst_port,
+            service: None,
+            protocol: AuthProtocol::Unknown,
+            logon: LogonType::Unknown,
+            via,
+            bytes: f.bytes,
+        }
+    }
+}
+
+/// How an observation is linked, through a host, to another identity's novel login: a
+/// credential-switching chain.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub enum ChainLink {
+    /// Another identity's novel login into this observation's source came shortly before: this
+    /// is the hop out.
+    After(Observation),
+    /// This novel login into a host was followed, shortly after, by another identity's novel
+    /// login out of it: this is the hop in.
+    Before(Observation),
 }

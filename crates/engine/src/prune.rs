@@ -48,6 +48,12 @@ impl Graph {
             let usage = u.usage;
             usage.last >= cutoff && !gone(id, dst)
         });
+        let (edges, services) = (&self.edges, &self.services);
+        self.alerted_edges.retain(|e, _| edges.contains_key(e));
+        self.edge_ports.retain(|&(id, dst), ports| {
+            ports.retain(|p| services.contains_key(&(id, dst, *p)));
+            !ports.is_empty()
+        });
         self.sources
             .retain(|(id, src), last| *last >= cutoff && !gone(id, src));
         self.host_edges.retain(|(src, dst), last| {

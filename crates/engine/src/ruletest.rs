@@ -58,7 +58,12 @@ pub fn run_test(rules: &RuleSet, test: &RuleTest) -> TestOutcome {
                     outcome: Outcome::parse(outcome.as_bytes()).unwrap_or(Outcome::Success),
                     credential: None,
                 }),
-                TestRecord::Flow { src, dst, port } => Event::Flow(FlowEvent {
+                TestRecord::Flow {
+                    src,
+                    dst,
+                    port,
+                    bytes,
+                } => Event::Flow(FlowEvent {
                     time,
                     duration: 0,
                     src: syms.intern(src.as_bytes()),
@@ -67,7 +72,7 @@ pub fn run_test(rules: &RuleSet, test: &RuleTest) -> TestOutcome {
                     dst_port: *port,
                     protocol: 6,
                     packets: 1,
-                    bytes: 100,
+                    bytes: *bytes,
                 }),
             };
             events.push((time, i, ev));

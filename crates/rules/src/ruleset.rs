@@ -44,6 +44,10 @@ pub struct Settings {
     pub failure_window: Ts,
     /// Destinations with failures within the window that make a spray.
     pub failure_min_destinations: u32,
+    /// Window for counting failures that accumulate slowly (a slow spray).
+    pub spray_window: Ts,
+    /// Destinations with failures within `spray_window` that make a slow spray.
+    pub spray_min_destinations: u32,
     /// Window between a novel login into a host and a novel login out of it.
     pub chain_window: Ts,
     /// Silence after which an identity counts as dormant.
@@ -52,6 +56,18 @@ pub struct Settings {
     pub downgrade_min_observations: u64,
     /// Destinations an identity must have learned before its environment is inferred.
     pub env_min_destinations: u32,
+    /// An identity whose calibrated share of days with new reach is at most this (percent) is stable.
+    pub stable_novelty_pct: u32,
+    /// An identity whose calibrated share of days with new reach is at least this (percent) is
+    /// habitually novel.
+    pub habitual_novelty_pct: u32,
+    /// Weight, in days, of the peers' novelty rate in an identity's calibrated rate.
+    pub novelty_prior_days: u32,
+    /// A flow on a new service carries at least this many times the edge's mean bytes per flow
+    /// to be a transfer spike.
+    pub transfer_min_ratio: u64,
+    /// ... and at least this many bytes.
+    pub transfer_min_bytes: u64,
     /// An incident is emitted this long after its first match.
     pub incident_hold: Ts,
     /// Matches within this long of the incident's last match join it.
@@ -376,6 +392,8 @@ pub enum TestRecord {
         dst: String,
         /// Destination port.
         port: u16,
+        /// Bytes of the flow.
+        bytes: u64,
     },
 }
 

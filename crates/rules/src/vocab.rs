@@ -5,11 +5,13 @@
 pub enum Feature {
     /// The identity never reached this destination (or not within the edge TTL).
     NewEdge,
-    /// The identity never reached any host of the destination's group.
+    /// The destination is unlike every host the identity reaches: its learned community (or, when
+    /// names carry meaning, its name group) is new to the identity.
     DstGroupNovel,
     /// Few identities reach the destination.
     RareDst,
-    /// Identities of the same peer group already reach the destination.
+    /// Identities of the same peer group (learned from behaviour, or named in the rules) already
+    /// reach the destination.
     PeerSupport,
     /// Several other identities started reaching the destination within a day.
     Rollout,
@@ -17,7 +19,7 @@ pub enum Feature {
     NewAsset,
     /// The identity was never used from this source.
     NewSource,
-    /// The identity was never used from any host of the source's group.
+    /// The identity was never used from a host of the source's learned role (or name group).
     SrcGroupNovel,
     /// NTLM or cleartext where the baseline is Kerberos only.
     AuthDowngrade,
@@ -39,11 +41,21 @@ pub enum Feature {
     ZoneCrossing,
     /// The destination is a crown jewel.
     CrownJewel,
+    /// Failed authentications from a new source or to new destinations, spread over hours.
+    SlowSpray,
+    /// A flow on a port never used on an edge the identity has used for a day or more.
+    NewService,
+    /// That flow carries many times the bytes the edge's flows usually carry.
+    TransferSpike,
+    /// Novel reach by an identity whose own history (and its peers') says it rarely changes.
+    StableReach,
+    /// Novel reach by an identity that reaches something new most days.
+    HabitualNovelty,
 }
 
 impl Feature {
     /// Every feature.
-    pub const ALL: [Feature; 18] = [
+    pub const ALL: [Feature; 23] = [
         Feature::NewEdge,
         Feature::DstGroupNovel,
         Feature::RareDst,
@@ -62,6 +74,11 @@ impl Feature {
         Feature::EnvCrossing,
         Feature::ZoneCrossing,
         Feature::CrownJewel,
+        Feature::SlowSpray,
+        Feature::NewService,
+        Feature::TransferSpike,
+        Feature::StableReach,
+        Feature::HabitualNovelty,
     ];
 
     /// The name used in rule files and alert evidence.
@@ -85,6 +102,11 @@ impl Feature {
             Feature::EnvCrossing => "env_crossing",
             Feature::ZoneCrossing => "zone_crossing",
             Feature::CrownJewel => "crown_jewel",
+            Feature::SlowSpray => "slow_spray",
+            Feature::NewService => "new_service",
+            Feature::TransferSpike => "transfer_spike",
+            Feature::StableReach => "stable_reach",
+            Feature::HabitualNovelty => "habitual_novelty",
         }
     }
 
@@ -149,7 +171,7 @@ pub enum TextField {
     Protocol,
     /// Logon type.
     LogonType,
-    /// `auth`, `auth_failure` or `flow`.
+    /// `auth`, `auth_failure`, `flow` or `service`.
     Via,
 }
 

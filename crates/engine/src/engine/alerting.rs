@@ -2,12 +2,10 @@
 
 use super::Engine;
 use crate::incident::{service_name, Best, Incident, MAX_INCIDENT};
-use crate::observation::{Observation, Via};
+use crate::observation::{ChainLink, Observation};
 use crate::score::score;
 use crate::score_log::ScoredObservation;
-use reachwatch_model::{
-    Alert, AuthProtocol, Baseline, IdentityKind, LogonType, Peers, Seconds, Sym, Ts,
-};
+use reachwatch_model::{Alert, AuthProtocol, Baseline, IdentityKind, Peers, Seconds, Sym, Ts};
 
 impl Engine {
     pub(super) fn emit_due(&mut self, now: Ts, out: &mut Vec<Alert>) {
@@ -37,14 +35,14 @@ impl Engine {
         }
     }
 
-    /// Scores an observation of an alerting identity and groups a match into its incident.
-    /// Returns whether the destination's group was new for the identity.
+    /// Scores an observation of an alerting identity (linked to a credential-switching chain,
+    /// if any) and groups a match into its incident.
     pub(super) fn score_and_group(
         &mut self,
         obs: Observation,
-        chain: Option<(Ts, Sym, Option<Sym>)>,
+        chain: Option<&ChainLink>,
         out: &mut Vec<Alert>,
-    ) -> bool {
+    ) {
         let _ = out;
         let profile = &self.st.graph.identities[&obs.identity];
         let scored = score(
@@ -53,7 +51,7 @@ impl Engine {
             &self.st.syms,
             profile,
             &obs,
-            chain.map(|(at, from, _)| (from, at)),
+            chain,
         );
         if let Some(log) = &mut self.scores {
             log.push(ScoredObservation {
@@ -64,7 +62,6 @@ impl Engine {
                 score: scored.score,
             });
         }
-        let dst_group_new = scored.dst_group_new;
         let step = obs;
         let t = obs.time;
         let suppressed_by = scored.matched.as_ref().and_then(|m| {
@@ -98,25 +95,20 @@ impl Engine {
                     }
                 }
             }
-            return dst_group_new;
+            return;
         }
         self.st.stats.matches += 1;
+        if scored.edge_new && obs.via != crate::observation::Via::Failure {
+            self.st
+                .graph
+                .alerted_edges
+                .insert((obs.identity, obs.dst), ());
+        }
         let path = match chain {
-            Some((at, from, from_src)) if scored.hits.iter().any(|h| h.name == "chain") => {
-                // The hop into the intermediate host (the chain is keyed by this observation's source).
-                let hop = Observation {
-                    time: at,
-                    identity: from,
-                    src: from_src,
-                    dst: obs.src.unwrap_or(obs.dst),
-                    port: 0,
-                    service: None,
-                    protocol: AuthProtocol::Unknown,
-                    logon: LogonType::Unknown,
-                    via: Via::Auth,
-                };
-                vec![hop, step]
-            }
+            Some(link) if scored.hits.iter().any(|h| h.name == "chain") => match *link {
+                ChainLink::After(into) => vec![into, step],
+                ChainLink::Before(out) => vec![step, out],
+            },
             _ => vec![],
         };
         let best = Best {
@@ -154,7 +146,6 @@ impl Engine {
                 self.st.incidents.insert(obs.identity, inc);
             }
         }
-        dst_group_new
     }
 
     pub(super) fn baseline(&self, identity: Sym) -> Baseline {

@@ -31,6 +31,10 @@ impl Engine {
                 *slot = true;
             }
         }
+        // The old state goes before the new one is built: memory holds one copy and the bytes.
+        self.st.graph = Default::default();
+        self.st.join = Default::default();
+        self.st.incidents = Default::default();
         let remap = syms.compact(&live);
         let st: State = remap_symbols(&remap, || postcard::from_bytes(&bytes))
             .expect("engine state reads back with every symbol it refers to kept");

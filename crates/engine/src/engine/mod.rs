@@ -16,6 +16,7 @@ use crate::config::EngineConfig;
 use crate::graph::{FxMap, Graph};
 use crate::incident::Incident;
 use crate::join::Join;
+use crate::observation::Observation;
 use crate::reorder::{Refusal, Reorder};
 use crate::score_log::ScoredObservation;
 use reachwatch_model::time::DAY;
@@ -56,13 +57,19 @@ struct State {
     reorder: Reorder,
     join: Join,
     graph: Graph,
-    /// Latest unusual login into a host: host → (time, identity, source).
-    chain_in: FxMap<Sym, (Ts, Sym, Option<Sym>)>,
+    /// Latest novel login into each host (after learning): the first hop of a possible
+    /// credential-switching chain.
+    chain_in: FxMap<Sym, Observation>,
+    /// Latest usual login into each host by a machine identity (after learning): the first hop
+    /// of a chain when the next login out of the host is the first use of its identity there.
+    machine_in: FxMap<Sym, Observation>,
     incidents: FxMap<Sym, Incident>,
     due: BTreeSet<(Ts, Sym)>,
     learn_end: Option<Ts>,
     next_sweep: Ts,
     next_join_evict: Ts,
+    /// When the learned structure is next recomputed (from the end of learning, daily).
+    next_structure: Ts,
     now: Ts,
     stats: Stats,
     /// Events to admit before a table that could not be brought under its cap is tried again.
@@ -91,11 +98,13 @@ impl Engine {
                 join: Join::default(),
                 graph: Graph::default(),
                 chain_in: FxMap::default(),
+                machine_in: FxMap::default(),
                 incidents: FxMap::default(),
                 due: BTreeSet::new(),
                 learn_end: None,
                 next_sweep: Ts::MIN,
                 next_join_evict: Ts::MIN,
+                next_structure: Ts::MAX,
                 now: Ts::MIN,
                 stats: Stats::default(),
                 room_wait: 0,
@@ -284,9 +293,11 @@ impl Engine {
 
     fn tick(&mut self, now: Ts, out: &mut Vec<Alert>) {
         if self.st.learn_end.is_none() {
-            self.st.learn_end = Some(now.saturating_add(self.rules.settings.learn));
+            let end = now.saturating_add(self.rules.settings.learn);
+            self.st.learn_end = Some(end);
             self.st.graph.data_start = now;
             self.st.next_sweep = now.saturating_add(DAY);
+            self.st.next_structure = end;
         }
         self.st.now = now;
         while let Some(f) = self.st.join.due(now, self.rules.settings.join_before) {
@@ -305,12 +316,25 @@ impl Engine {
             self.sweep(now);
             self.st.next_sweep = now + DAY;
         }
+        if now >= self.st.next_structure {
+            self.learn_structure(now);
+            self.st.next_structure = now.saturating_add(DAY);
+        }
+    }
+
+    /// Recomputes the structure learned from behaviour (roles, communities, peer groups,
+    /// calibration priors): at the end of learning, then daily.
+    fn learn_structure(&mut self, now: Ts) {
+        let groups: Vec<String> = self.rules.groups.iter().map(|g| g.name.clone()).collect();
+        let structure = crate::structure::learn(&self.st.graph, &self.st.syms, &groups, now);
+        self.st.graph.set_structure(structure);
     }
 
     fn sweep(&mut self, now: Ts) {
         self.age_out(now);
         let chain_cut = now - self.rules.settings.chain_window;
-        self.st.chain_in.retain(|_, (t, _, _)| *t >= chain_cut);
+        self.st.chain_in.retain(|_, into| into.time >= chain_cut);
+        self.st.machine_in.retain(|_, into| into.time >= chain_cut);
         let window = self.rules.settings.incident_window;
         self.st
             .incidents

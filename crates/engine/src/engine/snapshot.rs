@@ -7,7 +7,9 @@ use reachwatch_rules::RuleSet;
 use std::sync::Arc;
 
 /// Magic bytes and format version at the head of an engine snapshot.
-const SNAPSHOT_MAGIC: &[u8; 8] = b"RWENGv03";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"RWENGv04";
+/// Magic bytes shared by every version (the last two bytes are the version).
+const MAGIC_PREFIX: &[u8; 6] = b"RWENGv";
 
 /// A snapshot that could not be read.
 #[derive(Debug)]
@@ -44,7 +46,15 @@ impl Engine {
     /// An engine restored from [`Engine::snapshot`] bytes, running (possibly new) rules.
     pub fn restore_with_rules(bytes: &[u8], rules: Arc<RuleSet>) -> Result<Engine, SnapshotError> {
         let body = bytes.strip_prefix(SNAPSHOT_MAGIC).ok_or_else(|| {
-            SnapshotError("not a reachwatch engine snapshot of this version".into())
+            SnapshotError(match bytes.strip_prefix(MAGIC_PREFIX) {
+                Some(v) => format!(
+                    "engine snapshot format v{} cannot be restored by this version (format v04, \
+                     with bounded state and the structure learned from behaviour): start afresh \
+                     and let the engine learn again",
+                    String::from_utf8_lossy(&v[..v.len().min(2)])
+                ),
+                None => "not a reachwatch engine snapshot".into(),
+            })
         })?;
         let mut st: State = postcard::from_bytes(body)
             .map_err(|e| SnapshotError(format!("corrupt engine snapshot: {e}")))?;

@@ -5,10 +5,10 @@ mod context;
 mod features;
 
 use crate::graph::{Graph, IdentityProfile};
-use crate::observation::Observation;
+use crate::observation::{ChainLink, Observation};
 use context::{group_name, Context};
 use features::FEATURES;
-use reachwatch_model::{FeatureHit, Interner, Severity, Sym, Ts};
+use reachwatch_model::{FeatureHit, Interner, Severity, Sym};
 use reachwatch_rules::{Facts, Feature, NumField, RuleSet, SeverityRule, TextField};
 use serde::{Deserialize, Serialize};
 
@@ -36,8 +36,6 @@ pub struct Scored {
     pub matched: Option<Matched>,
     /// The edge is new for the identity.
     pub edge_new: bool,
-    /// The destination's group is new for the identity.
-    pub dst_group_new: bool,
 }
 
 /// Everything a condition can ask about one observation.
@@ -86,17 +84,17 @@ fn headline_first(hits: &mut [FeatureHit], condition: &reachwatch_rules::conditi
 }
 
 /// Scores an observation against the graph *before* the graph learns it, and finds the first
-/// detection of the rule set that it makes. `chain_from` is the latest unusual login into the
-/// observation's source by another identity, within the chain window.
+/// detection of the rule set that it makes. `chain` links it to another identity's novel login
+/// through a host (a credential-switching chain).
 pub fn score(
     g: &Graph,
     rules: &RuleSet,
     syms: &Interner,
     profile: &IdentityProfile,
     obs: &Observation,
-    chain_from: Option<(Sym, Ts)>,
+    chain: Option<&ChainLink>,
 ) -> Scored {
-    let cx = Context::new(g, rules, syms, profile, obs, chain_from);
+    let cx = Context::new(g, rules, syms, profile, obs, chain);
     let mut fired = [false; Feature::ALL.len()];
     let mut hits = vec![];
     for &(feature, test) in FEATURES {
@@ -173,6 +171,5 @@ pub fn score(
         score,
         matched,
         edge_new: cx.edge_new,
-        dst_group_new: cx.dst_group_new,
     }
 }

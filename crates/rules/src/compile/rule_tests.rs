@@ -135,12 +135,16 @@ fn test_event(doc: &mut Doc<'_>, node: &Node) -> Option<TestEvent> {
         }
         (None, Some(f)) => {
             let fm = doc.mapping(f, "`flow`")?;
-            doc.keys(fm, "`flow`", &["src", "dst", "port"]);
+            doc.keys(fm, "`flow`", &["src", "dst", "port", "bytes"]);
             TestRecord::Flow {
                 src: required(doc, fm, "src", "`flow`").and_then(|n| doc.nonempty(n, "`src`"))?,
                 dst: required(doc, fm, "dst", "`flow`").and_then(|n| doc.nonempty(n, "`dst`"))?,
                 port: required(doc, fm, "port", "`flow`")
                     .and_then(|n| doc.integer(n, "`port`", 0, 65535))? as u16,
+                bytes: fm
+                    .get_node("bytes")
+                    .map_or(Some(100), |n| doc.integer(n, "`bytes`", 0, i64::MAX))?
+                    as u64,
             }
         }
         _ => {

@@ -3,7 +3,7 @@
 
 use super::FEATURES;
 use crate::graph::{Graph, IdentityProfile};
-use crate::observation::{Observation, Via};
+use crate::observation::{ChainLink, Observation, Via};
 use crate::score::context::Context;
 use reachwatch_model::time::{DAY, MINUTE};
 use reachwatch_model::{AuthProtocol, IdentityKind, Interner, LogonType, Sym, Ts};
@@ -59,6 +59,7 @@ impl Fx {
             protocol: AuthProtocol::Kerberos,
             logon: LogonType::Network,
             via: Via::Auth,
+            bytes: 0,
         }
     }
 
@@ -68,9 +69,22 @@ impl Fx {
         self.g.learn(&o);
     }
 
-    fn fired_with(&self, o: &Observation, chain_from: Option<(Sym, Ts)>) -> Vec<Feature> {
+    /// Learns an authentication `n` times a day apart, ending at `t` (an established edge).
+    fn learn_days(&mut self, id: &str, src: &str, dst: &str, t: Ts, n: i64) {
+        for k in (0..n).rev() {
+            self.learn(id, src, dst, t - k * DAY);
+        }
+    }
+
+    /// Recomputes the structure learned from behaviour (as the engine does daily).
+    fn relearn(&mut self, now: Ts) {
+        let structure = crate::structure::learn(&self.g, &self.syms, &[], now);
+        self.g.set_structure(structure);
+    }
+
+    fn fired_with(&self, o: &Observation, chain: Option<&ChainLink>) -> Vec<Feature> {
         let profile = &self.g.identities[&o.identity];
-        let cx = Context::new(&self.g, &self.rules, &self.syms, profile, o, chain_from);
+        let cx = Context::new(&self.g, &self.rules, &self.syms, profile, o, chain);
         FEATURES
             .iter()
             .filter(|(_, test)| test(&cx).is_some())
@@ -96,14 +110,46 @@ fn new_edge_fires_for_a_destination_never_reached() {
 }
 
 #[test]
-fn dst_group_novel_fires_for_a_group_never_reached() {
+fn dst_group_novel_fires_for_a_destination_unlike_every_host_reached() {
+    // Anonymous names: only behaviour says which hosts are alike. C1 and C2 are reached by
+    // the same identities, C3 and C4 by others.
     let mut fx = Fx::new();
-    fx.learn("svc_a", "APP-01", "PROD-DB-01", DAY);
-    let same_group = fx.obs("svc_a", "APP-01", "PROD-DB-02", T);
-    let other_group = fx.obs("svc_a", "APP-01", "PROD-WEB-01", T);
-    assert!(fx.fires(&same_group, Feature::NewEdge));
-    assert!(!fx.fires(&same_group, Feature::DstGroupNovel));
-    assert!(fx.fires(&other_group, Feature::DstGroupNovel));
+    for id in ["S1", "S2", "S3"] {
+        for dst in ["C1", "C2"] {
+            fx.learn_days(id, "C9", dst, T - DAY, 3);
+        }
+    }
+    for id in ["S4", "S5"] {
+        for dst in ["C3", "C4"] {
+            fx.learn_days(id, "C8", dst, T - DAY, 3);
+        }
+    }
+    fx.learn_days("S6", "C9", "C1", T - DAY, 3);
+    fx.relearn(T - DAY);
+    let alike = fx.obs("S6", "C9", "C2", T);
+    let unlike = fx.obs("S6", "C9", "C3", T);
+    assert!(fx.fires(&alike, Feature::NewEdge));
+    assert!(
+        !fx.fires(&alike, Feature::DstGroupNovel),
+        "one more host of its kind"
+    );
+    assert!(fx.fires(&unlike, Feature::DstGroupNovel));
+}
+
+#[test]
+fn dst_group_novel_needs_no_name_and_ignores_uninformative_names() {
+    // Hosts share a name stem but not their reachers: the stem says nothing, behaviour decides.
+    let mut fx = Fx::new();
+    for id in ["svc_a1", "svc_a2"] {
+        fx.learn_days(id, "APP-01", "PROD-DB-01", T - DAY, 3);
+    }
+    for id in ["svc_b1", "svc_b2"] {
+        fx.learn_days(id, "APP-02", "PROD-DB-02", T - DAY, 3);
+    }
+    fx.learn_days("svc_a3", "APP-01", "PROD-DB-01", T - DAY, 3);
+    fx.relearn(T - DAY);
+    let other_community = fx.obs("svc_a3", "APP-01", "PROD-DB-02", T);
+    assert!(fx.fires(&other_community, Feature::DstGroupNovel));
 }
 
 #[test]
@@ -120,13 +166,25 @@ fn rare_dst_fires_for_a_destination_few_identities_reach() {
 }
 
 #[test]
-fn peer_support_fires_when_the_peer_group_reaches_it() {
+fn peer_support_fires_when_a_learned_peer_reaches_it() {
+    // U1 and U2 reach the same hosts from the same source: peers, whatever their names.
     let mut fx = Fx::new();
-    fx.learn("svc_app02", "APP-02", "CACHE-01", DAY);
-    let supported = fx.obs("svc_app01", "APP-01", "CACHE-01", T);
-    let alone = fx.obs("svc_app01", "APP-01", "CACHE-09", T);
+    for id in ["U1", "U2"] {
+        for dst in ["C1", "C2", "C3"] {
+            fx.learn_days(id, "C9", dst, T - DAY, 3);
+        }
+    }
+    fx.learn_days("U2", "C9", "C4", T - DAY, 3);
+    fx.learn_days("U3", "C7", "C5", T - DAY, 3);
+    fx.learn_days("U3", "C7", "C6", T - DAY, 3);
+    fx.relearn(T - DAY);
+    let supported = fx.obs("U1", "C9", "C4", T);
+    let alone = fx.obs("U1", "C9", "C6", T);
     assert!(fx.fires(&supported, Feature::PeerSupport));
-    assert!(!fx.fires(&alone, Feature::PeerSupport));
+    assert!(
+        !fx.fires(&alone, Feature::PeerSupport),
+        "U3 is no peer of U1"
+    );
 }
 
 #[test]
@@ -145,6 +203,7 @@ fn rollout_fires_when_others_started_reaching_it_within_a_day() {
 #[test]
 fn new_asset_fires_for_a_host_that_appeared_recently() {
     let mut fx = Fx::new();
+    fx.host("A-01", 0);
     fx.host("OLD-01", 0);
     fx.host("NEW-01", T - DAY);
     let new = fx.obs("svc_a", "A-01", "NEW-01", T);
@@ -210,12 +269,28 @@ fn new_source_fires_for_authentications_from_a_new_host_only() {
 }
 
 #[test]
-fn src_group_novel_fires_for_a_source_group_never_used() {
+fn src_group_novel_fires_for_a_source_of_a_role_never_used() {
+    // C10 and C11 are servers (several identities log on to them over the network); C20 is a
+    // workstation (a person logs on at its console, and it reaches more than reaches it).
     let mut fx = Fx::new();
-    fx.learn("svc_a", "BATCH-01", "DB-01", DAY);
-    let same_group = fx.obs("svc_a", "BATCH-02", "DB-01", T);
-    let workstation = fx.obs("svc_a", "WS-0001", "DB-01", T);
-    assert!(!fx.fires(&same_group, Feature::SrcGroupNovel));
+    for id in ["S1", "S2"] {
+        for server in ["C10", "C11"] {
+            fx.learn_days(id, "C30", server, T - DAY, 3);
+        }
+    }
+    let ws = fx.host("C20", DAY);
+    fx.g.hosts.get_mut(&ws).unwrap().activity.console = 5;
+    fx.learn_days("S3", "C10", "C40", T - DAY, 3);
+    fx.relearn(T - DAY);
+    let c10 = fx.sym("C10");
+    assert_eq!(
+        fx.g.structure.role(c10),
+        Some(crate::structure::roles::Role::Server)
+    );
+    let server_like = fx.obs("S3", "C11", "C40", T);
+    let workstation = fx.obs("S3", "C20", "C40", T);
+    assert!(fx.fires(&server_like, Feature::NewSource));
+    assert!(!fx.fires(&server_like, Feature::SrcGroupNovel));
     assert!(fx.fires(&workstation, Feature::SrcGroupNovel));
 }
 
@@ -274,13 +349,49 @@ fn interactive_fires_for_a_logon_type_never_used() {
 }
 
 #[test]
-fn failed_spray_fires_for_failures_only() {
+fn failed_spray_fires_for_failures_against_enough_destinations_only() {
     let mut fx = Fx::new();
+    let min = fx.rules.settings.failure_min_destinations as usize;
     let mut o = fx.obs("svc_a", "A-01", "DB-01", T);
-    assert!(!fx.fires(&o, Feature::FailedSpray));
+    let targets: Vec<Sym> = (0..min).map(|i| fx.sym(&format!("T-0{i}"))).collect();
+    let p = fx.g.identities.get_mut(&o.identity).unwrap();
+    for &d in &targets[..min - 1] {
+        p.recent_mut().failures.push_back((T - MINUTE, d));
+    }
     o.via = Via::Failure;
+    assert!(!fx.fires(&o, Feature::FailedSpray), "one short");
+    let p = fx.g.identities.get_mut(&o.identity).unwrap();
+    p.recent_mut().failures.push_back((T, targets[min - 1]));
     assert!(fx.fires(&o, Feature::FailedSpray));
     assert!(!fx.fires(&o, Feature::NewEdge), "failures reach nothing");
+    o.via = Via::Auth;
+    assert!(!fx.fires(&o, Feature::FailedSpray), "not a failure");
+}
+
+#[test]
+fn slow_spray_fires_for_failures_spread_over_hours() {
+    let mut fx = Fx::new();
+    let min = fx.rules.settings.spray_min_destinations as i64;
+    let window = fx.rules.settings.spray_window;
+    let mut o = fx.obs("svc_a", "A-01", "DB-01", T);
+    o.via = Via::Failure;
+    // One failure every 25 minutes: never a burst, always within the spray window.
+    let targets: Vec<Sym> = (0..min).map(|i| fx.sym(&format!("T-{i:02}"))).collect();
+    let p = fx.g.identities.get_mut(&o.identity).unwrap();
+    for (i, &d) in targets.iter().enumerate().skip(1) {
+        p.recent_mut()
+            .failures
+            .push_back((T - (min - 1 - i as i64) * 25 * MINUTE, d));
+    }
+    assert!(25 * MINUTE * min < window);
+    assert!(!fx.fires(&o, Feature::SlowSpray), "one short");
+    assert!(!fx.fires(&o, Feature::FailedSpray), "never a burst");
+    let p = fx.g.identities.get_mut(&o.identity).unwrap();
+    p.recent_mut()
+        .failures
+        .push_front((T - (min - 1) * 25 * MINUTE, targets[0]));
+    assert!(fx.fires(&o, Feature::SlowSpray));
+    assert!(!fx.fires(&o, Feature::FailedSpray), "still never a burst");
 }
 
 #[test]
@@ -288,14 +399,29 @@ fn chain_fires_after_another_identity_logged_into_the_source() {
     let mut fx = Fx::new();
     fx.learn("admin_b", "JUMP-01", "VAULT-01", DAY);
     let o = fx.obs("admin_b", "HOST-7", "VAULT-02", T);
-    let other = fx.identity("svc_a", T);
+    let into_by_other = fx.obs("svc_a", "APP-01", "HOST-7", T - 5 * MINUTE);
+    let into_by_self = fx.obs("admin_b", "APP-01", "HOST-7", T - 5 * MINUTE);
     assert!(fx
-        .fired_with(&o, Some((other, T - 5 * MINUTE)))
+        .fired_with(&o, Some(&ChainLink::After(into_by_other)))
         .contains(&Feature::Chain));
     assert!(!fx
-        .fired_with(&o, Some((o.identity, T - 5 * MINUTE)))
+        .fired_with(&o, Some(&ChainLink::After(into_by_self)))
         .contains(&Feature::Chain));
     assert!(!fx.fired_with(&o, None).contains(&Feature::Chain));
+}
+
+#[test]
+fn chain_fires_on_the_hop_in_when_a_person_made_the_hop_out() {
+    let mut fx = Fx::new();
+    let into = fx.obs("svc_a", "APP-01", "HOST-7", T);
+    let person = fx.sym("U77");
+    fx.g.identities
+        .insert(person, IdentityProfile::new(IdentityKind::Human, 0, 0, T));
+    let mut out = fx.obs("svc_a", "HOST-7", "VAULT-01", T + 5 * MINUTE);
+    out.identity = person;
+    assert!(fx
+        .fired_with(&into, Some(&ChainLink::Before(out)))
+        .contains(&Feature::Chain));
 }
 
 #[test]
@@ -309,4 +435,52 @@ fn dormant_fires_for_an_identity_silent_longer_than_the_threshold() {
     let active = fx.obs("svc_b", "A-01", "DB-02", t);
     assert!(fx.fires(&dormant, Feature::Dormant));
     assert!(!fx.fires(&active, Feature::Dormant));
+}
+
+#[test]
+fn new_service_and_transfer_spike_fire_for_a_new_port_on_a_known_edge() {
+    let mut fx = Fx::new();
+    let mut o = fx.obs("svc_a", "A-01", "DB-01", T);
+    for k in 0..10 {
+        fx.g.record_service(o.identity, o.dst, 5985, 2_000, DAY + k * MINUTE);
+    }
+    o.via = Via::Service;
+    o.port = 445;
+    o.bytes = 50_000_000;
+    let fired = fx.fired_with(&o, None);
+    assert!(fired.contains(&Feature::NewService), "{fired:?}");
+    assert!(fired.contains(&Feature::TransferSpike), "{fired:?}");
+    o.bytes = 3_000;
+    let fired = fx.fired_with(&o, None);
+    assert!(fired.contains(&Feature::NewService));
+    assert!(!fired.contains(&Feature::TransferSpike), "bytes as usual");
+    o.via = Via::Auth;
+    assert!(
+        !fx.fires(&o, Feature::NewService),
+        "not a flow on a new port"
+    );
+}
+
+#[test]
+fn calibration_marks_stable_identities_surprising_and_busy_ones_routine() {
+    let mut fx = Fx::new();
+    fx.learn("svc_stable", "A-01", "DB-01", DAY);
+    fx.learn("svc_busy", "A-01", "DB-01", DAY);
+    let stable = fx.obs("svc_stable", "A-02", "DB-01", T);
+    let busy = fx.obs("svc_busy", "A-02", "DB-01", T);
+    let novelty = |novel_days: u16| {
+        let mut n = crate::structure::calibration::Novelty::default();
+        for day in 2..10 {
+            n.record(day, day - 2 < novel_days);
+        }
+        n
+    };
+    fx.g.identities.get_mut(&stable.identity).unwrap().novelty = novelty(0);
+    fx.g.identities.get_mut(&busy.identity).unwrap().novelty = novelty(7);
+    assert!(fx.fires(&stable, Feature::StableReach));
+    assert!(!fx.fires(&stable, Feature::HabitualNovelty));
+    assert!(fx.fires(&busy, Feature::HabitualNovelty));
+    assert!(!fx.fires(&busy, Feature::StableReach));
+    let usual = fx.obs("svc_stable", "A-01", "DB-01", T);
+    assert!(!fx.fires(&usual, Feature::StableReach), "nothing new");
 }
