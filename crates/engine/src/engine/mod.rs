@@ -14,6 +14,7 @@ use crate::graph::{FxMap, Graph};
 use crate::incident::Incident;
 use crate::join::Join;
 use crate::reorder::{Refusal, Reorder};
+use crate::reach_log::ReachLog;
 use crate::score_log::ScoredObservation;
 use reachwatch_model::time::DAY;
 use reachwatch_model::{Alert, Classifier, Event, Interner, Sym, Ts};
@@ -35,6 +36,8 @@ pub struct Engine {
     st: State,
     /// Every scored observation, when recording is on ([`Engine::record_scores`]).
     scores: Option<Vec<ScoredObservation>>,
+    /// Everything reached from a time on, when recording is on ([`Engine::record_reach`]).
+    reach: Option<(Ts, ReachLog)>,
 }
 
 /// The built-in rules with other settings.
@@ -95,6 +98,7 @@ impl Engine {
             },
             rules,
             scores: None,
+            reach: None,
         }
     }
 
@@ -169,6 +173,19 @@ impl Engine {
     /// The scored observations recorded since [`Engine::record_scores`], in processing order.
     pub fn scores(&self) -> &[ScoredObservation] {
         self.scores.as_deref().unwrap_or(&[])
+    }
+
+    /// Starts recording everything reached at or after event time `from` (see
+    /// [`Engine::reach_log`]): authentications, flows joined to them and flows nobody claimed,
+    /// by identity, source, destination, port and day; off by default. The record is not part
+    /// of snapshots.
+    pub fn record_reach(&mut self, from: Ts) {
+        self.reach = Some((from, ReachLog::default()));
+    }
+
+    /// What was reached since [`Engine::record_reach`] (`None` when recording is off).
+    pub fn reach_log(&self) -> Option<&ReachLog> {
+        self.reach.as_ref().map(|(_, log)| log)
     }
 
     /// End of the learning period, once the first event has been processed.

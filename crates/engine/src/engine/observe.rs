@@ -40,6 +40,7 @@ impl Engine {
             self.on_failure(a, out);
             return;
         }
+        self.note_reach(t, a.identity, a.src, a.dst, 0, false);
         let obs = Observation {
             time: t,
             identity: a.identity,
@@ -101,6 +102,7 @@ impl Engine {
             self.rules.settings.join_after,
         ) {
             self.st.stats.join_hits += 1;
+            self.note_reach(t, id, Some(f.src), f.dst, f.dst_port, true);
             if f.dst_port != 0 {
                 self.st
                     .graph
@@ -110,6 +112,7 @@ impl Engine {
         }
         self.st.stats.join_misses += 1;
         let id = self.machine_account(f.src, t);
+        self.note_reach(t, id, Some(f.src), f.dst, f.dst_port, true);
         let obs = Observation {
             time: t,
             identity: id,
@@ -130,6 +133,23 @@ impl Engine {
             self.st
                 .graph
                 .record_service(id, f.dst, f.dst_port, f.bytes, t);
+        }
+    }
+
+    /// Adds to the reach record, when one is kept.
+    fn note_reach(
+        &mut self,
+        t: Ts,
+        identity: Sym,
+        src: Option<Sym>,
+        dst: Sym,
+        port: u16,
+        flow: bool,
+    ) {
+        if let Some((from, log)) = &mut self.reach {
+            if t >= *from {
+                crate::reach_log::record(log, t, identity, src, dst, port, flow);
+            }
         }
     }
 

@@ -56,6 +56,7 @@ impl Engine {
             time_base: 0,
             st,
             scores: None,
+            reach: None,
         })
     }
 }
