@@ -54,8 +54,10 @@ pub fn to_yaml(p: &Policy) -> String {
     let s = &p.scope;
     let _ = writeln!(
         y,
-        "scope: {{kind: {}, envs: {}, identities: {}}}",
-        s.kind.as_deref().map_or("null".to_string(), q),
+        "scope: {{{}envs: {}, identities: {}}}",
+        s.kind
+            .as_deref()
+            .map_or(String::new(), |k| format!("kind: {}, ", q(k))),
         list(&s.envs, true),
         list(&s.identities, true)
     );
@@ -107,9 +109,11 @@ pub fn to_yaml(p: &Policy) -> String {
     for d in &p.denies {
         let _ = writeln!(
             y,
-            "  - {{identity: {}, src: {}, dst: {}, reason: {}, first_seen: {}, last_seen: {}, count: {}}}",
+            "  - {{identity: {}, {}dst: {}, reason: {}, first_seen: {}, last_seen: {}, count: {}}}",
             q(&d.identity),
-            d.src.as_deref().map_or("null".to_string(), q),
+            d.src
+                .as_deref()
+                .map_or(String::new(), |s| format!("src: {}, ", q(s))),
             q(&d.dst),
             q(&d.reason),
             d.first_seen,
@@ -124,13 +128,22 @@ pub fn to_yaml(p: &Policy) -> String {
 pub fn from_yaml(text: &str) -> Result<Policy> {
     let p: Policy = marked_yaml::from_yaml(0, text).map_err(|e| {
         let at = match &e {
-            marked_yaml::FromYamlError::ParseYaml(_) => String::new(),
-            marked_yaml::FromYamlError::FromNode(n) => n
-                .start_mark()
-                .map(|m| format!("line {}, column {}: ", m.line(), m.column()))
-                .unwrap_or_default(),
+            marked_yaml::FromYamlError::ParseYaml(_) => None,
+            marked_yaml::FromYamlError::FromNode(n) => {
+                n.start_mark().map(|m| (m.line(), m.column())).or_else(|| {
+                    match &**n {
+                        marked_yaml::spanned_serde::Error::UnknownFieldError(field, _, _) => {
+                            key_position(text, field)
+                        }
+                        _ => None,
+                    }
+                })
+            }
         };
-        anyhow::anyhow!("{at}{e}")
+        match at {
+            Some((line, column)) => anyhow::anyhow!("line {line}, column {column}: {e}"),
+            None => anyhow::anyhow!("{e}"),
+        }
     })?;
     if p.reachwatch_policy != POLICY_VERSION {
         bail!(
@@ -139,6 +152,17 @@ pub fn from_yaml(text: &str) -> Result<Policy> {
         );
     }
     Ok(p)
+}
+
+/// Line and column (from 1) of the first `key:` in the text, for errors that carry no position.
+fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
+    text.lines().enumerate().find_map(|(i, line)| {
+        let at = line.find(&format!("{key}:"))?;
+        let before = line[..at].chars().next_back();
+        before
+            .is_none_or(|c| c == ' ' || c == '{' || c == ',' || c == '-')
+            .then_some((i + 1, at + 1))
+    })
 }
 
 /// Reads a policy file.
