@@ -13,7 +13,7 @@ use reachwatch_replay::{ReplayFormats, ReplayOptions};
 use std::path::{Path, PathBuf};
 
 /// `reachwatch policy` subcommands.
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum PolicyCommand {
     /// Write least-reach allow policy from the reach graph: per identity, the sources and the
     /// (destination, port) pairs it used in the window, each with its evidence; the inventory's

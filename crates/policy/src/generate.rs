@@ -131,8 +131,9 @@ fn is_production(inventory: &Inventory, env: Option<&str>) -> bool {
     env.is_some_and(|e| inventory.is_production(e))
 }
 
-/// The inventory's hard denies on one edge: a non-production identity or source reaching
-/// production, or a source whose zone may not reach the destination's.
+/// The inventory's hard denies on one edge: a non-production identity reaching production (the
+/// engine's environment crossing), or a source whose zone may not reach the destination's (its
+/// zone crossing).
 fn hard_denies(map: &ReachMap, inventory: &Inventory, id: &Identity, e: &Edge) -> Vec<Deny> {
     let dst = map.hosts.get(&e.dst).cloned().unwrap_or_default();
     let deny = |src: Option<&str>, reason: String| Deny {
@@ -144,8 +145,7 @@ fn hard_denies(map: &ReachMap, inventory: &Inventory, id: &Identity, e: &Edge) -
         last_seen: e.last_seen,
         count: e.count,
     };
-    let dst_prod = is_production(inventory, dst.env.as_deref());
-    if dst_prod {
+    if is_production(inventory, dst.env.as_deref()) {
         if let Some(env) = id.env.as_deref().filter(|e| !inventory.is_production(e)) {
             return vec![deny(
                 None,
@@ -156,16 +156,124 @@ fn hard_denies(map: &ReachMap, inventory: &Inventory, id: &Identity, e: &Edge) -
     let mut out = vec![];
     for s in &id.sources {
         let src = map.hosts.get(s).cloned().unwrap_or_default();
-        let reason = match (&src.env, &src.zone, &dst.zone) {
-            (Some(env), _, _) if dst_prod && !inventory.is_production(env) => {
-                format!("non-production source (environment {env}) reaches production")
+        if let (Some(from), Some(to)) = (&src.zone, &dst.zone) {
+            if inventory.zone_forbidden(from, to) {
+                out.push(deny(Some(s), format!("zone {from} → {to} is forbidden")));
             }
-            (_, Some(from), Some(to)) if inventory.zone_forbidden(from, to) => {
-                format!("zone {from} → {to} is forbidden")
-            }
-            _ => continue,
-        };
-        out.push(deny(Some(s), reason));
+        }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Host;
+
+    fn edge(identity: &str, dst: &str, ports: &[u16]) -> Edge {
+        Edge {
+            identity: identity.into(),
+            dst: dst.into(),
+            ports: ports.to_vec(),
+            first_seen: 10,
+            last_seen: 5000,
+            count: 5,
+        }
+    }
+
+    fn host(env: &str, zone: &str) -> Host {
+        Host {
+            env: Some(env.into()),
+            zone: Some(zone.into()),
+        }
+    }
+
+    fn identity(env: Option<&str>, sources: &[&str]) -> Identity {
+        Identity {
+            kind: "machine".into(),
+            env: env.map(String::from),
+            sources: sources.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn inventory_denies_win_and_identical_reach_is_shared() {
+        let map = ReachMap {
+            edges: vec![
+                edge("a$", "DC", &[88]),
+                edge("b$", "DC", &[88]),
+                edge("svc_dev", "DEV-DB", &[5432]),
+                edge("svc_dev", "PROD-DB", &[5432]),
+                edge("svc_app", "PROD-DB", &[5432]),
+                edge("old", "DC", &[88]),
+                edge("alice", "DC", &[88]),
+            ],
+            identities: [
+                ("a$", identity(None, &["A"])),
+                ("b$", identity(None, &["B"])),
+                ("svc_dev", identity(Some("development"), &["DEV-APP"])),
+                ("svc_app", identity(Some("production"), &["PROD-APP", "WS-1"])),
+                ("old", identity(None, &["A"])),
+                (
+                    "alice",
+                    Identity {
+                        kind: "human".into(),
+                        ..identity(None, &["WS-1"])
+                    },
+                ),
+            ]
+            .into_iter()
+            .map(|(n, i)| (n.to_string(), i))
+            .collect(),
+            hosts: [
+                ("PROD-DB", host("production", "prod")),
+                ("PROD-APP", host("production", "prod")),
+                ("DEV-DB", host("development", "nonprod")),
+                ("WS-1", host("corporate", "workstations")),
+            ]
+            .into_iter()
+            .map(|(n, h)| (n.to_string(), h))
+            .collect(),
+        };
+        let mut map = map;
+        // `old` last used DC long before the others: outside a 1000 s window.
+        map.edges[5].last_seen = 100;
+        let mut inventory = reachwatch_rules::builtin().inventory;
+        inventory.forbidden_zones = vec![("workstations".into(), "prod".into())];
+        let opts = GenerateOptions {
+            window_seconds: 1000,
+            kind: Some("machine".into()),
+            ..GenerateOptions::default()
+        };
+        let p = generate(&map, &inventory, &opts);
+        let grant = |id: &str| {
+            p.grants
+                .iter()
+                .find(|g| g.members.iter().any(|m| m.identity == id))
+                .unwrap_or_else(|| panic!("{id} has no grant"))
+        };
+        assert!(p.grants.iter().all(|g| g.members.iter().all(|m| m.identity != "alice")));
+        let shared = grant("a$");
+        assert_eq!(shared.name, "shared-1");
+        assert_eq!(shared.members.len(), 2);
+        assert_eq!(shared.allow[0].count, 10, "evidence summed over members");
+        assert_eq!(shared.allow[0].last_seen, 5000);
+        assert!(grant("old").allow.is_empty(), "outside the window");
+        let dev: Vec<&str> = grant("svc_dev").allow.iter().map(|a| a.dst.as_str()).collect();
+        assert_eq!(dev, ["DEV-DB"], "non-production → production is not allowed");
+        let app = grant("svc_app");
+        assert_eq!(app.allow.len(), 1, "one forbidden source leaves the destination to the others");
+        let denies: Vec<(&str, Option<&str>, &str)> = p
+            .denies
+            .iter()
+            .map(|d| (d.identity.as_str(), d.src.as_deref(), d.dst.as_str()))
+            .collect();
+        assert_eq!(
+            denies,
+            [
+                ("svc_app", Some("WS-1"), "PROD-DB"),
+                ("svc_dev", None, "PROD-DB")
+            ]
+        );
+    }
 }
