@@ -184,7 +184,12 @@ fn generate(a: GenerateArgs) -> Result<()> {
         PolicyFormat::Yaml => write_out(out, &file::to_yaml(&policy)),
         PolicyFormat::Kubernetes => write_out(
             out,
-            &k8s::render(&policy, &addresses, k8s::Flavour::NetworkPolicy, &a.pod_label),
+            &k8s::render(
+                &policy,
+                &addresses,
+                k8s::Flavour::NetworkPolicy,
+                &a.pod_label,
+            ),
         ),
         PolicyFormat::Cilium => write_out(
             out,
@@ -209,11 +214,21 @@ fn generate(a: GenerateArgs) -> Result<()> {
                     for (host, text) in &sets {
                         let name: String = host
                             .chars()
-                            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
+                            .map(|c| {
+                                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                                    c
+                                } else {
+                                    '_'
+                                }
+                            })
                             .collect();
                         write_out(Some(&dir.join(format!("{name}.nft"))), text)?;
                     }
-                    eprintln!("policy: {} nftables rulesets in {}", sets.len(), dir.display());
+                    eprintln!(
+                        "policy: {} nftables rulesets in {}",
+                        sets.len(),
+                        dir.display()
+                    );
                     Ok(())
                 }
                 None => {

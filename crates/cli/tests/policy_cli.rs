@@ -159,7 +159,10 @@ fn baseline_allowed_and_attack_edges_blocked(s: &Scenario) {
             v => panic!("learning-period logon {id} {src} → {dst} is {v:?}"),
         }
     }
-    assert!(judged > 1000, "only {judged} machine logons in the learning period");
+    assert!(
+        judged > 1000,
+        "only {judged} machine logons in the learning period"
+    );
 
     let campaigns = reachwatch_gen::read_labels(&s.dir.join("labels.jsonl")).unwrap();
     let mut new_edges = 0;
@@ -169,10 +172,7 @@ fn baseline_allowed_and_attack_edges_blocked(s: &Scenario) {
                 continue;
             }
             // A host's own account is also used from it by its flows: not a new source.
-            let own = e
-                .identity
-                .strip_prefix(&format!("{}$", e.src))
-                .is_some();
+            let own = e.identity.strip_prefix(&format!("{}$", e.src)).is_some();
             let new_source = !own && !sources.contains(&(e.identity.clone(), e.src.clone()));
             let new_dst = !dsts.contains(&(e.identity.clone(), e.dst.clone()));
             if !(new_source || (new_dst && !own)) {
@@ -192,7 +192,10 @@ fn baseline_allowed_and_attack_edges_blocked(s: &Scenario) {
             );
         }
     }
-    assert!(new_edges >= 10, "only {new_edges} campaign logons over new edges");
+    assert!(
+        new_edges >= 10,
+        "only {new_edges} campaign logons over new edges"
+    );
 }
 
 #[test]
@@ -207,7 +210,10 @@ fn descriptive_names_policy_allows_the_baseline_and_blocks_attack_edges() {
             assert!(seen.insert(m.identity.clone()), "{} twice", m.identity);
         }
     }
-    assert!(seen.iter().any(|i| i.starts_with("svc_sql_app")), "{seen:?}");
+    assert!(
+        seen.iter().any(|i| i.starts_with("svc_sql_app")),
+        "{seen:?}"
+    );
 }
 
 #[test]
@@ -242,7 +248,11 @@ fn what_if_replay_counts_match_the_logs_and_campaigns_are_cut() {
         &json,
     ]);
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    assert_eq!(r["counts"]["blocked"], 0, "learning period: {:#}", r["blocked"]);
+    assert_eq!(
+        r["counts"]["blocked"], 0,
+        "learning period: {:#}",
+        r["blocked"]
+    );
     assert!(r["counts"]["judged"].as_u64().unwrap() > 10_000);
 
     let json = tmp.path().join("report.json");
@@ -293,7 +303,10 @@ fn what_if_replay_counts_match_the_logs_and_campaigns_are_cut() {
     assert_eq!(sum, c["blocked"].as_u64().unwrap());
     for d in days {
         let day = d["day"].as_i64().unwrap();
-        assert!(day >= LEARN_DAYS, "day {day} judged before the policy's end");
+        assert!(
+            day >= LEARN_DAYS,
+            "day {day} judged before the policy's end"
+        );
         let logons = blocked_per_day.get(&day).copied().unwrap_or(0);
         assert!(
             d["blocked"].as_u64().unwrap() >= logons,
@@ -317,7 +330,11 @@ fn what_if_replay_counts_match_the_logs_and_campaigns_are_cut() {
         .map(|c| c["what"].as_str().unwrap())
         .collect();
     assert!(cut.len() >= 5, "cut only {cut:?}\n{text}");
-    for k in ["stolen-service-credential", "smb-fanout", "credential-switch-chain"] {
+    for k in [
+        "stolen-service-credential",
+        "smb-fanout",
+        "credential-switch-chain",
+    ] {
         assert!(cut.contains(&k), "{k} not cut: {cut:?}\n{text}");
     }
     for c in campaigns.iter().filter(|c| c["cut"] == false) {
@@ -370,7 +387,10 @@ fn network_formats_pass_their_validators() {
     let np = tmp.path().join("networkpolicy.yaml");
     gen("kubernetes", &np);
     let text = std::fs::read_to_string(&np).unwrap();
-    assert!(text.contains("kind: NetworkPolicy") && text.contains("ipBlock"), "{text}");
+    assert!(
+        text.contains("kind: NetworkPolicy") && text.contains("ipBlock"),
+        "{text}"
+    );
     assert!(text.contains("namespace: \"payments\""), "{text}");
     let out = std::process::Command::new("kubernetes-validate")
         .args(["--strict"])
@@ -384,13 +404,24 @@ fn network_formats_pass_their_validators() {
     let cilium = tmp.path().join("cilium.yaml");
     gen("cilium", &cilium);
     let text = std::fs::read_to_string(&cilium).unwrap();
-    assert!(text.contains("kind: CiliumNetworkPolicy") && text.contains("toCIDR"), "{text}");
-    assert!(text.contains("io.cilium.k8s.policy.serviceaccount"), "{text}");
+    assert!(
+        text.contains("kind: CiliumNetworkPolicy") && text.contains("toCIDR"),
+        "{text}"
+    );
+    assert!(
+        text.contains("io.cilium.k8s.policy.serviceaccount"),
+        "{text}"
+    );
 
     let aws = tmp.path().join("aws.json");
     gen("aws", &aws);
     let rules: serde_json::Value = serde_json::from_slice(&std::fs::read(&aws).unwrap()).unwrap();
-    let dc = rules.as_object().unwrap().keys().find(|k| k.starts_with("DC-")).cloned();
+    let dc = rules
+        .as_object()
+        .unwrap()
+        .keys()
+        .find(|k| k.starts_with("DC-"))
+        .cloned();
     let dc = dc.expect("a rule set for the domain controller");
     let ip_of_a_source = rules[&dc]["IpPermissions"][0]["IpRanges"][0]["CidrIp"]
         .as_str()
@@ -445,8 +476,18 @@ fn bad_input_gives_clear_errors() {
     let missing = tmp.path().join("no-such-graph");
     let e = fail(&[&"policy", &"generate", &"--graph", &missing]);
     assert!(e.contains("is not a reach graph directory"), "{e}");
-    let e = fail(&[&"policy", &"generate", &"--graph", &missing, &"--format", &"iptables"]);
-    assert!(e.contains("invalid value 'iptables'") && e.contains("nftables"), "{e}");
+    let e = fail(&[
+        &"policy",
+        &"generate",
+        &"--graph",
+        &missing,
+        &"--format",
+        &"iptables",
+    ]);
+    assert!(
+        e.contains("invalid value 'iptables'") && e.contains("nftables"),
+        "{e}"
+    );
     let e = fail(&[&"policy", &"generate"]);
     assert!(e.contains("--graph"), "{e}");
 
@@ -457,7 +498,10 @@ fn bad_input_gives_clear_errors() {
     )
     .unwrap();
     let e = fail(&[&"policy", &"check", &"--policy", &bad, &"--auth", &bad]);
-    assert!(e.contains("bad.yaml is not a valid reachwatch policy") && e.contains("line 7"), "{e}");
+    assert!(
+        e.contains("bad.yaml is not a valid reachwatch policy") && e.contains("line 7"),
+        "{e}"
+    );
     let e = fail(&[&"policy", &"check", &"--policy", &missing, &"--auth", &bad]);
     assert!(e.contains("cannot read the policy file"), "{e}");
     let e = fail(&[&"policy", &"check", &"--policy", &bad]);

@@ -108,7 +108,9 @@ impl HostMap {
 
     /// Every (address, host) pair, in no particular order.
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.map.iter().map(|(ip, host)| (ip.as_str(), host.as_str()))
+        self.map
+            .iter()
+            .map(|(ip, host)| (ip.as_str(), host.as_str()))
     }
 
     /// Number of addresses.

@@ -133,7 +133,11 @@ fn identities_of(engine: &Engine) -> Identities {
     g.identities
         .iter()
         .map(|(&s, p)| {
-            let e = env(p.env).or_else(|| p.home.and_then(|h| g.hosts.get(&h)).and_then(|h| env(h.env)));
+            let e = env(p.env).or_else(|| {
+                p.home
+                    .and_then(|h| g.hosts.get(&h))
+                    .and_then(|h| env(h.env))
+            });
             (syms.resolve(s).to_string(), (p.kind.name(), e))
         })
         .collect()
@@ -233,14 +237,16 @@ fn read_alerts(path: &std::path::Path) -> Result<Vec<Alert>> {
     Ok(out)
 }
 
+/// A blocked path's key: identity, source, destination, reason.
+type PathKey = (String, String, String, String);
+
 /// Judges the engine's reach record into counts, blocked paths and days.
 fn judge_log(cx: &Judging, engine: &Engine, report: &mut CheckReport) {
     let Some(log) = engine.reach_log() else {
         return;
     };
     let syms = engine.symbols();
-    let mut paths: BTreeMap<(String, String, String, String), (BlockedPath, BTreeSet<i64>)> =
-        BTreeMap::new();
+    let mut paths: BTreeMap<PathKey, (BlockedPath, BTreeSet<i64>)> = BTreeMap::new();
     let mut days: BTreeMap<i64, Day> = BTreeMap::new();
     let c = &mut report.counts;
     for (k, u) in log {
@@ -271,7 +277,12 @@ fn judge_log(cx: &Judging, engine: &Engine, report: &mut CheckReport) {
         }
         let (reason, detail) = cx.explain(v);
         let src = src.unwrap_or_default().to_string();
-        let key = (identity.to_string(), src.clone(), dst.to_string(), reason.clone());
+        let key = (
+            identity.to_string(),
+            src.clone(),
+            dst.to_string(),
+            reason.clone(),
+        );
         let (p, pdays) = paths.entry(key).or_insert_with(|| {
             (
                 BlockedPath {
@@ -332,7 +343,11 @@ fn path_cut<'a>(
                 blocked_at.push(i);
                 if first_block.is_none() {
                     let (reason, detail) = cx.explain(v);
-                    let port = if port == 0 { String::new() } else { format!(":{port}") };
+                    let port = if port == 0 {
+                        String::new()
+                    } else {
+                        format!(":{port}")
+                    };
                     first_block = Some(format!(
                         "{identity} {} → {dst}{port} blocked ({reason}{})",
                         src.unwrap_or("?"),
@@ -345,7 +360,11 @@ fn path_cut<'a>(
                 scopes.insert(format!("{identity} ({kind}) is outside the policy's scope"));
             }
             Verdict::Allowed => {
-                let port = if port == 0 { "auth".to_string() } else { format!("port {port}") };
+                let port = if port == 0 {
+                    "auth".to_string()
+                } else {
+                    format!("port {port}")
+                };
                 allowed.insert(format!("{identity} {} → {dst} {port}", src.unwrap_or("?")));
             }
         }
@@ -390,7 +409,11 @@ fn alert_cut(cx: &Judging, a: &Alert) -> PathCut {
         .chain(&a.evidence.observations)
         .filter(|s| s.via != "auth_failure")
         .map(|s| {
-            let port = s.service.as_deref().and_then(|p| p.parse().ok()).unwrap_or(0);
+            let port = s
+                .service
+                .as_deref()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
             (s.identity.as_str(), s.src.as_deref(), s.dst.as_str(), port)
         });
     path_cut(cx, &a.id, &a.rule, steps).0

@@ -129,16 +129,15 @@ pub fn from_yaml(text: &str) -> Result<Policy> {
     let p: Policy = marked_yaml::from_yaml(0, text).map_err(|e| {
         let at = match &e {
             marked_yaml::FromYamlError::ParseYaml(_) => None,
-            marked_yaml::FromYamlError::FromNode(n) => {
-                n.start_mark().map(|m| (m.line(), m.column())).or_else(|| {
-                    match &**n {
-                        marked_yaml::spanned_serde::Error::UnknownFieldError(field, _, _) => {
-                            key_position(text, field)
-                        }
-                        _ => None,
+            marked_yaml::FromYamlError::FromNode(n) => n
+                .start_mark()
+                .map(|m| (m.line(), m.column()))
+                .or_else(|| match &**n {
+                    marked_yaml::spanned_serde::Error::UnknownFieldError(field, _, _) => {
+                        key_position(text, field)
                     }
-                })
-            }
+                    _ => None,
+                }),
         };
         match at {
             Some((line, column)) => anyhow::anyhow!("line {line}, column {column}: {e}"),

@@ -96,12 +96,20 @@ pub fn generate(map: &ReachMap, inventory: &Inventory, opts: &GenerateOptions) -
 fn group(reach: Vec<(&str, Vec<Allow>, Vec<String>)>) -> Vec<Grant> {
     let mut by_reach: BTreeMap<Vec<(String, Vec<u16>)>, Grant> = BTreeMap::new();
     for (name, allows, sources) in reach {
-        let key: Vec<(String, Vec<u16>)> =
-            allows.iter().map(|a| (a.dst.clone(), a.ports.clone())).collect();
+        let key: Vec<(String, Vec<u16>)> = allows
+            .iter()
+            .map(|a| (a.dst.clone(), a.ports.clone()))
+            .collect();
         let grant = by_reach.entry(key).or_insert_with(|| Grant {
             name: String::new(),
             members: vec![],
-            allow: allows.iter().map(|a| Allow { count: 0, ..a.clone() }).collect(),
+            allow: allows
+                .iter()
+                .map(|a| Allow {
+                    count: 0,
+                    ..a.clone()
+                })
+                .collect(),
         });
         for (g, a) in grant.allow.iter_mut().zip(&allows) {
             g.first_seen = g.first_seen.min(a.first_seen);
@@ -212,7 +220,10 @@ mod tests {
                 ("a$", identity(None, &["A"])),
                 ("b$", identity(None, &["B"])),
                 ("svc_dev", identity(Some("development"), &["DEV-APP"])),
-                ("svc_app", identity(Some("production"), &["PROD-APP", "WS-1"])),
+                (
+                    "svc_app",
+                    identity(Some("production"), &["PROD-APP", "WS-1"]),
+                ),
                 ("old", identity(None, &["A"])),
                 (
                     "alice",
@@ -252,17 +263,32 @@ mod tests {
                 .find(|g| g.members.iter().any(|m| m.identity == id))
                 .unwrap_or_else(|| panic!("{id} has no grant"))
         };
-        assert!(p.grants.iter().all(|g| g.members.iter().all(|m| m.identity != "alice")));
+        assert!(p
+            .grants
+            .iter()
+            .all(|g| g.members.iter().all(|m| m.identity != "alice")));
         let shared = grant("a$");
         assert_eq!(shared.name, "shared-1");
         assert_eq!(shared.members.len(), 2);
         assert_eq!(shared.allow[0].count, 10, "evidence summed over members");
         assert_eq!(shared.allow[0].last_seen, 5000);
         assert!(grant("old").allow.is_empty(), "outside the window");
-        let dev: Vec<&str> = grant("svc_dev").allow.iter().map(|a| a.dst.as_str()).collect();
-        assert_eq!(dev, ["DEV-DB"], "non-production → production is not allowed");
+        let dev: Vec<&str> = grant("svc_dev")
+            .allow
+            .iter()
+            .map(|a| a.dst.as_str())
+            .collect();
+        assert_eq!(
+            dev,
+            ["DEV-DB"],
+            "non-production → production is not allowed"
+        );
         let app = grant("svc_app");
-        assert_eq!(app.allow.len(), 1, "one forbidden source leaves the destination to the others");
+        assert_eq!(
+            app.allow.len(),
+            1,
+            "one forbidden source leaves the destination to the others"
+        );
         let denies: Vec<(&str, Option<&str>, &str)> = p
             .denies
             .iter()

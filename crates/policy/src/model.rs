@@ -276,9 +276,7 @@ impl<'p> Judge<'p> {
         }
         match self.allows[*g].get(&dst) {
             None => Verdict::Blocked(Block::Destination),
-            Some(ports) if r.port != 0 && !ports.contains(&r.port) => {
-                Verdict::Blocked(Block::Port)
-            }
+            Some(ports) if r.port != 0 && !ports.contains(&r.port) => Verdict::Blocked(Block::Port),
             Some(_) => Verdict::Allowed,
         }
     }
@@ -329,7 +327,13 @@ mod tests {
         }
     }
 
-    fn reach<'a>(identity: &'a str, kind: &'a str, src: &'a str, dst: &'a str, port: u16) -> Reach<'a> {
+    fn reach<'a>(
+        identity: &'a str,
+        kind: &'a str,
+        src: &'a str,
+        dst: &'a str,
+        port: u16,
+    ) -> Reach<'a> {
         Reach {
             identity,
             kind,
@@ -345,8 +349,14 @@ mod tests {
         let p = policy();
         let j = Judge::new(&p);
         let v = |r: Reach| j.judge(&r);
-        assert_eq!(v(reach("svc_app", "machine", "APP-01", "DB-01", 0)), Verdict::Allowed);
-        assert_eq!(v(reach("SVC_APP", "machine", "app-01", "db-01", 1433)), Verdict::Allowed);
+        assert_eq!(
+            v(reach("svc_app", "machine", "APP-01", "DB-01", 0)),
+            Verdict::Allowed
+        );
+        assert_eq!(
+            v(reach("SVC_APP", "machine", "app-01", "db-01", 1433)),
+            Verdict::Allowed
+        );
         assert_eq!(
             v(reach("svc_app", "machine", "APP-01", "DB-01", 445)),
             Verdict::Blocked(Block::Port)
@@ -367,7 +377,10 @@ mod tests {
             v(reach("svc_new", "machine", "APP-01", "DB-01", 0)),
             Verdict::Blocked(Block::NoGrant)
         );
-        assert_eq!(v(reach("alice", "human", "WS-01", "DB-01", 0)), Verdict::OutOfScope);
+        assert_eq!(
+            v(reach("alice", "human", "WS-01", "DB-01", 0)),
+            Verdict::OutOfScope
+        );
     }
 
     #[test]
@@ -375,7 +388,10 @@ mod tests {
         let mut p = policy();
         p.scope.envs = vec!["production".into()];
         let j = Judge::new(&p);
-        assert!(j.in_scope("svc_app", "machine", None), "a member is always in scope");
+        assert!(
+            j.in_scope("svc_app", "machine", None),
+            "a member is always in scope"
+        );
         assert!(j.in_scope("svc_x", "machine", Some("Production")));
         assert!(!j.in_scope("svc_x", "machine", Some("staging")));
         assert!(!j.in_scope("svc_x", "machine", None));

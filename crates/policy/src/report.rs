@@ -41,9 +41,19 @@ pub fn text(r: &CheckReport) -> String {
     if !r.days.is_empty() {
         t.push_str("\nblocked events per day:\n");
         for d in &r.days {
-            let _ = write!(t, "  {:<12} {:>8} judged {:>7} blocked", describe_day(d.day), d.judged, d.blocked);
+            let _ = write!(
+                t,
+                "  {:<12} {:>8} judged {:>7} blocked",
+                describe_day(d.day),
+                d.judged,
+                d.blocked
+            );
             if labelled {
-                let _ = write!(t, " ({} benign, {} labelled attack)", d.benign_blocked, d.attack_blocked);
+                let _ = write!(
+                    t,
+                    " ({} benign, {} labelled attack)",
+                    d.benign_blocked, d.attack_blocked
+                );
             }
             t.push('\n');
         }
@@ -62,7 +72,13 @@ pub fn text(r: &CheckReport) -> String {
         let ports: Vec<String> = p
             .ports
             .iter()
-            .map(|&x| if x == 0 { "auth".to_string() } else { x.to_string() })
+            .map(|&x| {
+                if x == 0 {
+                    "auth".to_string()
+                } else {
+                    x.to_string()
+                }
+            })
             .collect();
         let _ = writeln!(
             t,
@@ -73,7 +89,10 @@ pub fn text(r: &CheckReport) -> String {
             p.dst,
             ports.join(","),
             p.reason,
-            p.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default(),
+            p.detail
+                .as_deref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default(),
             describe(p.first),
             describe(p.last),
             p.days

@@ -15,7 +15,12 @@ pub fn describe(secs: i64) -> String {
     }
     let day = secs.div_euclid(DAY_SECONDS);
     let s = secs.rem_euclid(DAY_SECONDS);
-    format!("day {day} +{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    format!(
+        "day {day} +{:02}:{:02}:{:02}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
 }
 
 /// A day index (event time divided by 24 h) for people: a date for epoch times.

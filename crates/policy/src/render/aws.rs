@@ -45,7 +45,11 @@ pub fn render(policy: &Policy, addresses: &Addresses) -> (Value, Vec<(String, St
                     missing.push((src.clone(), dst.clone()));
                 }
                 for cidr in cidrs {
-                    let key = if cidr.contains(':') { "CidrIpv6" } else { "CidrIp" };
+                    let key = if cidr.contains(':') {
+                        "CidrIpv6"
+                    } else {
+                        "CidrIp"
+                    };
                     ranges.push((key, cidr, description(&format!("{src}: {}", ev.line()))));
                 }
             }

@@ -43,7 +43,13 @@ fn q(s: &str) -> String {
 fn dns_name(s: &str) -> String {
     let mut n: String = s
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     n.truncate(253);
     n.trim_matches('-').to_string()
@@ -62,7 +68,16 @@ pub fn render(policy: &Policy, addresses: &Addresses, flavour: Flavour, pod_labe
         for m in &grant.members {
             if let Some((ns, name)) = service_account(&m.identity) {
                 any = true;
-                document(&mut y, policy, grant, m, (ns, name), addresses, flavour, pod_label);
+                document(
+                    &mut y,
+                    policy,
+                    grant,
+                    m,
+                    (ns, name),
+                    addresses,
+                    flavour,
+                    pod_label,
+                );
             }
         }
     }
@@ -161,7 +176,11 @@ fn document(
             }
             Flavour::Cilium => {
                 let cidrs: Vec<String> = cidrs.iter().map(|c| q(c)).collect();
-                let _ = writeln!(rules, "    - toCIDR: [{}]\n      toPorts:\n        - ports:", cidrs.join(", "));
+                let _ = writeln!(
+                    rules,
+                    "    - toCIDR: [{}]\n      toPorts:\n        - ports:",
+                    cidrs.join(", ")
+                );
                 for (p, proto) in ports {
                     let _ = writeln!(
                         rules,

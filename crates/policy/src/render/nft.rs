@@ -26,7 +26,13 @@ fn comment(text: &str) -> String {
 fn table_name(host: &str) -> String {
     let h: String = host
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("reachwatch_{h}")
 }
@@ -50,7 +56,10 @@ pub fn render(policy: &Policy, addresses: &Addresses) -> Vec<(String, String)> {
             for (src, _) in sources.iter() {
                 let cidrs = addresses.cidrs(src);
                 if cidrs.is_empty() {
-                    let _ = writeln!(t, "    # not expressible: no address known for source {src} (port {port})");
+                    let _ = writeln!(
+                        t,
+                        "    # not expressible: no address known for source {src} (port {port})"
+                    );
                 }
                 known.extend(cidrs);
             }
@@ -74,7 +83,9 @@ pub fn render(policy: &Policy, addresses: &Addresses) -> Vec<(String, String)> {
                 }
             }
         }
-        t.push_str("    ct state new drop comment \"reachwatch: not in the observed reach\"\n  }\n}\n");
+        t.push_str(
+            "    ct state new drop comment \"reachwatch: not in the observed reach\"\n  }\n}\n",
+        );
         out.push((dst, t));
     }
     out
