@@ -2,10 +2,9 @@
 //! graph, and a what-if replay of history against it. Wiring only: the work is in
 //! `reachwatch-policy`.
 
-use crate::args::{parse_duration, EngineArgs};
+use crate::args::{host_map, parse_duration, EngineArgs, LogArgs};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use reachwatch_formats::{Format, HostMap};
 use reachwatch_model::Ts;
 use reachwatch_policy::render::{self, k8s, Addresses};
 use reachwatch_policy::{file, report, CheckOptions, GenerateOptions, Policy, ReachMap};
@@ -90,24 +89,9 @@ pub struct CheckArgs {
     /// The proposed policy (reachwatch policy YAML from `policy generate`).
     #[arg(long)]
     pub policy: PathBuf,
-    /// Authentication log.
-    #[arg(long)]
-    pub auth: Option<PathBuf>,
-    /// Network flow log.
-    #[arg(long)]
-    pub flows: Option<PathBuf>,
-    /// Input format of both inputs (as `replay --format`).
-    #[arg(long, default_value = "lanl")]
-    pub format: Format,
-    /// Format of the authentication input (overrides --format).
-    #[arg(long)]
-    pub auth_format: Option<Format>,
-    /// Format of the flow input (overrides --format).
-    #[arg(long)]
-    pub flows_format: Option<Format>,
-    /// IP-to-host map, CSV `ip,host` lines (as `replay --hosts`).
-    #[arg(long)]
-    pub hosts: Option<PathBuf>,
+    /// Inputs, their formats and the IP-to-host map (as `replay`).
+    #[command(flatten)]
+    pub input: LogArgs,
     /// Alerts (native JSON lines) whose paths to check.
     #[arg(long)]
     pub alerts: Option<PathBuf>,
@@ -168,16 +152,7 @@ fn generate(a: GenerateArgs) -> Result<()> {
         (None, None) => bail!("give --graph DIR (or --policy FILE)"),
     };
     summarise(&policy);
-    let file_hosts = a
-        .hosts
-        .as_deref()
-        .map(HostMap::load)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--hosts {e}"))?;
-    let hosts = HostMap::layered(
-        rules.inventory.addresses.iter().map(|(ip, h)| (ip, h)),
-        file_hosts.as_ref(),
-    );
+    let hosts = host_map(&rules, a.hosts.as_deref())?;
     let addresses = Addresses::from_host_map(&hosts);
     let out = a.out.as_deref();
     match a.format {
@@ -267,26 +242,15 @@ fn summarise(p: &Policy) {
 }
 
 fn check(a: CheckArgs) -> Result<()> {
-    if a.auth.is_none() && a.flows.is_none() {
-        bail!("nothing to replay: give --auth FILE and/or --flows FILE");
-    }
+    a.input.check()?;
     let policy = file::load(&a.policy)?;
     let rules = a.engine.rules()?;
-    let file_hosts = a
-        .hosts
-        .as_deref()
-        .map(HostMap::load)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--hosts {e}"))?;
-    let hosts = HostMap::layered(
-        rules.inventory.addresses.iter().map(|(ip, h)| (ip, h)),
-        file_hosts.as_ref(),
-    );
+    let hosts = host_map(&rules, a.input.hosts.as_deref())?;
     let opts = CheckOptions {
         replay: ReplayOptions {
-            format: a.format,
-            auth: a.auth,
-            flows: a.flows,
+            format: a.input.format,
+            auth: a.input.auth,
+            flows: a.input.flows,
             alerts: None,
             dead_letter: None,
             base_time: None,
@@ -294,8 +258,8 @@ fn check(a: CheckArgs) -> Result<()> {
             progress: None,
         },
         formats: ReplayFormats {
-            auth: a.auth_format,
-            flows: a.flows_format,
+            auth: a.input.auth_format,
+            flows: a.input.flows_format,
             hosts: (!hosts.is_empty()).then_some(hosts),
             ..ReplayFormats::default()
         },

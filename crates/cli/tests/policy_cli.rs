@@ -255,6 +255,19 @@ fn what_if_replay_counts_match_the_logs_and_campaigns_are_cut() {
     );
     assert!(r["counts"]["judged"].as_u64().unwrap() > 10_000);
 
+    let alerts = tmp.path().join("alerts.jsonl");
+    run(&[
+        &"replay",
+        &"-q",
+        &"--learn",
+        &"7d",
+        &"--auth",
+        &s.dir.join("auth.txt"),
+        &"--flows",
+        &s.dir.join("flows.txt"),
+        &"--alerts",
+        &alerts,
+    ]);
     let json = tmp.path().join("report.json");
     let text = run(&[
         &"policy",
@@ -267,10 +280,23 @@ fn what_if_replay_counts_match_the_logs_and_campaigns_are_cut() {
         &s.dir.join("flows.txt"),
         &"--labels",
         &s.dir.join("labels.jsonl"),
+        &"--alerts",
+        &alerts,
         &"--report-json",
         &json,
     ]);
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+
+    // Every alert is judged; one that reports a first use from a new source is cut.
+    let alert_lines = std::fs::read_to_string(&alerts).unwrap();
+    let judged = r["alerts"].as_array().unwrap();
+    assert_eq!(judged.len(), alert_lines.lines().count());
+    for (a, line) in judged.iter().zip(alert_lines.lines()) {
+        let alert: serde_json::Value = serde_json::from_str(line).unwrap();
+        if alert["rule"] == "new-source" {
+            assert_eq!(a["cut"], true, "{a:#}");
+        }
+    }
 
     // Blocked logons, counted straight from the log: machine identities' successful logons
     // after the policy's evidence ends.

@@ -13,7 +13,6 @@ use reachwatch_model::Alert;
 use reachwatch_replay::{replay_prepared, ReplayFormats, ReplayOptions};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::BufRead;
 use std::path::PathBuf;
 
 /// What to replay and what to compare.
@@ -184,7 +183,7 @@ pub fn check(policy: &Policy, opts: &CheckOptions) -> Result<CheckReport> {
     let from_ms = opts.from.unwrap_or(i64::MIN / 1000).saturating_mul(1000);
     let mut alerts = vec![];
     if let Some(p) = &opts.alerts {
-        alerts = read_alerts(p)?;
+        alerts = reachwatch_hunt::alerts::read_alert_lines(p)?;
     }
     let campaigns = match &opts.labels {
         Some(p) => reachwatch_gen::read_labels(p)
@@ -214,27 +213,6 @@ pub fn check(policy: &Policy, opts: &CheckOptions) -> Result<CheckReport> {
         d.benign_blocked = d.blocked.saturating_sub(d.attack_blocked);
     }
     Ok(report)
-}
-
-fn read_alerts(path: &std::path::Path) -> Result<Vec<Alert>> {
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("cannot read the alerts {}", path.display()))?;
-    let mut out = vec![];
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("reading {}", path.display()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let a: Alert = serde_json::from_str(&line).with_context(|| {
-            format!(
-                "{} line {}: not a reachwatch alert (native JSON)",
-                path.display(),
-                i + 1
-            )
-        })?;
-        out.push(a);
-    }
-    Ok(out)
 }
 
 /// A blocked path's key: identity, source, destination, reason.
