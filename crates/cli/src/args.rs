@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Args;
 use reachwatch_engine::RuleSet;
 use reachwatch_model::Ts;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Rules and the settings the command line can override.
@@ -43,4 +43,60 @@ pub fn parse_duration(s: &str) -> Result<Ts, String> {
     humantime::parse_duration(s)
         .map(|d| d.as_millis() as Ts)
         .map_err(|e| format!("`{s}` is not a duration like 7d, 36h, 90s ({e})"))
+}
+
+/// The logs a command replays: inputs, their formats and the IP-to-host map.
+#[derive(Args, Clone)]
+pub struct LogArgs {
+    /// Input format of both inputs: `lanl` (CSV layout of the LANL data set), `native` (JSON
+    /// lines), `windows` (Winlogbeat/ECS Security events), `evtx` (EVTX files), `evtx-json`
+    /// (evtx_dump/Hayabusa/Chainsaw JSON), `evtx-xml` (rendered event XML), `zeek` (conn.log, TSV
+    /// or JSON), `vpc` (VPC Flow Logs), `cloudtrail`, `k8s` (audit log), `ocsf` (3002/4001), or
+    /// `auto` (detect from the first lines and say which on standard error). A directory of
+    /// Windows logs is one input (with `auto` or a Windows format).
+    #[arg(long, default_value = "lanl")]
+    pub format: reachwatch_formats::Format,
+    /// Format of the authentication input (overrides --format).
+    #[arg(long)]
+    pub auth_format: Option<reachwatch_formats::Format>,
+    /// Format of the flow input (overrides --format).
+    #[arg(long)]
+    pub flows_format: Option<reachwatch_formats::Format>,
+    /// IP-to-host map, CSV `ip,host` lines (`#` comments), so address-only inputs (VPC, Zeek,
+    /// CloudTrail, Kubernetes) join with host-named ones.
+    #[arg(long)]
+    pub hosts: Option<PathBuf>,
+    /// Authentication log (`-` for standard input).
+    #[arg(long)]
+    pub auth: Option<PathBuf>,
+    /// Network flow log (`-` for standard input).
+    #[arg(long)]
+    pub flows: Option<PathBuf>,
+}
+
+impl LogArgs {
+    /// Refuses a replay with no input, or with both inputs on standard input.
+    pub fn check(&self) -> Result<()> {
+        if self.auth.is_none() && self.flows.is_none() {
+            anyhow::bail!("nothing to replay: give --auth FILE and/or --flows FILE");
+        }
+        if self.auth.as_deref() == Some(Path::new("-"))
+            && self.flows.as_deref() == Some(Path::new("-"))
+        {
+            anyhow::bail!("only one of --auth and --flows can read standard input");
+        }
+        Ok(())
+    }
+}
+
+/// The IP-to-host map of a run: the rules' inventory addresses, then the `--hosts` file.
+pub fn host_map(rules: &RuleSet, hosts: Option<&Path>) -> Result<reachwatch_formats::HostMap> {
+    let file = hosts
+        .map(reachwatch_formats::HostMap::load)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--hosts {e}"))?;
+    Ok(reachwatch_formats::HostMap::layered(
+        rules.inventory.addresses.iter().map(|(ip, h)| (ip, h)),
+        file.as_ref(),
+    ))
 }

@@ -6,6 +6,7 @@ pub mod args;
 pub mod eval;
 pub mod graph_cmd;
 pub mod hunt_cmd;
+pub mod policy_cmd;
 pub mod produce;
 pub mod replay;
 pub mod rules_cmd;

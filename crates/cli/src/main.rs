@@ -58,6 +58,10 @@ enum Command {
     /// Export the learned reach graph, or report identities' blast radius.
     #[command(subcommand)]
     Graph(reachwatch::graph_cmd::GraphCommand),
+    /// Least-reach policy from the reach graph (YAML, Kubernetes, Cilium, AWS security groups,
+    /// nftables), and a what-if replay of history against a proposed policy.
+    #[command(subcommand)]
+    Policy(reachwatch::policy_cmd::PolicyCommand),
     /// Serve the web view: the alert list, each alert's neighbourhood, identities, the reach map.
     Serve(reachwatch::serve_cmd::ServeArgs),
     /// Render one alert as a picture or a page, for tickets and chat.
@@ -184,6 +188,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Hunt(a) => reachwatch::hunt_cmd::run(a),
         Command::Convert(a) => reachwatch::hunt_cmd::convert(a),
         Command::Graph(c) => reachwatch::graph_cmd::run(c),
+        Command::Policy(c) => reachwatch::policy_cmd::run(c),
         Command::Serve(a) => reachwatch::serve_cmd::serve(a),
         Command::Alert(c) => reachwatch::serve_cmd::alert(c),
         Command::Rules(RulesCommand::Test { dir }) => {

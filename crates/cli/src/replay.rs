@@ -6,46 +6,24 @@ pub use reachwatch_replay::{
     ReplaySummary,
 };
 
-use crate::args::{parse_duration, EngineArgs};
-use anyhow::{bail, Context, Result};
+use crate::args::{host_map, parse_duration, EngineArgs, LogArgs};
+use anyhow::{Context, Result};
 use clap::Args;
-use reachwatch_formats::Format;
 use reachwatch_model::Ts;
 use reachwatch_telemetry::{serve, unix_now, Health, Telemetry};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Arguments of `reachwatch replay`.
 #[derive(Args)]
 pub struct ReplayArgs {
-    /// Input format of both inputs: `lanl` (CSV layout of the LANL data set), `native` (JSON
-    /// lines), `windows` (Winlogbeat/ECS Security events), `evtx` (EVTX files), `evtx-json`
-    /// (evtx_dump/Hayabusa/Chainsaw JSON), `evtx-xml` (rendered event XML), `zeek` (conn.log, TSV
-    /// or JSON), `vpc` (VPC Flow Logs), `cloudtrail`, `k8s` (audit log), `ocsf` (3002/4001), or
-    /// `auto` (detect from the first lines and say which on standard error). A directory of
-    /// Windows logs is one input (with `auto` or a Windows format).
-    #[arg(long, default_value = "lanl")]
-    pub format: Format,
-    /// Format of the authentication input (overrides --format).
-    #[arg(long)]
-    pub auth_format: Option<Format>,
-    /// Format of the flow input (overrides --format).
-    #[arg(long)]
-    pub flows_format: Option<Format>,
-    /// IP-to-host map, CSV `ip,host` lines (`#` comments), so address-only inputs (VPC, Zeek,
-    /// CloudTrail, Kubernetes) join with host-named ones.
-    #[arg(long)]
-    pub hosts: Option<PathBuf>,
+    /// Inputs, their formats and the IP-to-host map.
+    #[command(flatten)]
+    pub input: LogArgs,
     /// Alert encoding: `native` (reachwatch JSON), `ocsf` (Detection Finding 2004) or `ecs`.
     #[arg(long, default_value = "native")]
     pub alert_format: reachwatch_formats::AlertFormat,
-    /// Authentication log (`-` for standard input).
-    #[arg(long)]
-    pub auth: Option<PathBuf>,
-    /// Network flow log (`-` for standard input).
-    #[arg(long)]
-    pub flows: Option<PathBuf>,
     /// Where to write alerts, one JSON object per line (`-` for standard output).
     #[arg(long, default_value = "-")]
     pub alerts: PathBuf,
@@ -78,12 +56,7 @@ pub struct ReplayArgs {
 
 /// Runs `reachwatch replay`.
 pub fn run(a: ReplayArgs) -> Result<()> {
-    if a.auth.is_none() && a.flows.is_none() {
-        bail!("nothing to replay: give --auth FILE and/or --flows FILE");
-    }
-    if a.auth.as_deref() == Some(Path::new("-")) && a.flows.as_deref() == Some(Path::new("-")) {
-        bail!("only one of --auth and --flows can read standard input");
-    }
+    a.input.check()?;
     let base_time = a
         .base_time
         .as_deref()
@@ -91,20 +64,11 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         .transpose()
         .map_err(|e| anyhow::anyhow!("--base-time: {}", e.detail))?;
     let rules = a.engine.rules()?;
-    let file_hosts = a
-        .hosts
-        .as_deref()
-        .map(reachwatch_formats::HostMap::load)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--hosts {e}"))?;
-    let hosts = reachwatch_formats::HostMap::layered(
-        rules.inventory.addresses.iter().map(|(ip, h)| (ip, h)),
-        file_hosts.as_ref(),
-    );
+    let hosts = host_map(&rules, a.input.hosts.as_deref())?;
     let hosts = (!hosts.is_empty()).then_some(hosts);
     let formats = ReplayFormats {
-        auth: a.auth_format,
-        flows: a.flows_format,
+        auth: a.input.auth_format,
+        flows: a.input.flows_format,
         hosts,
         alert_format: a.alert_format,
         absolute_timestamps: true,
@@ -124,9 +88,9 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     tracing::info!(rules = %rules.hash_hex(), files = rules.files.len(), "rules loaded");
     health.set_ready(true);
     let opts = ReplayOptions {
-        format: a.format,
-        auth: a.auth,
-        flows: a.flows,
+        format: a.input.format,
+        auth: a.input.auth,
+        flows: a.input.flows,
         alerts: Some(a.alerts),
         dead_letter: a.dead_letter,
         base_time,

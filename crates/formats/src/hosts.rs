@@ -106,6 +106,13 @@ impl HostMap {
         }
     }
 
+    /// Every (address, host) pair, in no particular order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.map
+            .iter()
+            .map(|(ip, host)| (ip.as_str(), host.as_str()))
+    }
+
     /// Number of addresses.
     pub fn len(&self) -> usize {
         self.map.len()

@@ -42,6 +42,12 @@ pub fn alerts_schema() -> SchemaRef {
 /// Reads native alert JSON lines into one record batch (blank lines are skipped; a line that is
 /// not an alert is an error naming the file and line).
 pub fn read_alerts(path: &Path) -> Result<RecordBatch> {
+    alerts_batch(&read_alert_lines(path)?)
+}
+
+/// Reads native alert JSON lines (blank lines are skipped; a line that is not an alert is an
+/// error naming the file and line).
+pub fn read_alert_lines(path: &Path) -> Result<Vec<Alert>> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut alerts = vec![];
@@ -59,7 +65,7 @@ pub fn read_alerts(path: &Path) -> Result<RecordBatch> {
         })?;
         alerts.push(alert);
     }
-    alerts_batch(&alerts)
+    Ok(alerts)
 }
 
 /// Alerts as a record batch of the `alerts` schema.

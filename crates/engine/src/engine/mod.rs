@@ -17,6 +17,7 @@ use crate::graph::{FxMap, Graph};
 use crate::incident::Incident;
 use crate::join::Join;
 use crate::observation::Observation;
+use crate::reach_log::ReachLog;
 use crate::reorder::{Refusal, Reorder};
 use crate::score_log::ScoredObservation;
 use reachwatch_model::time::DAY;
@@ -41,6 +42,8 @@ pub struct Engine {
     scores: Option<Vec<ScoredObservation>>,
     /// Symbol-table size at which it is worth compacting ([`Engine::wants_compaction`]).
     compact_at: usize,
+    /// Everything reached from a time on, when recording is on ([`Engine::record_reach`]).
+    reach: Option<(Ts, ReachLog)>,
 }
 
 /// The built-in rules with other settings.
@@ -113,6 +116,7 @@ impl Engine {
             rules,
             scores: None,
             compact_at: 0,
+            reach: None,
         }
     }
 
@@ -187,6 +191,19 @@ impl Engine {
     /// The scored observations recorded since [`Engine::record_scores`], in processing order.
     pub fn scores(&self) -> &[ScoredObservation] {
         self.scores.as_deref().unwrap_or(&[])
+    }
+
+    /// Starts recording everything reached at or after event time `from` (see
+    /// [`Engine::reach_log`]): authentications, flows joined to them and flows nobody claimed,
+    /// by identity, source, destination, port and day; off by default. The record is not part
+    /// of snapshots.
+    pub fn record_reach(&mut self, from: Ts) {
+        self.reach = Some((from, ReachLog::default()));
+    }
+
+    /// What was reached since [`Engine::record_reach`] (`None` when recording is off).
+    pub fn reach_log(&self) -> Option<&ReachLog> {
+        self.reach.as_ref().map(|(_, log)| log)
     }
 
     /// End of the learning period, once the first event has been processed.

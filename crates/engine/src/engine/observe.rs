@@ -58,6 +58,7 @@ impl Engine {
             self.on_failure(a, out);
             return;
         }
+        self.note_reach(t, a.identity, a.src, a.dst, 0, false);
         let obs = Observation {
             time: t,
             identity: a.identity,
@@ -170,6 +171,7 @@ impl Engine {
             // A flow from a source the identity never succeeded from (its failed attempts)
             // teaches it no service.
             let succeeded = self.st.graph.sources.contains_key(&(id, f.src));
+            self.note_reach(t, id, Some(f.src), f.dst, f.dst_port, true);
             if f.dst_port != 0 && succeeded {
                 let new = self
                     .st
@@ -183,6 +185,7 @@ impl Engine {
         }
         self.st.stats.join_misses += 1;
         let id = self.machine_account(f.src, t);
+        self.note_reach(t, id, Some(f.src), f.dst, f.dst_port, true);
         let obs = Observation::of_flow(&f, id, Via::Flow);
         if pair_new {
             self.observe(obs, out);
@@ -209,6 +212,23 @@ impl Engine {
             return;
         }
         self.score_and_group(Observation::of_flow(f, identity, Via::Service), None, out);
+    }
+
+    /// Adds to the reach record, when one is kept.
+    fn note_reach(
+        &mut self,
+        t: Ts,
+        identity: Sym,
+        src: Option<Sym>,
+        dst: Sym,
+        port: u16,
+        flow: bool,
+    ) {
+        if let Some((from, log)) = &mut self.reach {
+            if t >= *from {
+                crate::reach_log::record(log, t, identity, src, dst, port, flow);
+            }
+        }
     }
 
     /// Past the learning period, and the identity past its own grace period.

@@ -67,6 +67,7 @@ impl Engine {
             st,
             scores: None,
             compact_at: 0,
+            reach: None,
         })
     }
 }
