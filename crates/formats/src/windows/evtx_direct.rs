@@ -24,7 +24,7 @@ pub enum Direct {
         /// Its `System` values.
         header: Header<'static>,
         /// Its `EventData` values.
-        fields: FieldValues<'static>,
+        fields: Box<FieldValues<'static>>,
     },
 }
 
@@ -33,7 +33,7 @@ impl Direct {
     pub fn map(&self, syms: &mut Interner) -> Result<Mapping, DecodeError> {
         match self {
             Direct::Skip(key) => Ok(Mapping::Skip(*key)),
-            Direct::Event { header, fields } => mapping::map(header, fields, syms),
+            Direct::Event { header, fields } => mapping::map(header, fields.as_ref(), syms),
         }
     }
 }
@@ -146,7 +146,7 @@ fn read(
         _ => return None,
     };
     let computer = text(system(layout.computer.as_ref()?, values)?)?;
-    let mut fields = FieldValues::default();
+    let mut fields = Box::<FieldValues<'static>>::default();
     match (nested, &layout.data) {
         (None, Some(data)) => set_fields(&mut fields, data, values)?,
         (Some(slot), None) => {
@@ -245,7 +245,7 @@ fn well_sized(t: u8, bytes: &[u8]) -> bool {
         None => false,
         Some(Some(n)) => bytes.len() == n,
         Some(None) => match t {
-            ty::STRING => bytes.len() % 2 == 0,
+            ty::STRING => bytes.len().is_multiple_of(2),
             ty::SIZE_T => matches!(bytes.len(), 4 | 8),
             ty::SID => bytes
                 .get(1)
