@@ -32,6 +32,8 @@ pub mod correlate;
 pub mod event_json;
 pub mod event_xml;
 pub mod evtx;
+pub mod evtx_direct;
+pub mod evtx_template;
 pub mod fields;
 pub mod mapping;
 mod merge;

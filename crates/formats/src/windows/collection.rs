@@ -88,7 +88,7 @@ fn first_channel(path: &Path) -> Option<String> {
     let mut channel = None;
     while channel.is_none() {
         let more = f.next_chunk(|item| {
-            if let (None, Item::Record { json, .. }) = (&channel, item) {
+            if let (None, Item::Record { json, .. }) = (&channel, &item) {
                 channel = Some(
                     event_json::parse(json)
                         .ok()
@@ -96,6 +96,8 @@ fn first_channel(path: &Path) -> Option<String> {
                         .unwrap_or_default(),
                 );
             }
+            // Rendered: the channel is read from the JSON.
+            !matches!(item, Item::Direct { .. })
         });
         if !more {
             break;

@@ -79,6 +79,18 @@ pub fn quick_skip(bytes: &[u8]) -> Option<crate::SkipKey> {
     super::mapping::skipped(provider, id)
 }
 
+/// Maps one record of the `evtx` crate's compact JSON, with a quick look at its id first: most
+/// records of a log are skipped.
+pub fn map_compact(
+    bytes: &[u8],
+    syms: &mut reachwatch_model::Interner,
+) -> Result<super::mapping::Mapping, DecodeError> {
+    match quick_skip(bytes) {
+        Some(key) => Ok(super::mapping::Mapping::Skip(key)),
+        None => parse(bytes).and_then(|r| r.map(syms)),
+    }
+}
+
 /// A key or string, borrowed when the input has no escapes.
 struct Str<'de>(Cow<'de, str>);
 

@@ -1,9 +1,12 @@
 //! EVTX files, read with the `evtx` crate chunk by chunk in record order (a log that wrapped
-//! around starts at its oldest chunk). The crate renders each record as JSON, which
-//! [`super::event_json`] reads. Checksums are checked: a chunk that cannot be read (bad magic,
+//! around starts at its oldest chunk). A record is read from its template instance's typed
+//! values where [`super::evtx_direct`] can ([`Item::Direct`]); otherwise, or when the reader
+//! asks, the crate renders it as JSON, which [`super::event_json`] reads. Checksums are checked: a chunk that cannot be read (bad magic,
 //! CRC32 mismatch, damaged string table, a partial chunk at the end of the file) is reported with
 //! its file offset and its records are not read; the other chunks are.
 
+use super::evtx_direct::{self, Direct};
+use super::evtx_template::Layouts;
 use crate::{DecodeError, LineDecoder, Reason};
 use evtx::err::EvtxError;
 use evtx::{ChunkFlags, EvtxChunkData, EvtxParser, IntoIterChunks, ParserSettings};
@@ -25,9 +28,16 @@ pub fn chunk_offset(n: u64) -> u64 {
     HEADER_SIZE + n * CHUNK_SIZE
 }
 
-/// What reading a chunk gave: its records' JSON, or what could not be read.
+/// What reading a chunk gave: its records, or what could not be read.
 #[derive(Debug)]
 pub enum Item<'a> {
+    /// A record read without rendering it.
+    Direct {
+        /// `EventRecordID`.
+        id: u64,
+        /// What it holds.
+        record: &'a Direct,
+    },
     /// A record, rendered as event JSON.
     Record {
         /// `EventRecordID`.
@@ -55,7 +65,7 @@ impl Item<'_> {
     /// The dead letter's error for an item that is not a record.
     pub fn error(&self) -> Option<DecodeError> {
         match self {
-            Item::Record { .. } => None,
+            Item::Record { .. } | Item::Direct { .. } => None,
             Item::BadRecord { chunk, detail } => Some(DecodeError::new(
                 Reason::Malformed,
                 format!("record of the chunk at file offset {chunk:#x}: {detail}"),
@@ -72,6 +82,8 @@ impl Item<'_> {
 pub struct EvtxFile {
     chunks: IntoIterChunks<File>,
     settings: Arc<ParserSettings>,
+    /// The current chunk's templates.
+    layouts: Layouts,
     /// A partial chunk at the end of the file (offset, length), reported after the last chunk.
     trailing: Option<(u64, u64)>,
     /// Bytes of the file.
@@ -110,6 +122,7 @@ impl EvtxFile {
         Ok(EvtxFile {
             chunks: parser.into_chunks(),
             settings: Arc::new(settings),
+            layouts: Layouts::default(),
             trailing: (partial > 0).then(|| (len - partial, partial)),
             len,
             chunks_read: 0,
@@ -118,8 +131,10 @@ impl EvtxFile {
     }
 
     /// Reads the next chunk and calls `f` for each of its records (or for what could not be
-    /// read); `false` once the file is done.
-    pub fn next_chunk(&mut self, mut f: impl FnMut(Item<'_>)) -> bool {
+    /// read); `false` once the file is done. When `f` returns `false` for an [`Item::Direct`],
+    /// the record is rendered and `f` called again with its [`Item::Record`] (or
+    /// [`Item::BadRecord`]); for other items its answer does not matter.
+    pub fn next_chunk(&mut self, mut f: impl FnMut(Item<'_>) -> bool) -> bool {
         if self.done {
             return false;
         }
@@ -166,17 +181,31 @@ impl EvtxFile {
                 return true;
             }
         };
+        self.layouts.clear();
         for record in chunk.iter() {
-            let rendered = record.and_then(|r| {
+            let record = record.and_then(|r| {
                 let id = r.event_record_id;
-                r.into_json_bytes().map(|s| (id, s.data))
+                if let Some(direct) = evtx_direct::decode(&r, &mut self.layouts) {
+                    if f(Item::Direct {
+                        id,
+                        record: &direct,
+                    }) {
+                        return Ok(None);
+                    }
+                }
+                r.into_json_bytes().map(|s| Some((id, s.data)))
             });
-            match rendered {
-                Ok((id, json)) => f(Item::Record { id, json: &json }),
-                Err(e) => f(Item::BadRecord {
-                    chunk: offset,
-                    detail: detail(&e),
-                }),
+            match record {
+                Ok(None) => {}
+                Ok(Some((id, json))) => {
+                    f(Item::Record { id, json: &json });
+                }
+                Err(e) => {
+                    f(Item::BadRecord {
+                        chunk: offset,
+                        detail: detail(&e),
+                    });
+                }
             }
         }
         true

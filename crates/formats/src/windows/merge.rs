@@ -84,22 +84,24 @@ impl Source {
                 Reader::Evtx(f) => {
                     let before = f.chunks_read;
                     let more = f.next_chunk(|item| match item {
-                        // Most records of a log are skipped: a quick look at the id first.
-                        Item::Record { id, json } => match event_json::quick_skip(json) {
-                            Some(key) => take(id, json, Ok(Mapping::Skip(key))),
-                            None => {
-                                take(id, json, event_json::parse(json).and_then(|r| r.map(syms)))
+                        Item::Direct { id, record } => match record.map(syms) {
+                            Ok(mapping) => {
+                                take(id, b"", Ok(mapping));
+                                true
                             }
+                            // Rendered, so that the dead letter holds the record.
+                            Err(_) => false,
                         },
-                        other => {
-                            let line = match &other {
-                                Item::BadChunk { offset, .. } => *offset,
-                                Item::BadRecord { chunk, .. } => *chunk,
-                                Item::Record { id, .. } => *id,
-                            };
-                            if let Some(err) = other.error() {
+                        Item::Record { id, json } => {
+                            take(id, json, event_json::map_compact(json, syms));
+                            true
+                        }
+                        Item::BadChunk { offset: line, .. }
+                        | Item::BadRecord { chunk: line, .. } => {
+                            if let Some(err) = item.error() {
                                 take(line, b"", Err(err));
                             }
+                            true
                         }
                     });
                     bytes += (f.chunks_read - before) * CHUNK_SIZE;
