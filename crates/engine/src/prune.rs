@@ -3,6 +3,9 @@
 //! consistent.
 
 use crate::graph::{FxMap, FxSet, Graph, Group};
+
+/// The name of a freed group slot (no name stem or rule group holds a NUL).
+const FREE_GROUP: &str = "\0";
 use reachwatch_model::Sym;
 
 impl Graph {
@@ -80,13 +83,12 @@ impl Graph {
         }
         self.hosts.values().for_each(|h| mark(h.group));
         self.group_reach.keys().for_each(|&(g, _)| mark(g));
-        let free: FxSet<Group> = self.free_groups.iter().copied().collect();
         for (g, used) in used.into_iter().enumerate() {
-            let g = g as Group;
-            if !used && !free.contains(&g) {
-                let name = std::mem::take(&mut self.group_names[g as usize]);
+            let name = &mut self.group_names[g];
+            if !used && name != FREE_GROUP {
+                let name = std::mem::replace(name, FREE_GROUP.to_string());
                 self.group_ids.remove(&name);
-                self.free_groups.push(g);
+                self.free_groups.push(g as Group);
             }
         }
     }
@@ -205,11 +207,11 @@ mod tests {
         g.prune(&[u1, u2].into_iter().collect(), &FxSet::default(), 0);
         g.free_unused_groups();
         assert_eq!(
-            g.group_names[svc as usize], "",
+            g.group_names[svc as usize], FREE_GROUP,
             "no identity is in it any more"
         );
-        assert_ne!(
-            g.group_names[hosts_group as usize], "",
+        assert_eq!(
+            g.group_names[hosts_group as usize], "db",
             "hosts still use theirs"
         );
         let reused = g.group_id("batch");

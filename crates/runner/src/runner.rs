@@ -14,7 +14,7 @@ use reachwatch_formats::lines::Batch;
 use reachwatch_formats::{AlertFormat, DeadLetter, DecodeError, HostMap, Reason, Stream};
 use reachwatch_model::{Alert, Event, Sym};
 use reachwatch_telemetry::{InputResult, Telemetry};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -111,7 +111,7 @@ pub struct Runner {
     telemetry: Option<Arc<Telemetry>>,
     summary: Summary,
     /// Per input, records far ahead of its time waiting to be believed.
-    guards: HashMap<SourceKey, SkewGuard<Item<Queued>>>,
+    guards: BTreeMap<SourceKey, SkewGuard<Item<Queued>>>,
     /// Per source and partition, the original bytes of records not yet given to the engine.
     raws: Vec<Vec<Raws>>,
     /// Per source, the latest event time received.
@@ -158,7 +158,7 @@ impl Runner {
             tables: vec![],
             hosts: options.hosts,
             alerts: AlertOut::new(options.alert_format, options.base_time, options.delivered),
-            guards: HashMap::new(),
+            guards: BTreeMap::new(),
             raws: (0..n).map(|_| vec![]).collect(),
             latest: vec![None; n],
             base_time: options.base_time,

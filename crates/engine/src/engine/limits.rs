@@ -2,11 +2,11 @@
 //!
 //! When a table reaches its cap, one pass brings it down to three quarters of it, so that the
 //! work is amortised over many events. Only identities and hosts with a thin record (fewer than
-//! [`THIN`] events) may go, the thinnest and then the newest first: names minted in a flood are
-//! seen once and are newer than the estate's own, so the flood churns through itself. Those with
-//! a learned baseline go only once unseen for `state_ttl`, so a flood cannot push real baselines
-//! out. When nothing more may go, an event that needs a new identity or host is refused and
-//! counted. An evicted identity or host takes its edges; edges beyond their own cap go least
+//! [`THIN`] events) may go: those seen fewest times first, the least recently seen among them
+//! first. Names minted in a flood are each seen once, so the flood churns through itself while
+//! anything seen twice outranks it. Those with a learned baseline go only once unseen for
+//! `state_ttl`, so a flood cannot push real baselines out. When nothing more may go, an event
+//! that needs a new identity or host is refused and counted. An evicted identity or host takes its edges; edges beyond their own cap go least
 //! recently used first. Every eviction and refusal is counted in [`super::Stats`].
 
 use super::Engine;
@@ -14,7 +14,6 @@ use crate::graph::FxSet;
 use reachwatch_model::classify::principal;
 use reachwatch_model::{Event, Interner, Sym, Ts};
 use serde::{Deserialize, Serialize};
-use std::cmp::Reverse;
 
 /// Events below which an identity's or host's record is thin: evicted first at a cap.
 pub const THIN: u64 = 8;
@@ -50,9 +49,9 @@ fn low_water(cap: usize) -> usize {
     cap - cap / 4
 }
 
-/// Eviction order of a thin entry: fewest events, then newest first, then by name (not by
-/// symbol: numbering changes when the symbol table is compacted, and the choice must not).
-type Rank = (u64, Reverse<Ts>, Sym);
+/// Eviction order of a thin entry: fewest events, then least recently seen, then by name (not
+/// by symbol: numbering changes when the symbol table is compacted, and the choice must not).
+type Rank = (u64, Ts, Sym);
 
 /// The symbols of the `n` first candidates in eviction order.
 fn first_in_order(mut candidates: Vec<Rank>, n: usize, syms: &Interner) -> FxSet<Sym> {
@@ -126,6 +125,14 @@ impl Engine {
     /// be held (the event is then refused and counted).
     pub(super) fn admit(&mut self, ev: &Event) -> bool {
         let l = self.rules.settings.limits;
+        let g = &self.st.graph;
+        // Far from every cap (the common case): nothing to look up.
+        if g.identities.len() < l.identities
+            && g.hosts.len() + 3 <= l.hosts
+            && g.edge_count() + EDGES_PER_EVENT <= l.edges
+        {
+            return true;
+        }
         if self.st.graph.edge_count() + EDGES_PER_EVENT > l.edges {
             self.evict_edges(l.edges);
         }
@@ -174,7 +181,7 @@ impl Engine {
                     (p.observations < THIN || p.last_seen < unseen)
                         && incidents.get(*id).is_none_or(|i| i.emitted)
                 })
-                .map(|(id, p)| (p.observations, Reverse(p.first_seen), *id))
+                .map(|(id, p)| (p.observations, p.last_seen, *id))
                 .collect();
             let n = g.identities.len() - low_water(l.identities);
             identities = first_in_order(candidates, n, &self.st.syms);
@@ -185,7 +192,7 @@ impl Engine {
                 .hosts
                 .iter()
                 .filter(|(_, h)| u64::from(h.uses) < THIN || h.last_seen < unseen)
-                .map(|(s, h)| (u64::from(h.uses), Reverse(h.first_seen), *s))
+                .map(|(s, h)| (u64::from(h.uses), h.last_seen, *s))
                 .collect();
             let n = g.hosts.len() - low_water(l.hosts);
             hosts = first_in_order(candidates, n, &self.st.syms);

@@ -13,6 +13,7 @@ pub mod roles;
 #[cfg(test)]
 mod tests;
 
+use crate::engine::THIN;
 use crate::graph::{FxMap, Graph, Group};
 use calibration::{RateMean, DEFAULT_PRIOR};
 use cluster::{cluster, similarity, Params};
@@ -290,11 +291,14 @@ fn learn_peers(g: &Graph, ranks: &Ranks, s: &mut Structure) {
 
 /// Whether name stems and rule-file groups carry meaning.
 fn learn_names(g: &Graph, ranks: &Ranks, rule_groups: &[String], s: &mut Structure) {
+    // Hosts and identities seen only a few times (names minted in a flood, say) say nothing
+    // about how the estate is named.
     let mut host_groups: FxMap<Group, u32> = FxMap::default();
-    for h in g.hosts.values() {
+    let mut hosts = 0u32;
+    for h in g.hosts.values().filter(|h| u64::from(h.uses) >= THIN) {
         *host_groups.entry(h.group).or_insert(0) += 1;
+        hosts += 1;
     }
-    let hosts = g.hosts.len() as u32;
     let largest = host_groups.values().copied().max().unwrap_or(0);
     let shared: Vec<u32> = host_groups.values().copied().filter(|&n| n >= 2).collect();
     s.host_stems_informative = shared.len() >= MIN_NAME_GROUPS
@@ -303,7 +307,12 @@ fn learn_names(g: &Graph, ranks: &Ranks, rule_groups: &[String], s: &mut Structu
     let mut by_group: Vec<(Group, Sym)> =
         g.identities.iter().map(|(&id, p)| (p.group, id)).collect();
     by_group.sort_unstable_by_key(|&(group, id)| (group, ranks.of(id)));
-    let cap = (g.identities.len() / 50).max(8);
+    let established = g
+        .identities
+        .values()
+        .filter(|p| p.observations >= THIN)
+        .count();
+    let cap = (established / 50).max(8);
     for (group, members) in runs(&by_group) {
         let Some(name) = g.group_names.get(group as usize) else {
             continue;
