@@ -5,7 +5,7 @@
 //! CRC32 mismatch, damaged string table, a partial chunk at the end of the file) is reported with
 //! its file offset and its records are not read; the other chunks are.
 
-use super::evtx_direct::{self, Direct};
+use super::evtx_direct::{self, Direct, Reuse, Values};
 use super::evtx_template::Layouts;
 use crate::{DecodeError, LineDecoder, Reason};
 use evtx::err::EvtxError;
@@ -84,6 +84,8 @@ pub struct EvtxFile {
     settings: Arc<ParserSettings>,
     /// The current chunk's templates.
     layouts: Layouts,
+    /// Buffers of the direct reading, kept from record to record.
+    reuse: Box<Reuse>,
     /// A partial chunk at the end of the file (offset, length), reported after the last chunk.
     trailing: Option<(u64, u64)>,
     /// Bytes of the file.
@@ -123,6 +125,7 @@ impl EvtxFile {
             chunks: parser.into_chunks(),
             settings: Arc::new(settings),
             layouts: Layouts::default(),
+            reuse: Box::default(),
             trailing: (partial > 0).then(|| (len - partial, partial)),
             len,
             chunks_read: 0,
@@ -182,14 +185,14 @@ impl EvtxFile {
             }
         };
         self.layouts.clear();
+        let mut values = Values::default();
         for record in chunk.iter() {
             let record = record.and_then(|r| {
                 let id = r.event_record_id;
-                if let Some(direct) = evtx_direct::decode(&r, &mut self.layouts) {
-                    if f(Item::Direct {
-                        id,
-                        record: &direct,
-                    }) {
+                let direct =
+                    evtx_direct::decode(&r, &mut self.layouts, &mut values, &mut self.reuse);
+                if let Some(record) = direct {
+                    if f(Item::Direct { id, record }) {
                         return Ok(None);
                     }
                 }

@@ -13,6 +13,7 @@ use crate::{DecodeError, SkipKey};
 use evtx::EvtxRecord;
 use reachwatch_model::Interner;
 use std::borrow::Cow;
+use std::fmt::Write;
 
 /// A record read without rendering it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,111 +84,176 @@ struct Raw<'c> {
 }
 
 impl Raw<'_> {
-    /// True for values the crate renders as empty (its `is_optional_empty` for scalars).
+    /// True for values the crate renders as empty (its `is_optional_empty` for scalars): null,
+    /// and strings, binary and BinXML without a UTF-16 unit (a string: before its first NUL).
     fn empty(&self) -> bool {
-        matches!(
-            self.ty,
-            ty::NULL | ty::STRING | ty::ANSI_STRING | ty::BINARY | ty::BIN_XML
-        ) && (self.ty == ty::NULL || self.utf16_units().is_empty())
-    }
-
-    /// A string's UTF-16 units up to the first NUL (other types: their bytes in pairs).
-    fn utf16_units(&self) -> Vec<u16> {
-        self.bytes
-            .chunks_exact(2)
-            .map(|u| u16::from_le_bytes([u[0], u[1]]))
-            .take_while(|u| self.ty != ty::STRING || *u != 0)
-            .collect()
+        match self.ty {
+            ty::NULL => true,
+            ty::STRING => matches!(self.bytes, [] | [_] | [0, 0, ..]),
+            ty::ANSI_STRING | ty::BINARY | ty::BIN_XML => self.bytes.len() < 2,
+            _ => false,
+        }
     }
 }
 
-/// A template instance: its definition's offset and its values.
-struct Instance<'c> {
-    def_offset: u32,
-    values: Vec<Raw<'c>>,
+/// Buffers kept from record to record, so that reading a record allocates nothing once the
+/// first records have been read: the last record read, and the text of the ones before it.
+#[derive(Debug, Default)]
+pub struct Reuse {
+    /// The record read last.
+    direct: Option<Direct>,
+    /// `EventData` values to fill, emptied.
+    fields: Option<Box<FieldValues<'static>>>,
+    /// Text of earlier records, emptied.
+    spare: Vec<String>,
+    /// The record's provider name, when it is no literal text of its template.
+    provider: String,
+    /// Its channel, likewise.
+    channel: String,
 }
 
-/// Reads `record`, or `None` when it has to be rendered.
-pub fn decode(record: &EvtxRecord<'_>, layouts: &mut Layouts) -> Option<Direct> {
+impl Reuse {
+    /// Takes back the text and fields of the record read last.
+    fn reclaim(&mut self) {
+        if let Some(Direct::Event { header, mut fields }) = self.direct.take() {
+            if let Cow::Owned(mut s) = header.computer {
+                s.clear();
+                self.spare.push(s);
+            }
+            fields.clear_into(&mut self.spare);
+            self.fields = Some(fields);
+        }
+    }
+}
+
+/// An emptied string of `spare`, or a new one.
+fn spare_string(spare: &mut Vec<String>) -> String {
+    spare.pop().unwrap_or_default()
+}
+
+/// The substitution values of a record and of its nested `EventData` instance, in buffers kept
+/// for the records of a chunk.
+#[derive(Debug, Default)]
+pub struct Values<'c> {
+    outer: Vec<Raw<'c>>,
+    inner: Vec<Raw<'c>>,
+}
+
+/// Reads `record`, or `None` when it has to be rendered. The record read is kept in `reuse`
+/// until the next one is read.
+pub fn decode<'r, 'c>(
+    record: &EvtxRecord<'c>,
+    layouts: &mut Layouts,
+    values: &mut Values<'c>,
+    reuse: &'r mut Reuse,
+) -> Option<&'r Direct> {
+    reuse.reclaim();
     let chunk = record.chunk.data;
     let start = usize::try_from(record.binxml_offset).ok()?;
     let end = start.checked_add(record.binxml_size as usize)?;
-    let instance = single_instance(chunk, start, end)?;
-    let layout = layouts.get(chunk, instance.def_offset)?;
-    read(&layout, &instance.values, chunk, layouts)
+    let def_offset = single_instance(chunk, start, end, &mut values.outer)?;
+    let layout = layouts.get(chunk, def_offset)?;
+    let mut fields = reuse.fields.take().unwrap_or_default();
+    let header = read(&layout, chunk, layouts, values, reuse, &mut fields);
+    let direct = match header {
+        Some(Ok(header)) => Direct::Event { header, fields },
+        Some(Err(key)) => {
+            reuse.fields = Some(fields);
+            Direct::Skip(key)
+        }
+        None => {
+            fields.clear_into(&mut reuse.spare);
+            reuse.fields = Some(fields);
+            return None;
+        }
+    };
+    Some(reuse.direct.insert(direct))
 }
 
-/// Reads the values of an instance of `layout`.
-fn read(
+/// Reads the values of an instance of `layout` (in `values.outer`): the header with the
+/// `EventData` values set in `fields`, or why the record is skipped.
+fn read<'c>(
     layout: &Layout,
-    values: &[Raw<'_>],
-    chunk: &[u8],
+    chunk: &'c [u8],
     layouts: &mut Layouts,
-) -> Option<Direct> {
+    values: &mut Values<'c>,
+    reuse: &mut Reuse,
+    fields: &mut FieldValues<'static>,
+) -> Option<Result<Header<'static>, SkipKey>> {
+    let outer = values.outer.as_slice();
     // Any other BinXML would be rendered in place: the direct reading does not know its shape.
     let nested = layout.nested.map(usize::from);
-    for (i, v) in values.iter().enumerate() {
+    for (i, v) in outer.iter().enumerate() {
         if v.ty == ty::BIN_XML && !v.bytes.is_empty() && Some(i) != nested {
             return None;
         }
     }
-    let id = match system(&layout.event_id, values)? {
+    let id = match system(&layout.event_id, outer)? {
         Value::Text(t) => t.trim().parse::<u32>().ok()?,
         Value::Raw(v) => integer(v)?,
     };
-    let provider = quoted_text(system(&layout.provider, values)?)?;
-    let channel = quoted_text(system(&layout.channel, values)?)?;
-    let provider = Provider::from_names(Some(&provider), Some(&channel));
+    let provider = quoted_text(system(&layout.provider, outer)?, &mut reuse.provider)?;
+    let channel = quoted_text(system(&layout.channel, outer)?, &mut reuse.channel)?;
+    let provider = Provider::from_names(Some(provider), Some(channel));
     if let Some(key) = mapping::skipped(provider, id) {
-        return Some(Direct::Skip(key));
+        return Some(Err(key));
     }
-    let time = match system(layout.time.as_ref()?, values)? {
+    let time = match system(layout.time.as_ref()?, outer)? {
         Value::Raw(v) if v.ty == ty::FILETIME => filetime_ms(u64::from_le_bytes(fixed(v)?))?,
         _ => return None,
     };
-    let computer = text(system(layout.computer.as_ref()?, values)?)?;
-    let mut fields = Box::<FieldValues<'static>>::default();
+    let mut computer = spare_string(&mut reuse.spare);
+    if text(system(layout.computer.as_ref()?, outer)?, &mut computer).is_none() {
+        reuse.spare.push(computer);
+        return None;
+    }
     match (nested, &layout.data) {
-        (None, Some(data)) => set_fields(&mut fields, data, values)?,
+        (None, Some(data)) => set_fields(fields, data, outer, &mut reuse.spare)?,
         (Some(slot), None) => {
-            let v = values.get(slot)?;
+            let v = outer.get(slot)?;
             if v.ty != ty::BIN_XML || v.bytes.is_empty() {
                 return None;
             }
-            let inner = single_instance(chunk, v.at, v.at + v.bytes.len())?;
+            let inner = &mut values.inner;
+            let def_offset = single_instance(chunk, v.at, v.at + v.bytes.len(), inner)?;
             if inner
-                .values
                 .iter()
                 .any(|v| v.ty == ty::BIN_XML && !v.bytes.is_empty())
             {
                 return None;
             }
-            let data = layouts.data(chunk, inner.def_offset)?;
-            set_fields(&mut fields, &data, &inner.values)?;
+            let data = layouts.data(chunk, def_offset)?;
+            set_fields(fields, &data, inner, &mut reuse.spare)?;
         }
         _ => return None,
     }
-    Some(Direct::Event {
-        header: Header {
-            id,
-            provider,
-            time,
-            computer,
-        },
-        fields,
-    })
+    Some(Ok(Header {
+        id,
+        provider,
+        time,
+        computer: Cow::Owned(computer),
+    }))
 }
 
-/// Sets the `EventData` fields of `data` from `values`; `None` when one cannot be read.
+/// Sets the `EventData` fields of `data` from `values`, in strings of `spare`; `None` when one
+/// cannot be read.
 fn set_fields(
     fields: &mut FieldValues<'static>,
     data: &DataLayout,
     values: &[Raw<'_>],
+    spare: &mut Vec<String>,
 ) -> Option<()> {
     for (field, spot) in data {
         let value = match resolve(spot, values)? {
             None => Cow::Borrowed(""),
-            Some(v) => text(v)?,
+            Some(v) => {
+                let mut s = spare_string(spare);
+                if text(v, &mut s).is_none() {
+                    spare.push(s);
+                    return None;
+                }
+                Cow::Owned(s)
+            }
         };
         fields.set(*field, value);
     }
@@ -275,49 +341,82 @@ fn integer(v: &Raw<'_>) -> Option<u32> {
     }
 }
 
-/// A value's text as the crate's JSON holds it, once unescaped; `None` for types not read here
-/// and for text with control characters.
-fn text(v: Value<'_, '_>) -> Option<Cow<'static, str>> {
-    let s = match v {
-        Value::Text(t) => t.to_string(),
+/// Writes a value's text as the crate's JSON holds it, once unescaped, to `out` (emptied);
+/// `None` for types not read here and for text with control characters (`out` then holds
+/// anything).
+fn text(v: Value<'_, '_>, out: &mut String) -> Option<()> {
+    out.clear();
+    let written = match v {
+        Value::Text(t) => {
+            out.push_str(t);
+            Ok(())
+        }
         Value::Raw(v) => match v.ty {
-            ty::STRING => String::from_utf16(&v.utf16_units()).ok()?,
-            ty::INT8 => (fixed::<1>(v)?[0] as i8).to_string(),
-            ty::UINT8 => fixed::<1>(v)?[0].to_string(),
-            ty::INT16 => i16::from_le_bytes(fixed(v)?).to_string(),
-            ty::UINT16 => u16::from_le_bytes(fixed(v)?).to_string(),
-            ty::INT32 => i32::from_le_bytes(fixed(v)?).to_string(),
-            ty::UINT32 => u32::from_le_bytes(fixed(v)?).to_string(),
-            ty::INT64 => i64::from_le_bytes(fixed(v)?).to_string(),
-            ty::UINT64 => u64::from_le_bytes(fixed(v)?).to_string(),
+            ty::STRING => {
+                let units = v
+                    .bytes
+                    .chunks_exact(2)
+                    .map(|u| u16::from_le_bytes([u[0], u[1]]))
+                    .take_while(|u| *u != 0);
+                for c in char::decode_utf16(units) {
+                    out.push(c.ok()?);
+                }
+                Ok(())
+            }
+            ty::INT8 => write!(out, "{}", fixed::<1>(v)?[0] as i8),
+            ty::UINT8 => write!(out, "{}", fixed::<1>(v)?[0]),
+            ty::INT16 => write!(out, "{}", i16::from_le_bytes(fixed(v)?)),
+            ty::UINT16 => write!(out, "{}", u16::from_le_bytes(fixed(v)?)),
+            ty::INT32 => write!(out, "{}", i32::from_le_bytes(fixed(v)?)),
+            ty::UINT32 => write!(out, "{}", u32::from_le_bytes(fixed(v)?)),
+            ty::INT64 => write!(out, "{}", i64::from_le_bytes(fixed(v)?)),
+            ty::UINT64 => write!(out, "{}", u64::from_le_bytes(fixed(v)?)),
             ty::BOOL => match i32::from_le_bytes(fixed(v)?) {
-                0 => return Some(Cow::Borrowed("false")),
-                1 => return Some(Cow::Borrowed("true")),
-                n => n.to_string(),
+                0 => write!(out, "false"),
+                1 => write!(out, "true"),
+                n => write!(out, "{n}"),
             },
-            ty::HEX_INT32 => format!("{:#x}", u32::from_le_bytes(fixed(v)?)),
-            ty::HEX_INT64 => format!("{:#x}", u64::from_le_bytes(fixed(v)?)),
-            ty::GUID => guid(&fixed(v)?),
+            ty::HEX_INT32 => write!(out, "{:#x}", u32::from_le_bytes(fixed(v)?)),
+            ty::HEX_INT64 => write!(out, "{:#x}", u64::from_le_bytes(fixed(v)?)),
+            ty::GUID => guid(&fixed(v)?, out),
             _ => return None,
         },
     };
-    (!s.chars().any(char::is_control)).then_some(Cow::Owned(s))
+    (written.is_ok() && !out.chars().any(char::is_control)).then_some(())
 }
 
-/// Text that a quick look at the JSON reads as written: no quotes or backslashes to escape.
-fn quoted_text(v: Value<'_, '_>) -> Option<String> {
-    let s = text(v)?;
-    (!s.contains(['"', '\\'])).then(|| s.into_owned())
+/// Text that a quick look at the JSON reads as written (no quotes or backslashes to escape):
+/// literal text of the template as it is, a substitution's text written to `buf`.
+fn quoted_text<'a>(v: Value<'a, '_>, buf: &'a mut String) -> Option<&'a str> {
+    let s: &str = match v {
+        Value::Text(t) => {
+            if t.chars().any(char::is_control) {
+                return None;
+            }
+            t
+        }
+        raw => {
+            text(raw, buf)?;
+            buf
+        }
+    };
+    (!s.contains(['"', '\\'])).then_some(s)
 }
 
-/// A GUID as the crate writes it: `{e40b3c90-7415-9168-1f61-8f1fff8e4227}`.
-fn guid(b: &[u8; 16]) -> String {
+/// Writes a GUID as the crate writes it: `{e40b3c90-7415-9168-1f61-8f1fff8e4227}`.
+fn guid(b: &[u8; 16], out: &mut String) -> std::fmt::Result {
     let d1 = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     let d2 = u16::from_le_bytes([b[4], b[5]]);
     let d3 = u16::from_le_bytes([b[6], b[7]]);
-    let d4: String = b[8..10].iter().map(|x| format!("{x:02x}")).collect();
-    let d5: String = b[10..].iter().map(|x| format!("{x:02x}")).collect();
-    format!("{{{d1:08x}-{d2:04x}-{d3:04x}-{d4}-{d5}}}")
+    write!(out, "{{{d1:08x}-{d2:04x}-{d3:04x}-")?;
+    for (i, x) in b[8..].iter().enumerate() {
+        if i == 2 {
+            out.push('-');
+        }
+        write!(out, "{x:02x}")?;
+    }
+    out.push('}');
+    Ok(())
 }
 
 /// A FILETIME in epoch milliseconds, when it is a time from 1970 to 9999 (others are read, and
@@ -327,9 +426,16 @@ fn filetime_ms(ticks: u64) -> Option<i64> {
     (ms <= MAX_TIME_MS).then_some(ms)
 }
 
-/// The template instance of a BinXML stream (`chunk[start..end]`) that is one instance (after
-/// an optional fragment header) and nothing else, with values of the types read here.
-fn single_instance(chunk: &[u8], start: usize, end: usize) -> Option<Instance<'_>> {
+/// The definition offset of the template instance of a BinXML stream (`chunk[start..end]`)
+/// that is one instance (after an optional fragment header) and nothing else, with values of
+/// the types read here, which are put in `values`.
+fn single_instance<'c>(
+    chunk: &'c [u8],
+    start: usize,
+    end: usize,
+    values: &mut Vec<Raw<'c>>,
+) -> Option<u32> {
+    values.clear();
     let stream = chunk.get(start..end)?;
     let at = match stream {
         [FRAGMENT_HEADER, _, _, _, TEMPLATE_INSTANCE, ..] => start + 5,
@@ -352,7 +458,6 @@ fn single_instance(chunk: &[u8], start: usize, end: usize) -> Option<Instance<'_
     pos += 4;
     let descriptors = chunk.get(pos..pos.checked_add(n.checked_mul(4)?)?)?;
     pos += 4 * n;
-    let mut values = Vec::with_capacity(n);
     for d in descriptors.chunks_exact(4) {
         let size = usize::from(u16::from_le_bytes([d[0], d[1]]));
         let bytes = chunk.get(pos..pos + size)?;
@@ -367,7 +472,7 @@ fn single_instance(chunk: &[u8], start: usize, end: usize) -> Option<Instance<'_
         pos += size;
     }
     match chunk.get(pos..end) {
-        Some([] | [EOF, ..]) => Some(Instance { def_offset, values }),
+        Some([] | [EOF, ..]) => Some(def_offset),
         _ => None,
     }
 }
@@ -386,7 +491,10 @@ mod tests {
             0x90, 0x3c, 0x0b, 0xe4, 0x15, 0x74, 0x68, 0x91, 0x1f, 0x61, 0x8f, 0x1f, 0xff, 0x8e,
             0x42, 0x27,
         ];
-        let t = |v: Raw<'_>| text(Value::Raw(&v)).map(|s| s.into_owned());
+        let t = |v: Raw<'_>| {
+            let mut s = String::new();
+            text(Value::Raw(&v), &mut s).map(|()| s)
+        };
         assert_eq!(
             t(raw(ty::GUID, &g)).as_deref(),
             Some("{e40b3c90-7415-9168-1f61-8f1fff8e4227}")
@@ -413,7 +521,7 @@ mod tests {
         let s: Vec<u8> = "ab\0c".encode_utf16().flat_map(u16::to_le_bytes).collect();
         assert_eq!(t(raw(ty::STRING, &s)).as_deref(), Some("ab"));
         assert!(raw(ty::STRING, &[0, 0]).empty() && raw(ty::NULL, &[]).empty());
-        assert_eq!(text(Value::Text("a\u{1}b")), None);
+        assert_eq!(text(Value::Text("a\u{1}b"), &mut String::new()), None);
         assert!(!well_sized(ty::GUID, &[0; 8]) && !well_sized(0x81, &[]));
     }
 }

@@ -201,6 +201,16 @@ impl<'a> FieldValues<'a> {
         }
     }
 
+    /// Empties every field, keeping the strings it owned, emptied, in `spare`.
+    pub fn clear_into(&mut self, spare: &mut Vec<String>) {
+        for slot in &mut self.values {
+            if let Some(Cow::Owned(mut s)) = slot.take() {
+                s.clear();
+                spare.push(s);
+            }
+        }
+    }
+
     /// The value of `field`.
     pub fn get(&self, field: Field) -> Option<&str> {
         self.values[field as usize].as_deref()

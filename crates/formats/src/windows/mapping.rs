@@ -110,14 +110,25 @@ pub fn canonical_ip(ip: &str) -> Cow<'_, str> {
 /// A GUID (`{e40b3c90-7415-9168-1f61-8f1fff8e4227}`) as a number; `None` for all zeros or text
 /// that is no GUID.
 fn guid(s: Option<&str>) -> Option<u128> {
-    let hex: String = present(s)?
+    // As `u128::from_str_radix` reads the text without braces and dashes, when it is 32 bytes
+    // long (a leading `+` included).
+    let mut n: u128 = 0;
+    let mut len = 0;
+    for (i, c) in present(s)?
         .chars()
         .filter(|c| !matches!(c, '{' | '}' | '-'))
-        .collect();
-    if hex.len() != 32 {
-        return None;
+        .enumerate()
+    {
+        len += c.len_utf8();
+        if len > 32 {
+            return None;
+        }
+        if i == 0 && c == '+' {
+            continue;
+        }
+        n = n << 4 | u128::from(c.to_digit(16)?);
     }
-    u128::from_str_radix(&hex, 16).ok().filter(|g| *g != 0)
+    (len == 32 && n != 0).then_some(n)
 }
 
 /// True unless `Status` is a non-zero NTSTATUS (`0x0`, `0x00000000`, `0` and unset succeed).
