@@ -7,9 +7,12 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use reachwatch_model::Ts;
 use reachwatch_policy::render::{self, k8s, Addresses};
+use reachwatch_policy::Judge;
 use reachwatch_policy::{file, report, CheckOptions, GenerateOptions, Policy, ReachMap};
 use reachwatch_replay::{ReplayFormats, ReplayOptions};
+use reachwatch_rules::RuleSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// `reachwatch policy` subcommands.
 #[derive(Subcommand)]
@@ -239,6 +242,22 @@ fn summarise(p: &Policy) {
     if p.denies.len() > 20 {
         eprintln!("  … {} more in the policy's denies", p.denies.len() - 20);
     }
+}
+
+/// A least-reach policy file, indexed for the engine (`--policy`, `engine.policy`).
+pub fn load_judge(path: &Path) -> Result<Arc<Judge>> {
+    Ok(Arc::new(Judge::new(&file::load(path)?)))
+}
+
+/// The rules with a least-reach policy file whose violations the engine reports, if one is given.
+pub fn with_policy(rules: Arc<RuleSet>, path: Option<&Path>) -> Result<Arc<RuleSet>> {
+    let Some(path) = path else {
+        return Ok(rules);
+    };
+    let judge = load_judge(path)?;
+    Ok(Arc::new(
+        Arc::unwrap_or_clone(rules).with_policy(Some(judge)),
+    ))
 }
 
 fn check(a: CheckArgs) -> Result<()> {

@@ -49,6 +49,11 @@ pub struct ReplayArgs {
     /// `reachwatch hunt --graph` and `reachwatch graph`).
     #[arg(long)]
     pub graph_out: Option<PathBuf>,
+    /// A least-reach policy (the YAML of `reachwatch policy generate`): reach of an identity in
+    /// its scope that it does not allow is reported as `policy-violation` alerts, next to the
+    /// behavioural ones (detect-only enforcement).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
     /// Rules and the settings the command line overrides.
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -63,7 +68,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         .map(reachwatch_formats::native::parse_rfc3339)
         .transpose()
         .map_err(|e| anyhow::anyhow!("--base-time: {}", e.detail))?;
-    let rules = a.engine.rules()?;
+    let rules = crate::policy_cmd::with_policy(a.engine.rules()?, a.policy.as_deref())?;
     let hosts = host_map(&rules, a.input.hosts.as_deref())?;
     let hosts = (!hosts.is_empty()).then_some(hosts);
     let formats = ReplayFormats {

@@ -38,11 +38,17 @@ pub fn run(a: RunArgs) -> Result<()> {
         .validate()
         .with_context(|| format!("{}", a.config.display()))?;
     let (learn, lateness, max_skew) = (settings.learn, settings.lateness, settings.max_skew);
+    let policy = match &settings.raw.engine.policy {
+        Some(p) => Some(crate::policy_cmd::load_judge(p).context("engine.policy")?),
+        None => None,
+    };
+    let judge = policy.clone();
     let overrides = move |r: &mut reachwatch_rules::RuleSet| {
         let s = &mut r.settings;
         s.learn = learn.unwrap_or(s.learn);
         s.lateness = lateness.unwrap_or(s.lateness);
         s.max_skew = max_skew.unwrap_or(s.max_skew);
+        r.policy = judge.clone();
     };
     let telemetry = settings
         .raw
@@ -70,6 +76,16 @@ pub fn run(a: RunArgs) -> Result<()> {
             let map = reachwatch_formats::HostMap::load(h)
                 .map_err(|e| anyhow::anyhow!("engine.hosts: {e}"))?;
             println!("hosts: {} addresses from {}", map.len(), h.display());
+        }
+        if let (Some(j), Some(path)) = (&policy, &settings.raw.engine.policy) {
+            let p = j.policy();
+            println!(
+                "policy: {} grants for {} identities, {} hard denies from {}; reach outside it is reported as policy-violation",
+                p.grants.len(),
+                p.grants.iter().map(|g| g.members.len()).sum::<usize>(),
+                p.denies.len(),
+                path.display()
+            );
         }
         let sources: Vec<String> = settings
             .sources

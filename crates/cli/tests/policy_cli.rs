@@ -6,122 +6,14 @@
 //! nftables rules `nft -c`.
 
 mod common;
+mod policy_support;
 
-use common::reachwatch;
+use common::{assert_ok, reachwatch};
+use policy_support::{logons, run, scenario, Scenario, DAY, LEARN_DAYS};
 use reachwatch_model::IdentityKind;
 use reachwatch_policy::model::{Judge, Reach, Verdict};
-use reachwatch_policy::{file, Policy};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::Output;
-
-const LEARN_DAYS: i64 = 7;
-const DAY: i64 = 86_400;
-
-fn assert_ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn run(args: &[&dyn AsRef<std::ffi::OsStr>]) -> String {
-    let out = reachwatch().args(args).output().unwrap();
-    assert_ok(&out);
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// A generated enterprise, its learning period's files and graph, and the policy from them.
-struct Scenario {
-    dir: PathBuf,
-    learn: PathBuf,
-    graph: PathBuf,
-    policy_file: PathBuf,
-    policy: Policy,
-}
-
-/// Lines of a LANL file with time before the end of the learning period.
-fn learning_part(from: &Path, to: &Path) {
-    let text = std::fs::read_to_string(from).unwrap();
-    let kept: String = text
-        .lines()
-        .filter(|l| l.split(',').next().unwrap().parse::<i64>().unwrap() < LEARN_DAYS * DAY)
-        .map(|l| format!("{l}\n"))
-        .collect();
-    std::fs::write(to, kept).unwrap();
-}
-
-fn scenario(tmp: &Path, seed: u64, names: &str) -> Scenario {
-    let dir = tmp.join(format!("scenario-{names}-{seed}"));
-    run(&[
-        &"generate",
-        &"--out",
-        &dir,
-        &"--seed",
-        &seed.to_string(),
-        &"--size",
-        &"0.3",
-        &"--names",
-        &names,
-    ]);
-    let learn = tmp.join(format!("learn-{names}-{seed}"));
-    std::fs::create_dir_all(&learn).unwrap();
-    for f in ["auth.txt", "flows.txt"] {
-        learning_part(&dir.join(f), &learn.join(f));
-    }
-    let graph = tmp.join(format!("graph-{names}-{seed}"));
-    run(&[
-        &"replay",
-        &"-q",
-        &"--auth",
-        &learn.join("auth.txt"),
-        &"--flows",
-        &learn.join("flows.txt"),
-        &"--alerts",
-        &tmp.join("learn-alerts.jsonl"),
-        &"--graph-out",
-        &graph,
-    ]);
-    let policy_file = tmp.join(format!("policy-{names}-{seed}.yaml"));
-    run(&[
-        &"policy",
-        &"generate",
-        &"--graph",
-        &graph,
-        &"--out",
-        &policy_file,
-    ]);
-    let policy = file::load(&policy_file).unwrap();
-    Scenario {
-        dir,
-        learn,
-        graph,
-        policy_file,
-        policy,
-    }
-}
-
-/// Successful logons of a LANL auth file: (time, identity, source, destination).
-fn logons(path: &Path) -> Vec<(i64, String, String, String)> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (f[7] == "LogOn" && f[8] == "Success").then(|| {
-                (
-                    f[0].parse().unwrap(),
-                    f[1].to_string(),
-                    f[3].to_string(),
-                    f[4].to_string(),
-                )
-            })
-        })
-        .collect()
-}
+use std::path::Path;
 
 /// The policy's verdict on one logon or flow, the identity classified by the built-in rules.
 fn verdict(judge: &Judge, identity: &str, src: &str, dst: &str, port: u16) -> Verdict {

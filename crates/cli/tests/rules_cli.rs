@@ -15,7 +15,7 @@ fn check_accepts_the_shipped_rules_and_rejects_broken_ones_with_positions() {
         .output()
         .unwrap();
     common::assert_ok(&out);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("OK — 4 files, 14 detections"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK — 4 files, 15 detections"));
 
     let dir = tempfile::tempdir().unwrap();
     copy_rules(dir.path());

@@ -300,6 +300,17 @@ impl Graph {
         self.attr_names.get(id as usize).map_or("", String::as_str)
     }
 
+    /// An identity's environment: its rule group's, else (a computer account) its host's.
+    pub fn identity_env(&self, identity: Sym) -> Option<&str> {
+        let p = self.identities.get(&identity)?;
+        let env = |id: u16| (id != 0).then(|| self.attr(id));
+        env(p.env).or_else(|| {
+            p.home
+                .and_then(|h| self.hosts.get(&h))
+                .and_then(|h| env(h.env))
+        })
+    }
+
     /// Sets a host's inventory attributes from the rules.
     pub fn apply_inventory(&mut self, rules: &RuleSet, syms: &Interner, host: Sym) {
         let info = rules.inventory.lookup(syms.resolve(host));

@@ -53,6 +53,29 @@ pub struct Incident {
     pub late_by: Option<Ts>,
 }
 
+/// Incidents of one kind (behavioural, or policy violations): the open ones per identity, and
+/// when each is due to be emitted.
+#[derive(Default, Serialize, Deserialize)]
+pub struct Book {
+    /// Incidents per identity (emitted ones stay while they absorb).
+    pub open: crate::graph::FxMap<Sym, Incident>,
+    /// (emit time, identity) of incidents not yet emitted.
+    pub due: std::collections::BTreeSet<(Ts, Sym)>,
+}
+
+impl Book {
+    /// Forgets emitted incidents whose last match is older than `window` before `now`.
+    pub fn sweep(&mut self, now: Ts, window: Ts) {
+        self.open
+            .retain(|_, i| !i.emitted || i.last_match + window >= now);
+    }
+
+    /// The identity has an incident not yet emitted.
+    pub fn pending(&self, identity: &Sym) -> bool {
+        self.open.get(identity).is_some_and(|i| !i.emitted)
+    }
+}
+
 /// Longest an incident keeps absorbing matches after it opened.
 pub const MAX_INCIDENT: Ts = 6 * reachwatch_model::time::HOUR;
 

@@ -15,6 +15,8 @@ pub enum Via {
     Flow,
     /// A flow on a port the identity never used on an edge it already had.
     Service,
+    /// A flow joined to the authentication that preceded it (judged against a policy only).
+    Joined,
 }
 
 impl Via {
@@ -25,6 +27,7 @@ impl Via {
             Via::Failure => "auth_failure",
             Via::Flow => "flow",
             Via::Service => "service",
+            Via::Joined => "joined_flow",
         }
     }
 }

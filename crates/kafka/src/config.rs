@@ -133,6 +133,9 @@ pub struct EngineConfig {
     /// SIGHUP). Applies when `rules` is set.
     #[serde(default = "default_reload")]
     pub reload_interval: String,
+    /// A least-reach policy file (the YAML of `reachwatch policy generate`): reach outside it is
+    /// reported as `policy-violation` alerts, next to the behavioural ones (default: none).
+    pub policy: Option<PathBuf>,
 }
 
 impl Default for EngineConfig {
@@ -144,6 +147,7 @@ impl Default for EngineConfig {
             max_skew: None,
             hosts: None,
             reload_interval: default_reload(),
+            policy: None,
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod alert;
 pub mod classify;
 pub mod event;
 pub mod intern;
+pub mod policy;
 pub mod time;
 
 pub use alert::{Alert, Baseline, Evidence, FeatureHit, Peers, Seconds, Severity, Step};

@@ -128,27 +128,22 @@ type Identities = HashMap<String, (&'static str, Option<String>)>;
 fn identities_of(engine: &Engine) -> Identities {
     let g = engine.graph();
     let syms = engine.symbols();
-    let env = |id: u16| (id != 0).then(|| g.attr(id).to_string());
     g.identities
         .iter()
         .map(|(&s, p)| {
-            let e = env(p.env).or_else(|| {
-                p.home
-                    .and_then(|h| g.hosts.get(&h))
-                    .and_then(|h| env(h.env))
-            });
-            (syms.resolve(s).to_string(), (p.kind.name(), e))
+            let env = g.identity_env(s).map(str::to_string);
+            (syms.resolve(s).to_string(), (p.kind.name(), env))
         })
         .collect()
 }
 
 /// A judge for names the replay saw (unknown identities count as kind `unknown`).
-struct Judging<'a> {
-    judge: Judge<'a>,
+struct Judging {
+    judge: Judge,
     ids: Identities,
 }
 
-impl Judging<'_> {
+impl Judging {
     fn judge(&self, identity: &str, src: Option<&str>, dst: &str, port: u16) -> Verdict {
         let (kind, env) = self
             .ids

@@ -3,8 +3,10 @@
 use crate::condition::Expr;
 use crate::vocab::Feature;
 use reachwatch_model::classify::glob_match;
+use reachwatch_model::policy::Judge;
 use reachwatch_model::{Classifier, IdentityKind, Severity, Ts};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Windows, thresholds and limits (section `settings:`).
 #[derive(Clone, Debug, PartialEq)]
@@ -448,9 +450,18 @@ pub struct RuleSet {
     pub files: Vec<String>,
     /// Hash of the files' names and contents, in order (identifies the active rule set).
     pub hash: u64,
+    /// A least-reach policy to report reach outside of (detections naming `outside_policy`);
+    /// not part of the rule files: the command or the run configuration gives it.
+    pub policy: Option<Arc<Judge>>,
 }
 
 impl RuleSet {
+    /// The same rules judging reach against this policy (or none).
+    pub fn with_policy(mut self, policy: Option<Arc<Judge>>) -> RuleSet {
+        self.policy = policy;
+        self
+    }
+
     /// Weight of a feature.
     pub fn weight(&self, f: Feature) -> i32 {
         self.weights[f.index()]

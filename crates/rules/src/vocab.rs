@@ -51,11 +51,14 @@ pub enum Feature {
     StableReach,
     /// Novel reach by an identity that reaches something new most days.
     HabitualNovelty,
+    /// The reach is outside the least-reach policy the engine was given (only with a policy;
+    /// detections naming it report policy violations, apart from the behavioural ones).
+    OutsidePolicy,
 }
 
 impl Feature {
     /// Every feature.
-    pub const ALL: [Feature; 23] = [
+    pub const ALL: [Feature; 24] = [
         Feature::NewEdge,
         Feature::DstGroupNovel,
         Feature::RareDst,
@@ -79,6 +82,7 @@ impl Feature {
         Feature::TransferSpike,
         Feature::StableReach,
         Feature::HabitualNovelty,
+        Feature::OutsidePolicy,
     ];
 
     /// The name used in rule files and alert evidence.
@@ -107,6 +111,7 @@ impl Feature {
             Feature::TransferSpike => "transfer_spike",
             Feature::StableReach => "stable_reach",
             Feature::HabitualNovelty => "habitual_novelty",
+            Feature::OutsidePolicy => "outside_policy",
         }
     }
 
@@ -171,7 +176,7 @@ pub enum TextField {
     Protocol,
     /// Logon type.
     LogonType,
-    /// `auth`, `auth_failure`, `flow` or `service`.
+    /// `auth`, `auth_failure`, `flow`, `service` or `joined_flow`.
     Via,
 }
 

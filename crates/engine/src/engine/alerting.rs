@@ -9,41 +9,55 @@ use reachwatch_model::{Alert, AuthProtocol, Baseline, IdentityKind, Peers, Secon
 
 impl Engine {
     pub(super) fn emit_due(&mut self, now: Ts, out: &mut Vec<Alert>) {
-        while let Some(&(at, id)) = self.st.due.first() {
-            if at >= now {
-                break;
+        for policy in [false, true] {
+            loop {
+                let book = if policy {
+                    &mut self.st.policy_incidents
+                } else {
+                    &mut self.st.incidents
+                };
+                let Some(&(at, id)) = book.due.first() else {
+                    break;
+                };
+                if at >= now {
+                    break;
+                }
+                book.due.pop_first();
+                let Some(inc) = book.open.get_mut(&id) else {
+                    continue;
+                };
+                inc.emitted = true;
+                let kind = self
+                    .st
+                    .graph
+                    .identities
+                    .get(&id)
+                    .map_or(IdentityKind::Unknown, |p| p.kind);
+                let alert = inc.to_alert(id, kind.name(), &self.st.syms);
+                *self
+                    .st
+                    .stats
+                    .alerts_by_rule
+                    .entry(alert.rule.clone())
+                    .or_insert(0) += 1;
+                out.push(alert);
             }
-            self.st.due.pop_first();
-            let Some(inc) = self.st.incidents.get_mut(&id) else {
-                continue;
-            };
-            inc.emitted = true;
-            let kind = self
-                .st
-                .graph
-                .identities
-                .get(&id)
-                .map_or(IdentityKind::Unknown, |p| p.kind);
-            let alert = inc.to_alert(id, kind.name(), &self.st.syms);
-            *self
-                .st
-                .stats
-                .alerts_by_rule
-                .entry(alert.rule.clone())
-                .or_insert(0) += 1;
-            out.push(alert);
         }
     }
 
     /// Scores an observation of an alerting identity (linked to a credential-switching chain,
-    /// if any) and groups a match into its incident.
+    /// if any) and groups a match into its incident. With `outside_policy` (what a given policy
+    /// does not allow about it), the observation is judged by the policy detections and grouped
+    /// into the identity's policy incidents instead.
     pub(super) fn score_and_group(
         &mut self,
         obs: Observation,
         chain: Option<&ChainLink>,
+        outside_policy: Option<String>,
         out: &mut Vec<Alert>,
     ) {
         let _ = out;
+        let policy = outside_policy.is_some();
         let profile = &self.st.graph.identities[&obs.identity];
         let scored = score(
             &self.st.graph,
@@ -52,8 +66,9 @@ impl Engine {
             profile,
             &obs,
             chain,
+            outside_policy,
         );
-        if let Some(log) = &mut self.scores {
+        if let Some(log) = self.scores.as_mut().filter(|_| !policy) {
             log.push(ScoredObservation {
                 time: obs.time,
                 identity: obs.identity,
@@ -88,8 +103,8 @@ impl Engine {
         }
         if scored.matched.is_none() || suppressed {
             // Novel reach of an identity with a pending incident is part of the story.
-            if scored.edge_new {
-                if let Some(inc) = self.st.incidents.get_mut(&obs.identity) {
+            if scored.edge_new && !policy {
+                if let Some(inc) = self.st.incidents.open.get_mut(&obs.identity) {
                     if !inc.emitted {
                         inc.add(step, obs.dst, t, None, self.rules.settings.max_evidence);
                     }
@@ -98,7 +113,7 @@ impl Engine {
             return;
         }
         self.st.stats.matches += 1;
-        if scored.edge_new && obs.via != crate::observation::Via::Failure {
+        if scored.edge_new && !policy && obs.via != crate::observation::Via::Failure {
             self.st
                 .graph
                 .alerted_edges
@@ -119,7 +134,13 @@ impl Engine {
             path,
         };
         let window = self.rules.settings.incident_window;
-        match self.st.incidents.get_mut(&obs.identity) {
+        let late = self.st.late;
+        let book = if policy {
+            &mut self.st.policy_incidents
+        } else {
+            &mut self.st.incidents
+        };
+        match book.open.get_mut(&obs.identity) {
             Some(inc) if !inc.emitted => {
                 inc.add(
                     step,
@@ -128,7 +149,7 @@ impl Engine {
                     Some(best),
                     self.rules.settings.max_evidence,
                 );
-                if let Some(by) = self.st.late {
+                if let Some(by) = late {
                     inc.mark_late(by);
                 }
             }
@@ -139,11 +160,11 @@ impl Engine {
             }
             _ => {
                 let mut inc = Incident::open(best, step, self.rules.settings.incident_hold);
-                if let Some(by) = self.st.late {
+                if let Some(by) = late {
                     inc.mark_late(by);
                 }
-                self.st.due.insert((inc.emit_at, obs.identity));
-                self.st.incidents.insert(obs.identity, inc);
+                book.due.insert((inc.emit_at, obs.identity));
+                book.open.insert(obs.identity, inc);
             }
         }
     }

@@ -35,6 +35,8 @@ impl Engine {
         self.st.graph = Default::default();
         self.st.join = Default::default();
         self.st.incidents = Default::default();
+        self.st.policy_incidents = Default::default();
+        self.policy_verdicts = Default::default();
         let remap = syms.compact(&live);
         let st: State = remap_symbols(&remap, || postcard::from_bytes(&bytes))
             .expect("engine state reads back with every symbol it refers to kept");

@@ -173,13 +173,14 @@ impl Engine {
         let g = &self.st.graph;
         let mut identities = FxSet::default();
         if g.identities.len() + 2 > l.identities {
-            let incidents = &self.st.incidents;
+            let (incidents, policy) = (&self.st.incidents, &self.st.policy_incidents);
             let candidates = g
                 .identities
                 .iter()
                 .filter(|(id, p)| {
                     (p.observations < THIN || p.last_seen < unseen)
-                        && incidents.get(*id).is_none_or(|i| i.emitted)
+                        && !incidents.pending(id)
+                        && !policy.pending(id)
                 })
                 .map(|(id, p)| (p.observations, p.last_seen, *id))
                 .collect();
@@ -226,11 +227,15 @@ impl Engine {
         let l = self.rules.settings.limits;
         let unseen = now.saturating_sub(l.ttl);
         let g = &self.st.graph;
-        let incidents = &self.st.incidents;
+        let (incidents, policy) = (&self.st.incidents, &self.st.policy_incidents);
         let identities: FxSet<Sym> = g
             .identities
             .iter()
-            .filter(|(id, p)| p.last_seen < unseen && !incidents.contains_key(*id))
+            .filter(|(id, p)| {
+                p.last_seen < unseen
+                    && !incidents.open.contains_key(*id)
+                    && !policy.open.contains_key(*id)
+            })
             .map(|(id, _)| *id)
             .collect();
         let hosts: FxSet<Sym> = g

@@ -4,6 +4,7 @@ mod alerting;
 mod compact;
 mod limits;
 mod observe;
+mod policy;
 mod profiles;
 mod snapshot;
 mod stats;
@@ -14,7 +15,7 @@ pub use stats::{Accepted, Rejection, Stats};
 
 use crate::config::EngineConfig;
 use crate::graph::{FxMap, Graph};
-use crate::incident::Incident;
+use crate::incident::Book;
 use crate::join::Join;
 use crate::observation::Observation;
 use crate::reach_log::ReachLog;
@@ -24,7 +25,6 @@ use reachwatch_model::time::DAY;
 use reachwatch_model::{Alert, Classifier, Event, Interner, Sym, Ts};
 use reachwatch_rules::RuleSet;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// How often (event time) the join forgets authentications too old to claim a flow.
@@ -44,6 +44,9 @@ pub struct Engine {
     compact_at: usize,
     /// Everything reached from a time on, when recording is on ([`Engine::record_reach`]).
     reach: Option<(Ts, ReachLog)>,
+    /// The policy's verdict on each (identity, source, destination, port) judged so far (with a
+    /// policy in the rules); emptied when full, on compaction and on new rules.
+    policy_verdicts: policy::Verdicts,
 }
 
 /// The built-in rules with other settings.
@@ -66,8 +69,10 @@ struct State {
     /// Latest usual login into each host by a machine identity (after learning): the first hop
     /// of a chain when the next login out of the host is the first use of its identity there.
     machine_in: FxMap<Sym, Observation>,
-    incidents: FxMap<Sym, Incident>,
-    due: BTreeSet<(Ts, Sym)>,
+    /// Behavioural incidents.
+    incidents: Book,
+    /// Policy-violation incidents (with a policy in the rules).
+    policy_incidents: Book,
     learn_end: Option<Ts>,
     next_sweep: Ts,
     next_join_evict: Ts,
@@ -102,8 +107,8 @@ impl Engine {
                 graph: Graph::default(),
                 chain_in: FxMap::default(),
                 machine_in: FxMap::default(),
-                incidents: FxMap::default(),
-                due: BTreeSet::new(),
+                incidents: Book::default(),
+                policy_incidents: Book::default(),
                 learn_end: None,
                 next_sweep: Ts::MIN,
                 next_join_evict: Ts::MIN,
@@ -117,6 +122,7 @@ impl Engine {
             scores: None,
             compact_at: 0,
             reach: None,
+            policy_verdicts: Default::default(),
         }
     }
 
@@ -180,6 +186,7 @@ impl Engine {
             }
         }
         self.rules = rules;
+        self.policy_verdicts = Default::default();
     }
 
     /// Starts recording every scored observation (see [`Engine::scores`]); off by default. The
@@ -320,7 +327,8 @@ impl Engine {
         while let Some(f) = self.st.join.due(now, self.rules.settings.join_before) {
             self.on_flow(f, out);
         }
-        if self.st.due.first().is_some_and(|&(at, _)| at < now) {
+        let due = |b: &Book| b.due.first().is_some_and(|&(at, _)| at < now);
+        if due(&self.st.incidents) || due(&self.st.policy_incidents) {
             self.emit_due(now, out);
         }
         if now >= self.st.next_join_evict {
@@ -353,8 +361,7 @@ impl Engine {
         self.st.chain_in.retain(|_, into| into.time >= chain_cut);
         self.st.machine_in.retain(|_, into| into.time >= chain_cut);
         let window = self.rules.settings.incident_window;
-        self.st
-            .incidents
-            .retain(|_, i| !i.emitted || i.last_match + window >= now);
+        self.st.incidents.sweep(now, window);
+        self.st.policy_incidents.sweep(now, window);
     }
 }

@@ -71,6 +71,7 @@ impl Engine {
             via: Via::Auth,
             bytes: 0,
         };
+        self.check_policy(obs, out);
         self.observe(obs, out);
     }
 
@@ -148,7 +149,7 @@ impl Engine {
             via: Via::Failure,
             bytes: 0,
         };
-        self.score_and_group(obs, None, out);
+        self.score_and_group(obs, None, None, out);
     }
 
     pub(super) fn on_flow(&mut self, f: FlowEvent, out: &mut Vec<Alert>) {
@@ -172,6 +173,7 @@ impl Engine {
             // teaches it no service.
             let succeeded = self.st.graph.sources.contains_key(&(id, f.src));
             self.note_reach(t, id, Some(f.src), f.dst, f.dst_port, true);
+            self.check_policy(Observation::of_flow(&f, id, Via::Joined), out);
             if f.dst_port != 0 && succeeded {
                 let new = self
                     .st
@@ -187,6 +189,7 @@ impl Engine {
         let id = self.machine_account(f.src, t);
         self.note_reach(t, id, Some(f.src), f.dst, f.dst_port, true);
         let obs = Observation::of_flow(&f, id, Via::Flow);
+        self.check_policy(obs, out);
         if pair_new {
             self.observe(obs, out);
         } else {
@@ -211,7 +214,12 @@ impl Engine {
         if !established || !self.alerting(identity, t) {
             return;
         }
-        self.score_and_group(Observation::of_flow(f, identity, Via::Service), None, out);
+        self.score_and_group(
+            Observation::of_flow(f, identity, Via::Service),
+            None,
+            None,
+            out,
+        );
     }
 
     /// Adds to the reach record, when one is kept.
@@ -264,12 +272,12 @@ impl Engine {
             let into = self.chain_into(&obs, src_new);
             if self.alerting(obs.identity, t) {
                 let link = into.map(ChainLink::After);
-                self.score_and_group(obs, link.as_ref(), out);
+                self.score_and_group(obs, link.as_ref(), None, out);
             } else if let Some(into) = into.filter(|_| edge_new || src_new) {
                 // The hop out is by an identity that does not alert (a person's credential, say):
                 // the chain is reported on the identity whose login into the host started it.
                 if self.alerting(into.identity, into.time) {
-                    self.score_and_group(into, Some(&ChainLink::Before(obs)), out);
+                    self.score_and_group(into, Some(&ChainLink::Before(obs)), None, out);
                 }
             }
             if obs.via == Via::Auth && obs.src != Some(obs.dst) {

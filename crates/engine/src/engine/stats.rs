@@ -89,6 +89,8 @@ pub struct Stats {
     pub matches: u64,
     /// Matches absorbed by an incident already emitted.
     pub absorbed: u64,
+    /// Authentications and flows outside the rules' policy (with one).
+    pub policy_violations: u64,
     /// State entries evicted because a table was at its cap.
     pub evicted_full: StateCounts,
     /// State entries forgotten because unseen too long (`state_ttl`, `edge_ttl`).

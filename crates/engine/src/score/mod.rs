@@ -85,7 +85,9 @@ fn headline_first(hits: &mut [FeatureHit], condition: &reachwatch_rules::conditi
 
 /// Scores an observation against the graph *before* the graph learns it, and finds the first
 /// detection of the rule set that it makes. `chain` links it to another identity's novel login
-/// through a host (a credential-switching chain).
+/// through a host (a credential-switching chain). With `outside_policy` (what the policy does
+/// not allow), the feature of that name fires and only detections naming it are tried; without,
+/// only the others (policy violations are judged apart from behaviour).
 pub fn score(
     g: &Graph,
     rules: &RuleSet,
@@ -93,10 +95,20 @@ pub fn score(
     profile: &IdentityProfile,
     obs: &Observation,
     chain: Option<&ChainLink>,
+    outside_policy: Option<String>,
 ) -> Scored {
     let cx = Context::new(g, rules, syms, profile, obs, chain);
     let mut fired = [false; Feature::ALL.len()];
     let mut hits = vec![];
+    let judging_policy = outside_policy.is_some();
+    if let Some(detail) = outside_policy {
+        fired[Feature::OutsidePolicy.index()] = true;
+        hits.push(FeatureHit {
+            name: Feature::OutsidePolicy.name().into(),
+            weight: rules.weight(Feature::OutsidePolicy),
+            detail,
+        });
+    }
     for &(feature, test) in FEATURES {
         if let Some(detail) = test(&cx) {
             fired[feature.index()] = true;
@@ -146,7 +158,8 @@ pub fn score(
     let mut matched = None;
     if hits.iter().any(|h| h.weight > 0) {
         for (priority, det) in rules.detections.iter().enumerate() {
-            if !det.enabled || !det.condition.eval(&facts) {
+            let names_policy = det.condition.features().contains(&Feature::OutsidePolicy);
+            if !det.enabled || names_policy != judging_policy || !det.condition.eval(&facts) {
                 continue;
             }
             let s = (total + det.weight).clamp(0, 100) as u32;

@@ -157,5 +157,6 @@ fn finish(
         tests: d.tests,
         files: vec![],
         hash: 0,
+        policy: None,
     })
 }
