@@ -198,6 +198,7 @@ fn main() -> anyhow::Result<()> {
             graph: Some(graph),
             graph_error: None,
             origin: file.display().to_string(),
+            policy: None,
         },
     ));
     let server =

@@ -22,6 +22,10 @@ pub struct ServeArgs {
     /// directory (baselines, peers, identities' pages and the map need it).
     #[arg(long)]
     pub graph: Option<PathBuf>,
+    /// A least-reach policy (`policy generate --format yaml`): identities' pages show it beside
+    /// their reach, and the map lists the paths it would remove.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
     /// Address to listen on; loopback by default (the pages show identities and hosts).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: String,
@@ -51,8 +55,8 @@ pub struct RenderArgs {
     pub out: PathBuf,
 }
 
-/// Loads what `serve` shows; an unreadable alert file or graph is an error.
-pub fn load(alerts: &Path, graph: Option<&Path>) -> Result<Snapshot> {
+/// Loads what `serve` shows; an unreadable alert file, graph or policy is an error.
+pub fn load(alerts: &Path, graph: Option<&Path>, policy: Option<&Path>) -> Result<Snapshot> {
     let store = AlertStore::load(alerts)?;
     for p in store.problems() {
         tracing::warn!("{p}");
@@ -62,6 +66,13 @@ pub fn load(alerts: &Path, graph: Option<&Path>) -> Result<Snapshot> {
         graph: graph.map(ReachGraph::load).transpose()?,
         graph_error: None,
         origin: alerts.display().to_string(),
+        policy: policy
+            .map(|p| {
+                reachwatch_policy::file::load(p)
+                    .map(|p| reachwatch_model::policy::Judge::new(&p))
+                    .with_context(|| format!("reading the policy {}", p.display()))
+            })
+            .transpose()?,
     })
 }
 
@@ -81,6 +92,7 @@ pub fn load_live(alerts: &Path, checkpoint_dir: &Path) -> Result<Snapshot> {
         graph,
         graph_error,
         origin: alerts.display().to_string(),
+        policy: None,
     })
 }
 
@@ -103,15 +115,14 @@ fn loopback(addr: &str) -> bool {
 
 /// Runs `reachwatch serve` until interrupted.
 pub fn serve(a: ServeArgs) -> Result<()> {
-    let snapshot = load(&a.alerts, a.graph.as_deref())?;
+    let snapshot = load(&a.alerts, a.graph.as_deref(), a.policy.as_deref())?;
     let site = Arc::new(Site::new("", snapshot));
-    let (alerts, graph) = (a.alerts.clone(), a.graph.clone());
-    reachwatch_web::watch(
-        &site,
-        inputs(&a.alerts, a.graph.as_deref()),
-        RELOAD_EVERY,
-        move || load(&alerts, graph.as_deref()),
-    )?;
+    let (alerts, graph, policy) = (a.alerts.clone(), a.graph.clone(), a.policy.clone());
+    let mut watched = inputs(&a.alerts, a.graph.as_deref());
+    watched.extend(a.policy.clone());
+    reachwatch_web::watch(&site, watched, RELOAD_EVERY, move || {
+        load(&alerts, graph.as_deref(), policy.as_deref())
+    })?;
     let server = reachwatch_telemetry::serve_router(&a.addr, "web", reachwatch_web::router(site))
         .with_context(|| format!("serving on {}", a.addr))?;
     if !loopback(&a.addr) {
@@ -154,7 +165,7 @@ pub fn alert(cmd: AlertCommand) -> Result<()> {
             a.out.display()
         ),
     };
-    let snapshot = load(&a.alerts, a.graph.as_deref())?;
+    let snapshot = load(&a.alerts, a.graph.as_deref(), None)?;
     let Some(doc) = reachwatch_web::render_alert(&snapshot, &a.id, svg) else {
         bail!("no alert {} in {}", a.id, a.alerts.display());
     };

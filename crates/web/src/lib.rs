@@ -19,6 +19,7 @@ pub mod mapview;
 pub mod neighbourhood;
 pub mod pages;
 pub mod picture;
+pub mod policy;
 mod routes;
 pub mod svg;
 pub mod timeline;
@@ -44,6 +45,8 @@ pub struct Snapshot {
     pub graph_error: Option<String>,
     /// Where the alerts come from (for messages).
     pub origin: String,
+    /// A least-reach policy to show beside the reach it governs, when given.
+    pub policy: Option<reachwatch_model::policy::Judge>,
 }
 
 /// The site: its base path and the snapshot it serves, replaced whole on reload.

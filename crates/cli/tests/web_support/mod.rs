@@ -64,12 +64,18 @@ impl Drop for Served {
 
 /// Starts `reachwatch serve` on a free loopback port and waits for the URL it prints.
 pub fn serve(alerts: &Path, graph: &Path) -> Served {
+    serve_with(alerts, graph, &[])
+}
+
+/// [`serve`] with more arguments.
+pub fn serve_with(alerts: &Path, graph: &Path, more: &[&std::ffi::OsStr]) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_reachwatch"))
         .arg("serve")
         .arg("--alerts")
         .arg(alerts)
         .arg("--graph")
         .arg(graph)
+        .args(more)
         .args(["--addr", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

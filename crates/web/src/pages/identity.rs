@@ -55,8 +55,21 @@ pub fn render(s: &Snapshot, base: &str, name: &str) -> Page {
                 timeline::draw(g, edges, &alerts, base, &shown)
             );
             b.push_str(&blast(g, i));
-            b.push_str("<h2>Destinations</h2><table><thead><tr><th>first reached</th><th>destination</th><th>environment</th>\
-                <th class=\"num\">uses</th><th>last used</th><th title=\"service ports seen in flows\">ports</th><th class=\"num\" title=\"identities that reach this host\">identities</th></tr></thead><tbody>");
+            if let Some(judge) = &s.policy {
+                b.push_str(&crate::policy::grant_section(
+                    judge,
+                    &id.name,
+                    &id.kind,
+                    id.env.as_deref(),
+                ));
+            }
+            let policy_head = if s.policy.is_some() {
+                "<th title=\"what the policy given to serve says of the path\">policy</th>"
+            } else {
+                ""
+            };
+            let _ = write!(b, "<h2>Destinations</h2><table><thead><tr><th>first reached</th><th>destination</th><th>environment</th>\
+                <th class=\"num\">uses</th><th>last used</th><th title=\"service ports seen in flows\">ports</th><th class=\"num\" title=\"identities that reach this host\">identities</th>{policy_head}</tr></thead><tbody>");
             let mut by_time: Vec<_> = edges.iter().collect();
             by_time.sort_by(|a, b| {
                 a.first_seen
@@ -65,9 +78,15 @@ pub fn render(s: &Snapshot, base: &str, name: &str) -> Page {
             });
             for e in by_time {
                 let h = &g.hosts[e.host];
+                let policy_cell = s
+                    .policy
+                    .as_ref()
+                    .map(|j| crate::policy::cell(j, g, e))
+                    .unwrap_or_default();
                 let _ = write!(
                     b,
-                    "<tr><td class=\"nowrap\">{}</td><td class=\"name\">{}{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"nowrap\">{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
+                    "<tr data-dst=\"{}\"><td class=\"nowrap\">{}</td><td class=\"name\">{}{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"nowrap\">{}</td><td>{}</td><td class=\"num\">{}</td>{policy_cell}</tr>",
+                    Esc(&h.name),
                     time_cell(e.first_seen as f64),
                     Esc(&h.name),
                     if h.crown_jewel { " <span title=\"crown jewel in the inventory\">♛</span>" } else { "" },

@@ -174,5 +174,8 @@ pub fn render(s: &Snapshot, base: &str, query: Option<&str>) -> Page {
         "hosts",
         &right_href,
     ));
+    if let (Some(judge), Some(g)) = (&s.policy, &s.graph) {
+        b.push_str(&crate::policy::removed_section(judge, g, base));
+    }
     Page::html(page(base, "Reach map", &b))
 }
