@@ -41,6 +41,14 @@ pub struct StateFill {
     pub cap: StateCounts,
 }
 
+/// Why state is forgotten, for the counters.
+enum Cause {
+    /// A table was at its cap.
+    Cap,
+    /// Unseen for `state_ttl` or `edge_ttl`.
+    Unseen,
+}
+
 /// Edges one event adds at most: identity→destination, identity←source, host pair, service.
 const EDGES_PER_EVENT: usize = 4;
 
@@ -198,10 +206,21 @@ impl Engine {
             let n = g.hosts.len() - low_water(l.hosts);
             hosts = first_in_order(candidates, n, &self.st.syms);
         }
-        let removed = self.st.graph.prune(&identities, &hosts, 0);
-        self.st.graph.free_unused_groups();
-        self.st.chain_in.retain(|h, _| !hosts.contains(h));
-        let s = &mut self.st.stats.evicted_full;
+        self.forget(&identities, &hosts, 0, Cause::Cap);
+    }
+
+    /// Forgets profiles and edges (see [`crate::graph::Graph::prune`]) with the group names and
+    /// chains that refer to them, and counts what went.
+    fn forget(&mut self, identities: &FxSet<Sym>, hosts: &FxSet<Sym>, cutoff: u32, cause: Cause) {
+        let removed = self.st.graph.prune(identities, hosts, cutoff);
+        if !identities.is_empty() || !hosts.is_empty() {
+            self.st.graph.free_unused_groups();
+            self.st.chain_in.retain(|h, _| !hosts.contains(h));
+        }
+        let s = match cause {
+            Cause::Cap => &mut self.st.stats.evicted_full,
+            Cause::Unseen => &mut self.st.stats.evicted_ttl,
+        };
         s.identities += identities.len() as u64;
         s.hosts += hosts.len() as u64;
         s.edges += removed as u64;
@@ -245,14 +264,6 @@ impl Engine {
             .map(|(s, _)| *s)
             .collect();
         let cutoff = g.rel(now.saturating_sub(self.rules.settings.edge_ttl));
-        let removed = self.st.graph.prune(&identities, &hosts, cutoff);
-        if !identities.is_empty() || !hosts.is_empty() {
-            self.st.graph.free_unused_groups();
-        }
-        self.st.chain_in.retain(|h, _| !hosts.contains(h));
-        let s = &mut self.st.stats.evicted_ttl;
-        s.identities += identities.len() as u64;
-        s.hosts += hosts.len() as u64;
-        s.edges += removed as u64;
+        self.forget(&identities, &hosts, cutoff, Cause::Unseen);
     }
 }
