@@ -17,19 +17,15 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::collections::VecDeque;
 
-/// Distinct peer- and host-group names held; later names share an overflow group. (Names no
-/// profile refers to any more are freed when profiles are evicted, so the table stays within
-/// the profile caps.)
-pub const MAX_GROUPS: usize = 1 << 20;
-
 /// Fast hash map keyed by symbols.
 pub type FxMap<K, V> = HashMap<K, V, FxBuildHasher>;
 
 /// Fast hash set of symbols.
 pub type FxSet<K> = hashbrown::HashSet<K, FxBuildHasher>;
 
-/// A name-group id (interned name stem, or a group the rules name).
-pub type Group = u32;
+/// A name group: its name (a name stem, or a group the rules name) interned in the engine's
+/// symbol table, so that group names no state refers to go when the table is compacted.
+pub type Group = Sym;
 
 /// Uses after which an edge counts in the learned structure: a one-off (an attack's single
 /// touch, say) teaches nothing about which hosts belong together.
@@ -224,55 +220,24 @@ pub struct Graph {
     pub host_edges: FxMap<(Sym, Sym), u32>,
     /// (peer group, destination) → identities of the group reaching it.
     pub group_reach: FxMap<(Group, Sym), u32>,
-    /// Group names, indexed by group id.
-    pub group_names: Vec<String>,
     /// Time of the first event: hosts present from the start are never new assets.
     pub data_start: Ts,
     /// Inventory attribute strings (environments, zones, roles); id 0 is "".
     pub attr_names: Vec<String>,
-    pub(crate) group_ids: FxMap<String, Group>,
-    /// Group ids no profile refers to, for reuse.
-    pub(crate) free_groups: Vec<Group>,
     /// Structure learned from behaviour.
     pub structure: Structure,
+}
+
+/// The group of a host or identity name: its name stem, interned.
+pub fn group_of(syms: &mut Interner, name: Sym) -> Group {
+    let stem = stem(syms.resolve(name));
+    syms.intern(stem.as_bytes())
 }
 
 impl Graph {
     /// Whole seconds from the first event to `ts` (0 before it), the time unit of edge records.
     pub fn rel(&self, ts: Ts) -> u32 {
         ((ts - self.data_start).max(0) / 1000).min(u32::MAX as i64) as u32
-    }
-
-    /// The group id of a host or identity name: its name stem.
-    pub fn group_of(&mut self, name: &str) -> Group {
-        self.group_id(&stem(name))
-    }
-
-    /// The id of a group name. Past [`MAX_GROUPS`] names, new names share one overflow group
-    /// (named `*`), so that minted names cannot grow the table.
-    pub fn group_id(&mut self, group: &str) -> Group {
-        if let Some(&g) = self.group_ids.get(group) {
-            return g;
-        }
-        if self.group_names.len() >= MAX_GROUPS {
-            return self.group_id_uncapped("*");
-        }
-        self.group_id_uncapped(group)
-    }
-
-    fn group_id_uncapped(&mut self, group: &str) -> Group {
-        if let Some(&g) = self.group_ids.get(group) {
-            return g;
-        }
-        if let Some(g) = self.free_groups.pop() {
-            self.group_names[g as usize] = group.to_string();
-            self.group_ids.insert(group.to_string(), g);
-            return g;
-        }
-        let g = self.group_names.len() as Group;
-        self.group_names.push(group.to_string());
-        self.group_ids.insert(group.to_string(), g);
-        g
     }
 
     /// The id of an inventory attribute string (0 for none).
@@ -325,13 +290,13 @@ impl Graph {
     /// The host profile, created on first sight (with its inventory attributes).
     pub fn host(
         &mut self,
-        syms: &Interner,
+        syms: &mut Interner,
         rules: &RuleSet,
         host: Sym,
         now: Ts,
     ) -> &mut HostProfile {
         if !self.hosts.contains_key(&host) {
-            let group = self.group_of(syms.resolve(host));
+            let group = group_of(syms, host);
             self.hosts.insert(
                 host,
                 HostProfile {
@@ -640,11 +605,6 @@ impl Graph {
             + map(&self.host_edges)
             + map(&self.group_reach)
             + per_identity
-            + self
-                .group_names
-                .iter()
-                .map(|n| n.len() * 2 + 48)
-                .sum::<usize>()
     }
 }
 

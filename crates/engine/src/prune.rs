@@ -3,9 +3,6 @@
 //! consistent.
 
 use crate::graph::{FxMap, FxSet, Graph, Group};
-
-/// The name of a freed group slot (no name stem or rule group holds a NUL).
-const FREE_GROUP: &str = "\0";
 use reachwatch_model::Sym;
 
 impl Graph {
@@ -65,34 +62,6 @@ impl Graph {
         before - self.edge_count()
     }
 
-    /// Frees the group names no identity, host or peer-group reach refers to any more (after
-    /// profiles were evicted), for new names to reuse.
-    pub fn free_unused_groups(&mut self) {
-        let mut used = vec![false; self.group_names.len()];
-        let mut mark = |g: Group| {
-            if let Some(u) = used.get_mut(g as usize) {
-                *u = true;
-            }
-        };
-        for p in self.identities.values() {
-            mark(p.group);
-            p.dst_groups
-                .iter()
-                .chain(&p.src_groups)
-                .for_each(|&g| mark(g));
-        }
-        self.hosts.values().for_each(|h| mark(h.group));
-        self.group_reach.keys().for_each(|&(g, _)| mark(g));
-        for (g, used) in used.into_iter().enumerate() {
-            let name = &mut self.group_names[g];
-            if !used && name != FREE_GROUP {
-                let name = std::mem::replace(name, FREE_GROUP.to_string());
-                self.group_ids.remove(&name);
-                self.free_groups.push(g as Group);
-            }
-        }
-    }
-
     /// The last-use time (seconds since the first event) below which about `drop` edges of
     /// every kind were last used: pruning at it frees at least that many (more on ties).
     pub fn lru_cutoff(&self, drop: usize) -> u32 {
@@ -126,14 +95,14 @@ mod tests {
         let mut g = Graph::default();
         let [u1, u2, ws, db, web] =
             ["u1", "u2", "ws", "db", "web"].map(|n| syms.intern(n.as_bytes()));
-        let group = g.group_id("svc");
+        let group = syms.intern(b"svc");
         for id in [u1, u2] {
             g.identities
                 .insert(id, IdentityProfile::new(IdentityKind::Machine, group, 0, 0));
         }
         let rules = reachwatch_rules::builtin();
         for h in [ws, db, web] {
-            g.host(&syms, &rules, h, 0);
+            g.host(&mut syms, &rules, h, 0);
         }
         g.record_edge(u1, Some(ws), db, 1_000);
         g.record_edge(u2, Some(ws), db, 2_000);
@@ -194,29 +163,5 @@ mod tests {
         assert_eq!(g.identities[&u1].destinations, 1);
         assert_eq!(g.hosts[&db].identities, 1);
         assert_eq!(g.edge_count(), 5);
-    }
-
-    #[test]
-    fn group_names_no_profile_uses_are_freed_and_reused() {
-        let (mut g, syms) = graph();
-        let (u1, u2) = (sym(&syms, "u1"), sym(&syms, "u2"));
-        let svc = g.identities[&u1].group;
-        let hosts_group = g.hosts[&sym(&syms, "db")].group;
-        g.free_unused_groups();
-        assert_eq!(g.group_names[svc as usize], "svc", "still used");
-        g.prune(&[u1, u2].into_iter().collect(), &FxSet::default(), 0);
-        g.free_unused_groups();
-        assert_eq!(
-            g.group_names[svc as usize], FREE_GROUP,
-            "no identity is in it any more"
-        );
-        assert_eq!(
-            g.group_names[hosts_group as usize], "db",
-            "hosts still use theirs"
-        );
-        let reused = g.group_id("batch");
-        assert_eq!(reused, svc, "a freed id is taken by the next new name");
-        assert_eq!(g.group_id("batch"), svc);
-        assert_ne!(g.group_id("svc"), svc, "the old name is a new group now");
     }
 }

@@ -133,7 +133,7 @@ impl GraphTables {
         let name = |s: Sym| syms.resolve(s);
         let secs = |rel: u32| g.data_start.div_euclid(1000) + i64::from(rel);
         let ms = |t: i64| t.div_euclid(1000);
-        let group = |id: u32| g.group_names.get(id as usize).cloned().unwrap_or_default();
+        let group = |g: Sym| name(g).to_string();
 
         // Service ports and bytes per (identity, destination).
         let mut ports: BTreeMap<(Sym, Sym), (BTreeSet<u16>, u64)> = BTreeMap::new();

@@ -1,6 +1,7 @@
 //! Matches grouped into incidents, and incidents emitted as alerts when due.
 
 use super::Engine;
+use crate::graph::Group;
 use crate::incident::{service_name, Best, Incident, MAX_INCIDENT};
 use crate::observation::{ChainLink, Observation};
 use crate::score::score;
@@ -171,7 +172,7 @@ impl Engine {
 
     pub(super) fn baseline(&self, identity: Sym) -> Baseline {
         let p = &self.st.graph.identities[&identity];
-        let group = |g: &u32| self.st.graph.group_names[*g as usize].clone();
+        let group = |g: &Group| self.st.syms.resolve(*g).to_string();
         Baseline {
             first_seen: Seconds::from_ms(p.first_seen),
             observations: p.observations,
@@ -193,7 +194,7 @@ impl Engine {
     pub(super) fn peers(&self, identity: Sym, dst: Sym) -> Peers {
         let p = &self.st.graph.identities[&identity];
         Peers {
-            group: self.st.graph.group_names[p.group as usize].clone(),
+            group: self.st.syms.resolve(p.group).to_string(),
             group_reaching_dst: self
                 .st
                 .graph

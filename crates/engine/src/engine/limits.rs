@@ -209,12 +209,12 @@ impl Engine {
         self.forget(&identities, &hosts, 0, Cause::Cap);
     }
 
-    /// Forgets profiles and edges (see [`crate::graph::Graph::prune`]) with the group names and
-    /// chains that refer to them, and counts what went.
+    /// Forgets profiles and edges (see [`crate::graph::Graph::prune`]) with the chains that
+    /// refer to them, and counts what went. (Group names nothing refers to any more go at the
+    /// next compaction of the symbol table.)
     fn forget(&mut self, identities: &FxSet<Sym>, hosts: &FxSet<Sym>, cutoff: u32, cause: Cause) {
         let removed = self.st.graph.prune(identities, hosts, cutoff);
-        if !identities.is_empty() || !hosts.is_empty() {
-            self.st.graph.free_unused_groups();
+        if !hosts.is_empty() {
             self.st.chain_in.retain(|h, _| !hosts.contains(h));
         }
         let s = match cause {

@@ -20,7 +20,7 @@ impl Engine {
                 let h = self
                     .st
                     .graph
-                    .host(&self.st.syms, &self.rules, a.dst, a.time);
+                    .host(&mut self.st.syms, &self.rules, a.dst, a.time);
                 h.activity.tickets = h.activity.tickets.saturating_add(1);
             }
             return;
@@ -29,9 +29,9 @@ impl Engine {
             return;
         }
         let t = a.time;
-        self.st.graph.host(&self.st.syms, &self.rules, a.dst, t);
+        self.st.graph.host(&mut self.st.syms, &self.rules, a.dst, t);
         if let Some(src) = a.src {
-            self.st.graph.host(&self.st.syms, &self.rules, src, t);
+            self.st.graph.host(&mut self.st.syms, &self.rules, src, t);
         }
         let kind = self.profile(a.identity, t).kind;
         if a.outcome == Outcome::Success && a.logon.is_interactive() {
@@ -82,7 +82,7 @@ impl Engine {
         let activity = &mut self
             .st
             .graph
-            .host(&self.st.syms, &self.rules, a.dst, a.time)
+            .host(&mut self.st.syms, &self.rules, a.dst, a.time)
             .activity;
         if a.logon == LogonType::RemoteInteractive && remote {
             activity.remote_in = activity.remote_in.saturating_add(1);
@@ -157,8 +157,8 @@ impl Engine {
             return;
         }
         let t = f.time;
-        self.st.graph.host(&self.st.syms, &self.rules, f.src, t);
-        self.st.graph.host(&self.st.syms, &self.rules, f.dst, t);
+        self.st.graph.host(&mut self.st.syms, &self.rules, f.src, t);
+        self.st.graph.host(&mut self.st.syms, &self.rules, f.dst, t);
         let pair_new =
             self.st
                 .graph

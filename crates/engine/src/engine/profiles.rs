@@ -1,7 +1,7 @@
 //! Identity and host profiles created on first sight.
 
 use super::Engine;
-use crate::graph::IdentityProfile;
+use crate::graph::{group_of, IdentityProfile};
 use reachwatch_model::classify::principal;
 use reachwatch_model::{Sym, Ts};
 
@@ -24,11 +24,8 @@ impl Engine {
         let rule_group = self.rules.group_of(&name);
         let env = rule_group.and_then(|g| g.environment.clone());
         let group = match rule_group {
-            Some(g) => {
-                let g = g.name.clone();
-                self.st.graph.group_id(&g)
-            }
-            None => self.st.graph.group_of(&name),
+            Some(g) => self.st.syms.intern(g.name.as_bytes()),
+            None => group_of(&mut self.st.syms, identity),
         };
         let env = self.st.graph.attr_id(env.as_deref());
         self.st
@@ -43,7 +40,7 @@ impl Engine {
             }
             self.st
                 .graph
-                .host(&self.st.syms, &self.rules, host, now)
+                .host(&mut self.st.syms, &self.rules, host, now)
                 .machine_account = Some(identity);
         }
     }
@@ -52,7 +49,7 @@ impl Engine {
         if let Some(id) = self
             .st
             .graph
-            .host(&self.st.syms, &self.rules, host, now)
+            .host(&mut self.st.syms, &self.rules, host, now)
             .machine_account
         {
             // Its profile may have been evicted since (bounded state).

@@ -1,6 +1,6 @@
 //! What every feature may ask about one observation, worked out once before the features run.
 
-use crate::graph::{EdgeFlows, Graph, HostProfile, IdentityProfile};
+use crate::graph::{EdgeFlows, Graph, Group, HostProfile, IdentityProfile};
 use crate::observation::{ChainLink, Observation, Via};
 use crate::structure::{Place, RESEMBLANCE_SIMILARITY};
 use reachwatch_model::{Interner, Sym};
@@ -199,8 +199,8 @@ impl<'a> Context<'a> {
     }
 
     /// A group's name.
-    pub fn group_name(&self, id: u32) -> &'a str {
-        group_name(self.g, id)
+    pub fn group_name(&self, group: Group) -> &'a str {
+        self.syms.resolve(group)
     }
 
     /// A learned place, for explanations: a community with its size and first hosts, or a role.
@@ -269,11 +269,6 @@ fn distinct_failures(profile: &IdentityProfile, since: reachwatch_model::Ts) -> 
     failed.sort_unstable();
     failed.dedup();
     failed.len()
-}
-
-/// A group's name ("?" for an unknown id).
-pub fn group_name(g: &Graph, id: u32) -> &str {
-    g.group_names.get(id as usize).map_or("?", String::as_str)
 }
 
 /// The environment of an identity: its fixed one, else inferred from the environments of what

@@ -6,7 +6,7 @@ mod features;
 
 use crate::graph::{Graph, IdentityProfile};
 use crate::observation::{ChainLink, Observation};
-use context::{group_name, Context};
+use context::Context;
 use features::FEATURES;
 use reachwatch_model::{FeatureHit, Interner, Severity, Sym};
 use reachwatch_rules::{Facts, Feature, NumField, RuleSet, SeverityRule, TextField};
@@ -139,7 +139,7 @@ pub fn score(
         texts: [
             name(obs.identity),
             profile.kind.name(),
-            group_name(g, profile.group),
+            name(profile.group),
             cx.id_env,
             obs.src.map_or("", name),
             name(obs.dst),

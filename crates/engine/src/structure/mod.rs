@@ -150,7 +150,7 @@ pub fn learn(g: &Graph, syms: &Interner, rule_groups: &[String], now: Ts) -> Str
     learn_communities(g, &ranks, &mut s);
     learn_roles(g, &mut s);
     learn_peers(g, &ranks, &mut s);
-    learn_names(g, &ranks, rule_groups, &mut s);
+    learn_names(g, syms, &ranks, rule_groups, &mut s);
     s
 }
 
@@ -290,7 +290,13 @@ fn learn_peers(g: &Graph, ranks: &Ranks, s: &mut Structure) {
 }
 
 /// Whether name stems and rule-file groups carry meaning.
-fn learn_names(g: &Graph, ranks: &Ranks, rule_groups: &[String], s: &mut Structure) {
+fn learn_names(
+    g: &Graph,
+    syms: &Interner,
+    ranks: &Ranks,
+    rule_groups: &[String],
+    s: &mut Structure,
+) {
     // Hosts and identities seen only a few times (names minted in a flood, say) say nothing
     // about how the estate is named.
     let mut host_groups: FxMap<Group, u32> = FxMap::default();
@@ -314,10 +320,8 @@ fn learn_names(g: &Graph, ranks: &Ranks, rule_groups: &[String], s: &mut Structu
         .count();
     let cap = (established / 50).max(8);
     for (group, members) in runs(&by_group) {
-        let Some(name) = g.group_names.get(group as usize) else {
-            continue;
-        };
-        let named = rule_groups.iter().any(|r| r == name);
+        let name = syms.resolve(group);
+        let named = rule_groups.iter().any(|r| r.eq_ignore_ascii_case(name));
         // A stem that is only a short prefix (`svc`, `c`, `u`) names a kind, not a group.
         let letters = name.chars().filter(char::is_ascii_alphabetic).count();
         if named || ((2..=cap).contains(&members.len()) && letters >= MIN_STEM_LETTERS) {

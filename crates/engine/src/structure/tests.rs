@@ -25,7 +25,7 @@ impl World {
 
     fn host(&mut self, name: &str) -> Sym {
         let h = self.syms.intern(name.as_bytes());
-        self.g.host(&self.syms, &self.rules, h, 0);
+        self.g.host(&mut self.syms, &self.rules, h, 0);
         h
     }
 
@@ -33,7 +33,7 @@ impl World {
     fn reach(&mut self, id: &str, src: &str, dsts: &[&str]) {
         let identity = self.syms.intern(id.as_bytes());
         if !self.g.identities.contains_key(&identity) {
-            let group = self.g.group_of(id);
+            let group = crate::graph::group_of(&mut self.syms, identity);
             let p = IdentityProfile::new(IdentityKind::Machine, group, 0, 0);
             self.g.identities.insert(identity, p);
         }

@@ -32,14 +32,14 @@ impl Fx {
 
     fn host(&mut self, name: &str, t: Ts) -> Sym {
         let h = self.sym(name);
-        self.g.host(&self.syms, &self.rules, h, t);
+        self.g.host(&mut self.syms, &self.rules, h, t);
         h
     }
 
     fn identity(&mut self, name: &str, t: Ts) -> Sym {
         let id = self.sym(name);
         if !self.g.identities.contains_key(&id) {
-            let group = self.g.group_of(name);
+            let group = crate::graph::group_of(&mut self.syms, id);
             let profile = IdentityProfile::new(IdentityKind::Machine, group, 0, t);
             self.g.identities.insert(id, profile);
         }
@@ -415,8 +415,11 @@ fn chain_fires_on_the_hop_in_when_a_person_made_the_hop_out() {
     let mut fx = Fx::new();
     let into = fx.obs("svc_a", "APP-01", "HOST-7", T);
     let person = fx.sym("U77");
-    fx.g.identities
-        .insert(person, IdentityProfile::new(IdentityKind::Human, 0, 0, T));
+    let group = fx.sym("u");
+    fx.g.identities.insert(
+        person,
+        IdentityProfile::new(IdentityKind::Human, group, 0, T),
+    );
     let mut out = fx.obs("svc_a", "HOST-7", "VAULT-01", T + 5 * MINUTE);
     out.identity = person;
     assert!(fx
