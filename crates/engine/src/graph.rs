@@ -210,7 +210,7 @@ pub struct Graph {
     pub services: FxMap<(Sym, Sym, u16), ServiceUsage>,
     /// Edges first made by an observation that alerted: learned (they are not new again), but
     /// they teach the identity no new place, so the rest of that place stays novel for it.
-    pub alerted_edges: FxMap<(Sym, Sym), ()>,
+    pub alerted_edges: FxSet<(Sym, Sym)>,
     /// The ports of each (identity, destination) edge's flows, first ones first.
     pub edge_ports: FxMap<(Sym, Sym), SmallVec<[u16; 2]>>,
     /// (identity, source) pairs, with the last time used.
@@ -407,7 +407,7 @@ impl Graph {
             let group = id.group;
             *self.group_reach.entry((group, dst)).or_insert(0) += 1;
         }
-        if established && !self.alerted_edges.contains_key(&(identity, dst)) {
+        if established && !self.alerted_edges.contains(&(identity, dst)) {
             if let Some(place) = self.structure.place(dst) {
                 if !id.places.contains(&place) {
                     id.places.push(place);
@@ -429,7 +429,6 @@ impl Graph {
                 t
             });
             *last = (*last).max(t);
-            let role = self.structure.role(src);
             let group = self.hosts.get(&src).map(|h| h.group);
             let id = self
                 .identities
@@ -441,7 +440,7 @@ impl Graph {
                 }
             }
             if src_new {
-                id.src_roles |= role.map_or(0, Role::bit);
+                id.src_roles |= self.structure.role(src).map_or(0, Role::bit);
             }
             new |= src_new;
         }
@@ -454,7 +453,7 @@ impl Graph {
         self.edges
             .get(&edge)
             .is_some_and(|u| u.count >= ESTABLISHED_USES)
-            && !self.alerted_edges.contains_key(&edge)
+            && !self.alerted_edges.contains(&edge)
     }
 
     /// Replaces the learned structure and refreshes, from the established edges and the
@@ -545,12 +544,6 @@ impl Graph {
         h
     }
 
-    /// Forgets edges and sources unseen since `now - ttl`; returns how many.
-    pub fn age_out(&mut self, now: Ts, ttl: Ts) -> usize {
-        let cutoff = self.rel(now - ttl);
-        self.prune(&Default::default(), &Default::default(), cutoff)
-    }
-
     /// Records that `src` reached `dst` at `now`; returns true when the host pair is new (or aged
     /// out after `ttl`).
     pub fn record_host_edge(&mut self, src: Sym, dst: Sym, now: Ts, ttl: Ts) -> bool {
@@ -578,6 +571,9 @@ impl Graph {
         fn map<K, V>(m: &FxMap<K, V>) -> usize {
             m.capacity() * (std::mem::size_of::<(K, V)>() + 1)
         }
+        fn set<K>(s: &FxSet<K>) -> usize {
+            s.capacity() * (std::mem::size_of::<K>() + 1)
+        }
         let per_identity: usize = self
             .identities
             .values()
@@ -599,7 +595,7 @@ impl Graph {
             + map(&self.edges)
             + map(&self.services)
             + map(&self.edge_ports)
-            + map(&self.alerted_edges)
+            + set(&self.alerted_edges)
             + self.structure.estimated_bytes()
             + map(&self.sources)
             + map(&self.host_edges)

@@ -58,6 +58,22 @@ pub struct Observation {
 }
 
 impl Observation {
+    /// An authentication observed as `via` (a logon, or a failure in a spray).
+    pub fn of_auth(a: &reachwatch_model::AuthEvent, via: Via) -> Observation {
+        Observation {
+            time: a.time,
+            identity: a.identity,
+            src: a.src,
+            dst: a.dst,
+            port: 0,
+            service: a.service,
+            protocol: a.protocol,
+            logon: a.logon,
+            via,
+            bytes: 0,
+        }
+    }
+
     /// A flow observed as `via` (a flow, or a new service) by `identity`.
     pub fn of_flow(f: &reachwatch_model::FlowEvent, identity: Sym, via: Via) -> Observation {
         Observation {

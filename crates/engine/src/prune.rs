@@ -49,7 +49,7 @@ impl Graph {
             usage.last >= cutoff && !gone(id, dst)
         });
         let (edges, services) = (&self.edges, &self.services);
-        self.alerted_edges.retain(|e, _| edges.contains_key(e));
+        self.alerted_edges.retain(|e| edges.contains_key(e));
         self.edge_ports.retain(|&(id, dst), ports| {
             ports.retain(|p| services.contains_key(&(id, dst, *p)));
             !ports.is_empty()

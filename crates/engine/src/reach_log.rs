@@ -2,6 +2,7 @@
 //! scoring: per (identity, source, destination, port, how, day), the first and last time and a
 //! count. A what-if replay checks it against a proposed policy.
 
+use crate::observation::{Observation, Via};
 use reachwatch_model::time::DAY;
 use reachwatch_model::{Sym, Ts};
 
@@ -36,22 +37,15 @@ pub struct ReachUse {
 /// The record: reach aggregated by [`ReachKey`].
 pub type ReachLog = crate::graph::FxMap<ReachKey, ReachUse>;
 
-/// Adds one event to the record.
-pub(crate) fn record(
-    log: &mut ReachLog,
-    t: Ts,
-    identity: Sym,
-    src: Option<Sym>,
-    dst: Sym,
-    port: u16,
-    flow: bool,
-) {
+/// Adds one observation to the record.
+pub(crate) fn record(log: &mut ReachLog, obs: &Observation) {
+    let t = obs.time;
     let key = ReachKey {
-        identity,
-        src,
-        dst,
-        port,
-        flow,
+        identity: obs.identity,
+        src: obs.src,
+        dst: obs.dst,
+        port: obs.port,
+        flow: obs.via != Via::Auth,
         day: t.div_euclid(DAY),
     };
     let u = log.entry(key).or_insert(ReachUse {

@@ -60,6 +60,16 @@ impl Expr {
         out
     }
 
+    /// Does the condition mention `feature` (not under a `not`)? [`Expr::features`] without
+    /// the list.
+    pub fn mentions(&self, feature: Feature) -> bool {
+        match self {
+            Expr::Feature(f) => *f == feature,
+            Expr::And(v) | Expr::Or(v) => v.iter().any(|e| e.mentions(feature)),
+            _ => false,
+        }
+    }
+
     fn collect_features(&self, out: &mut Vec<Feature>) {
         match self {
             Expr::Feature(f) => out.push(*f),

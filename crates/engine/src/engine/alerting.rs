@@ -115,10 +115,7 @@ impl Engine {
         }
         self.st.stats.matches += 1;
         if scored.edge_new && !policy && obs.via != crate::observation::Via::Failure {
-            self.st
-                .graph
-                .alerted_edges
-                .insert((obs.identity, obs.dst), ());
+            self.st.graph.alerted_edges.insert((obs.identity, obs.dst));
         }
         let path = match chain {
             Some(link) if scored.hits.iter().any(|h| h.name == "chain") => match *link {

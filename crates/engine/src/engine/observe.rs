@@ -58,20 +58,8 @@ impl Engine {
             self.on_failure(a, out);
             return;
         }
-        self.note_reach(t, a.identity, a.src, a.dst, 0, false);
-        let obs = Observation {
-            time: t,
-            identity: a.identity,
-            src: a.src,
-            dst: a.dst,
-            port: 0,
-            service: a.service,
-            protocol: a.protocol,
-            logon: a.logon,
-            via: Via::Auth,
-            bytes: 0,
-        };
-        self.check_policy(obs, out);
+        let obs = Observation::of_auth(&a, Via::Auth);
+        self.saw(obs, out);
         self.observe(obs, out);
     }
 
@@ -137,18 +125,7 @@ impl Engine {
         {
             return;
         }
-        let obs = Observation {
-            time: a.time,
-            identity: a.identity,
-            src: a.src,
-            dst: a.dst,
-            port: 0,
-            service: a.service,
-            protocol: a.protocol,
-            logon: a.logon,
-            via: Via::Failure,
-            bytes: 0,
-        };
+        let obs = Observation::of_auth(&a, Via::Failure);
         self.score_and_group(obs, None, None, out);
     }
 
@@ -172,8 +149,7 @@ impl Engine {
             // A flow from a source the identity never succeeded from (its failed attempts)
             // teaches it no service.
             let succeeded = self.st.graph.sources.contains_key(&(id, f.src));
-            self.note_reach(t, id, Some(f.src), f.dst, f.dst_port, true);
-            self.check_policy(Observation::of_flow(&f, id, Via::Joined), out);
+            self.saw(Observation::of_flow(&f, id, Via::Joined), out);
             if f.dst_port != 0 && succeeded {
                 let new = self
                     .st
@@ -187,9 +163,8 @@ impl Engine {
         }
         self.st.stats.join_misses += 1;
         let id = self.machine_account(f.src, t);
-        self.note_reach(t, id, Some(f.src), f.dst, f.dst_port, true);
         let obs = Observation::of_flow(&f, id, Via::Flow);
-        self.check_policy(obs, out);
+        self.saw(obs, out);
         if pair_new {
             self.observe(obs, out);
         } else {
@@ -222,21 +197,15 @@ impl Engine {
         );
     }
 
-    /// Adds to the reach record, when one is kept.
-    fn note_reach(
-        &mut self,
-        t: Ts,
-        identity: Sym,
-        src: Option<Sym>,
-        dst: Sym,
-        port: u16,
-        flow: bool,
-    ) {
+    /// Something reached (an authentication, or a flow joined or not): added to the reach
+    /// record when one is kept, and judged by the rules' policy when there is one.
+    fn saw(&mut self, obs: Observation, out: &mut Vec<Alert>) {
         if let Some((from, log)) = &mut self.reach {
-            if t >= *from {
-                crate::reach_log::record(log, t, identity, src, dst, port, flow);
+            if obs.time >= *from {
+                crate::reach_log::record(log, &obs);
             }
         }
+        self.check_policy(obs, out);
     }
 
     /// Past the learning period, and the identity past its own grace period.

@@ -19,17 +19,34 @@ impl Engine {
     /// Judges one reach against the rules' policy, if any, after learning; reach outside it is
     /// a policy match.
     pub(super) fn check_policy(&mut self, obs: Observation, out: &mut Vec<Alert>) {
-        let Some(judge) = self.rules.policy.clone() else {
-            return;
-        };
         if self.st.learn_end.is_none_or(|end| obs.time < end) {
             return;
         }
+        let Some(judge) = self.rules.policy.clone() else {
+            return;
+        };
         let key = (obs.identity, obs.src, obs.dst, obs.port);
+        let verdict = match self.policy_verdicts.get(&key) {
+            Some(&v) => v,
+            None => {
+                let v = judge.judge(&self.reach(&obs));
+                self.remember(key, v);
+                v
+            }
+        };
+        let Verdict::Blocked(block) = verdict else {
+            return;
+        };
+        let detail = judge.explain(&self.reach(&obs), block);
+        self.st.stats.policy_violations += 1;
+        self.score_and_group(obs, None, Some(detail), out);
+    }
+
+    /// The observation as the policy sees it: names, the identity's kind and environment.
+    fn reach(&self, obs: &Observation) -> Reach<'_> {
         let g = &self.st.graph;
-        let syms = &self.st.syms;
-        let name = |s: Sym| syms.resolve(s);
-        let reach = Reach {
+        let name = |s: Sym| self.st.syms.resolve(s);
+        Reach {
             identity: name(obs.identity),
             kind: g
                 .identities
@@ -40,19 +57,7 @@ impl Engine {
             src: obs.src.map(name),
             dst: name(obs.dst),
             port: obs.port,
-        };
-        let verdict = match self.policy_verdicts.get(&key) {
-            Some(&v) => v,
-            None => judge.judge(&reach),
-        };
-        let Verdict::Blocked(block) = verdict else {
-            self.remember(key, verdict);
-            return;
-        };
-        let detail = judge.explain(&reach, block);
-        self.remember(key, verdict);
-        self.st.stats.policy_violations += 1;
-        self.score_and_group(obs, None, Some(detail), out);
+        }
     }
 
     fn remember(&mut self, key: (Sym, Option<Sym>, Sym, u16), verdict: Verdict) {

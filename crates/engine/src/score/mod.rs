@@ -158,8 +158,10 @@ pub fn score(
     let mut matched = None;
     if hits.iter().any(|h| h.weight > 0) {
         for (priority, det) in rules.detections.iter().enumerate() {
-            let names_policy = det.condition.features().contains(&Feature::OutsidePolicy);
-            if !det.enabled || names_policy != judging_policy || !det.condition.eval(&facts) {
+            if !det.enabled
+                || det.condition.mentions(Feature::OutsidePolicy) != judging_policy
+                || !det.condition.eval(&facts)
+            {
                 continue;
             }
             let s = (total + det.weight).clamp(0, 100) as u32;

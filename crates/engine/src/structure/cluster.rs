@@ -41,26 +41,21 @@ pub fn cluster<F: Copy + Ord + Hash>(items: &[Vec<F>], p: Params) -> Vec<Option<
         .collect();
     by_feature.sort_unstable();
     by_feature.dedup();
-    // Runs of one feature: (degree, start) in feature order.
-    let mut runs: Vec<(usize, usize)> = vec![];
-    let mut start = 0;
-    for i in 1..=by_feature.len() {
-        if i == by_feature.len() || by_feature[i].0 != by_feature[start].0 {
-            runs.push((i - start, start));
-            start = i;
-        }
-    }
+    // Runs of one feature, in feature order; their length is the feature's degree.
+    let mut runs: Vec<&[(F, u32)]> = by_feature.chunk_by(|a, b| a.0 == b.0).collect();
     let mut total = vec![0.0f64; items.len()];
-    for &(degree, start) in &runs {
-        let w = feature_weight(degree, p.max_degree);
-        for &(_, item) in &by_feature[start..start + degree] {
+    for run in &runs {
+        let w = feature_weight(run.len(), p.max_degree);
+        for &(_, item) in *run {
             total[item as usize] += w;
         }
     }
-    runs.sort_unstable();
+    // Smallest degree first (a stable sort keeps feature order among equals).
+    runs.sort_by_key(|run| run.len());
     let mut shared: FxHashMap<(u32, u32), f64> = FxHashMap::default();
     let mut work = 0usize;
-    for &(degree, start) in &runs {
+    for members in runs {
+        let degree = members.len();
         let w = feature_weight(degree, p.max_degree);
         let pairs = degree * (degree - 1) / 2;
         if w == 0.0 || pairs == 0 {
@@ -70,7 +65,6 @@ pub fn cluster<F: Copy + Ord + Hash>(items: &[Vec<F>], p: Params) -> Vec<Option<
             break;
         }
         work += pairs;
-        let members = &by_feature[start..start + degree];
         for (k, &(_, a)) in members.iter().enumerate() {
             for &(_, b) in &members[k + 1..] {
                 *shared.entry((a, b)).or_insert(0.0) += w;
