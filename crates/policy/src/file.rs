@@ -5,21 +5,18 @@
 use crate::model::{Policy, POLICY_VERSION};
 use crate::time::describe;
 use anyhow::{bail, Context, Result};
+use reachwatch_hunt::blast::yaml_str;
 use std::fmt::Write as _;
 use std::path::Path;
 
 /// A YAML double-quoted scalar (JSON string syntax is valid YAML).
-fn q(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
-}
-
 fn list<T: ToString>(items: &[T], quote: bool) -> String {
     let items: Vec<String> = items
         .iter()
         .map(|i| {
             let s = i.to_string();
             if quote {
-                q(&s)
+                yaml_str(&s)
             } else {
                 s
             }
@@ -46,7 +43,7 @@ pub fn to_yaml(p: &Policy) -> String {
     let _ = writeln!(
         y,
         "generated: {{graph: {}, window_seconds: {}, from: {}, to: {}}}",
-        q(&g.graph),
+        yaml_str(&g.graph),
         g.window_seconds,
         g.from,
         g.to
@@ -57,7 +54,7 @@ pub fn to_yaml(p: &Policy) -> String {
         "scope: {{{}envs: {}, identities: {}}}",
         s.kind
             .as_deref()
-            .map_or(String::new(), |k| format!("kind: {}, ", q(k))),
+            .map_or(String::new(), |k| format!("kind: {}, ", yaml_str(k))),
         list(&s.envs, true),
         list(&s.identities, true)
     );
@@ -67,7 +64,7 @@ pub fn to_yaml(p: &Policy) -> String {
         "grants:\n"
     });
     for grant in &p.grants {
-        let _ = writeln!(y, "  - name: {}", q(&grant.name));
+        let _ = writeln!(y, "  - name: {}", yaml_str(&grant.name));
         if grant.members.len() > 1 {
             let _ = writeln!(
                 y,
@@ -80,7 +77,7 @@ pub fn to_yaml(p: &Policy) -> String {
             let _ = writeln!(
                 y,
                 "      - {{identity: {}, sources: {}}}",
-                q(&m.identity),
+                yaml_str(&m.identity),
                 list(&m.sources, true)
             );
         }
@@ -93,7 +90,7 @@ pub fn to_yaml(p: &Policy) -> String {
             let _ = writeln!(
                 y,
                 "      - {{dst: {}, ports: {}, first_seen: {}, last_seen: {}, count: {}}}",
-                q(&a.dst),
+                yaml_str(&a.dst),
                 list(&a.ports, false),
                 a.first_seen,
                 a.last_seen,
@@ -110,12 +107,12 @@ pub fn to_yaml(p: &Policy) -> String {
         let _ = writeln!(
             y,
             "  - {{identity: {}, {}dst: {}, reason: {}, first_seen: {}, last_seen: {}, count: {}}}",
-            q(&d.identity),
+            yaml_str(&d.identity),
             d.src
                 .as_deref()
-                .map_or(String::new(), |s| format!("src: {}, ", q(s))),
-            q(&d.dst),
-            q(&d.reason),
+                .map_or(String::new(), |s| format!("src: {}, ", yaml_str(s))),
+            yaml_str(&d.dst),
+            yaml_str(&d.reason),
             d.first_seen,
             d.last_seen,
             d.count

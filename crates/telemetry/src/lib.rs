@@ -176,13 +176,13 @@ fn int_gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGa
     g
 }
 
-/// The bounded tables of engine state, as metric labels, with their counts.
-fn tables(c: &StateCounts) -> [(&'static str, u64); 4] {
+/// The bounded tables of engine state, as metric labels, with their counts in `a` and `b`.
+fn tables(a: &StateCounts, b: &StateCounts) -> [(&'static str, u64, u64); 4] {
     [
-        ("identities", c.identities),
-        ("hosts", c.hosts),
-        ("edges", c.edges),
-        ("join", c.join),
+        ("identities", a.identities, b.identities),
+        ("hosts", a.hosts, b.hosts),
+        ("edges", a.edges, b.edges),
+        ("join", a.join, b.join),
     ]
 }
 
@@ -514,20 +514,19 @@ impl Telemetry {
             (&stats.evicted_ttl, &last.evicted_ttl, "unseen"),
         ];
         for (now, before, cause) in counted {
-            for ((table, n), (_, b)) in tables(now).into_iter().zip(tables(before)) {
+            for (table, n, b) in tables(now, before) {
                 self.state_evicted
                     .with_label_values(&[table, cause])
                     .inc_by(d(n, b));
             }
         }
-        let refused = tables(&stats.refused_full).into_iter();
-        for ((table, n), (_, b)) in refused.zip(tables(&last.refused_full)) {
+        for (table, n, b) in tables(&stats.refused_full, &last.refused_full) {
             self.state_refused
                 .with_label_values(&[table])
                 .inc_by(d(n, b));
         }
         *last = stats.clone();
-        for ((table, held), (_, cap)) in tables(&fill.held).into_iter().zip(tables(&fill.cap)) {
+        for (table, held, cap) in tables(&fill.held, &fill.cap) {
             self.state_entries
                 .with_label_values(&[table])
                 .set(held as i64);

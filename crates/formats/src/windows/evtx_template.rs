@@ -9,7 +9,6 @@
 
 use super::fields::Field;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 /// What fills a value in a template.
@@ -59,31 +58,8 @@ pub struct Layout {
 /// The `EventData` fields of a nested template.
 pub type DataLayout = Vec<(Field, Spot)>;
 
-/// Hashes a template's offset in its chunk (looked up once a record): a multiplication, where
-/// the default hasher's resistance to chosen keys buys nothing for a chunk's few templates.
-#[derive(Default)]
-struct OffsetHasher(u64);
-
-impl Hasher for OffsetHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.write_u8(*b);
-        }
-    }
-    fn write_u8(&mut self, b: u8) {
-        self.write_u32(u32::from(b));
-    }
-    fn write_u32(&mut self, n: u32) {
-        let h = (self.0 ^ u64::from(n)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        self.0 = h ^ (h >> 29);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
 /// A map by template offset.
-type ByOffset<T> = HashMap<u32, Option<Arc<T>>, BuildHasherDefault<OffsetHasher>>;
+type ByOffset<T> = HashMap<u32, Option<Arc<T>>, rustc_hash::FxBuildHasher>;
 
 /// The layouts of one chunk's templates, by their offset in the chunk.
 #[derive(Debug, Default)]

@@ -8,6 +8,7 @@
 use super::{protocols, Addresses};
 use crate::model::{Grant, Member, Policy};
 use crate::time::describe;
+use reachwatch_hunt::blast::yaml_str;
 use std::fmt::Write as _;
 
 /// Which Kubernetes policy kind to write.
@@ -33,10 +34,6 @@ pub fn service_account(identity: &str) -> Option<(&str, &str)> {
     let rest = principal.strip_prefix("system:serviceaccount:")?;
     let (ns, name) = rest.split_once(':')?;
     (!ns.is_empty() && !name.is_empty() && !name.contains(':')).then_some((ns, name))
-}
-
-fn q(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
 }
 
 /// A DNS-1123 name from free text (lowercase letters, digits and `-`, at most 253).
@@ -126,10 +123,10 @@ fn document(
         m.identity,
         grant.name,
         if m.sources.is_empty() { "no known host".to_string() } else { m.sources.join(", ") },
-        q(&dns_name(&format!("reachwatch-egress-{name}"))),
-        q(ns),
-        q(selector_label),
-        q(&label),
+        yaml_str(&dns_name(&format!("reachwatch-egress-{name}"))),
+        yaml_str(ns),
+        yaml_str(selector_label),
+        yaml_str(&label),
     );
     if flavour == Flavour::NetworkPolicy {
         y.push_str("  policyTypes: [Egress]\n");
@@ -163,7 +160,7 @@ fn document(
             Flavour::NetworkPolicy => {
                 rules.push_str("    - to:\n");
                 for c in &cidrs {
-                    let _ = writeln!(rules, "        - ipBlock: {{cidr: {}}}", q(c));
+                    let _ = writeln!(rules, "        - ipBlock: {{cidr: {}}}", yaml_str(c));
                 }
                 rules.push_str("      ports:\n");
                 for (p, proto) in ports {
@@ -175,7 +172,7 @@ fn document(
                 }
             }
             Flavour::Cilium => {
-                let cidrs: Vec<String> = cidrs.iter().map(|c| q(c)).collect();
+                let cidrs: Vec<String> = cidrs.iter().map(|c| yaml_str(c)).collect();
                 let _ = writeln!(
                     rules,
                     "    - toCIDR: [{}]\n      toPorts:\n        - ports:",
