@@ -186,9 +186,14 @@ impl Interner {
 
     #[cold]
     fn insert(&mut self, h: u64, bytes: &[u8]) -> Sym {
+        let name = String::from_utf8_lossy(bytes).into_owned().into_boxed_str();
+        self.push(name, h)
+    }
+
+    /// Adds a name not held yet, with its hash, as the next symbol.
+    fn push(&mut self, name: Box<str>, h: u64) -> Sym {
         let sym = Sym::from_index(self.names.len());
-        self.names
-            .push(String::from_utf8_lossy(bytes).into_owned().into_boxed_str());
+        self.names.push(name);
         self.hashes.push(h);
         let hashes = &self.hashes;
         self.table.insert_unique(h, sym, |&s| hashes[s.index()]);
@@ -232,15 +237,10 @@ impl Interner {
             .zip(hashes)
             .enumerate()
             .map(|(i, (name, h))| {
-                if !keep.get(i).copied().unwrap_or(false) {
-                    return None;
-                }
-                let sym = Sym::from_index(self.names.len());
-                self.names.push(name);
-                self.hashes.push(h);
-                let hashes = &self.hashes;
-                self.table.insert_unique(h, sym, |&s| hashes[s.index()]);
-                Some(sym)
+                keep.get(i)
+                    .copied()
+                    .unwrap_or(false)
+                    .then(|| self.push(name, h))
             })
             .collect()
     }

@@ -55,9 +55,7 @@ impl Engine {
         obs: Observation,
         chain: Option<&ChainLink>,
         outside_policy: Option<String>,
-        out: &mut Vec<Alert>,
     ) {
-        let _ = out;
         let policy = outside_policy.is_some();
         let profile = &self.st.graph.identities[&obs.identity];
         let scored = score(

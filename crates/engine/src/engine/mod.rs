@@ -255,7 +255,7 @@ impl Engine {
                 if event.time() >= watermark.saturating_sub(self.rules.settings.late_window) =>
             {
                 let by = watermark - event.time();
-                self.process_late(event, by, out);
+                self.process_late(event, by);
                 return Ok(Accepted::Late { by });
             }
             Err(refusal) => {
@@ -275,14 +275,14 @@ impl Engine {
 
     /// An event behind the watermark, processed as it arrives: processing time does not go back
     /// (no tick); a late flow is decided at once against the authentications the join holds.
-    fn process_late(&mut self, ev: Event, by: Ts, out: &mut Vec<Alert>) {
+    fn process_late(&mut self, ev: Event, by: Ts) {
         self.st.stats.late_processed += 1;
         self.st.late = Some(by);
         match ev {
-            Event::Auth(a) => self.on_auth(a, out),
+            Event::Auth(a) => self.on_auth(a),
             Event::Flow(f) => {
                 self.st.stats.flow_events += 1;
-                self.on_flow(f, out);
+                self.on_flow(f);
             }
         }
         self.st.late = None;
@@ -294,7 +294,7 @@ impl Engine {
             self.process(ev, out);
         }
         while let Some(f) = self.st.join.drain() {
-            self.on_flow(f, out);
+            self.on_flow(f);
         }
         self.emit_due(Ts::MAX, out);
     }
@@ -303,13 +303,13 @@ impl Engine {
         let t = ev.time();
         self.tick(t, out);
         match ev {
-            Event::Auth(a) => self.on_auth(a, out),
+            Event::Auth(a) => self.on_auth(a),
             Event::Flow(f) => {
                 self.st.stats.flow_events += 1;
                 let cap = self.rules.settings.limits.join_entries();
                 if let Some(early) = self.st.join.flow(f, cap) {
                     self.st.stats.evicted_full.join += 1;
-                    self.on_flow(early, out);
+                    self.on_flow(early);
                 }
             }
         }
@@ -325,7 +325,7 @@ impl Engine {
         }
         self.st.now = now;
         while let Some(f) = self.st.join.due(now, self.rules.settings.join_before) {
-            self.on_flow(f, out);
+            self.on_flow(f);
         }
         let due = |b: &Book| b.due.first().is_some_and(|&(at, _)| at < now);
         if due(&self.st.incidents) || due(&self.st.policy_incidents) {

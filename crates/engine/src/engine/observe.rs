@@ -5,12 +5,12 @@ use super::Engine;
 use crate::observation::{ChainLink, Observation, Via};
 use reachwatch_model::time::DAY;
 use reachwatch_model::{
-    Alert, AuthEvent, Event, FlowEvent, IdentityKind, LogonType, Orientation, Outcome, Sym, Ts,
+    AuthEvent, Event, FlowEvent, IdentityKind, LogonType, Orientation, Outcome, Sym, Ts,
 };
 use std::collections::BTreeSet;
 
 impl Engine {
-    pub(super) fn on_auth(&mut self, a: AuthEvent, out: &mut Vec<Alert>) {
+    pub(super) fn on_auth(&mut self, a: AuthEvent) {
         self.st.stats.auth_events += 1;
         if a.orientation != Orientation::LogOn {
             self.st.stats.auth_not_logon += 1;
@@ -55,12 +55,12 @@ impl Engine {
         }
         if a.outcome == Outcome::Failure {
             self.st.stats.auth_failures += 1;
-            self.on_failure(a, out);
+            self.on_failure(a);
             return;
         }
         let obs = Observation::of_auth(&a, Via::Auth);
-        self.saw(obs, out);
-        self.observe(obs, out);
+        self.saw(obs);
+        self.observe(obs);
     }
 
     /// Counts a console logon by a person, or a remote-interactive logon from another host, on
@@ -83,7 +83,7 @@ impl Engine {
     /// destination are kept for a while; enough distinct destinations within the failure window
     /// (a burst) or the spray window (a slow spray) make an observation. Failures on known edges
     /// from known sources are an expired or rotated secret, not a spray.
-    pub(super) fn on_failure(&mut self, a: AuthEvent, out: &mut Vec<Alert>) {
+    pub(super) fn on_failure(&mut self, a: AuthEvent) {
         let cfg = &self.rules.settings;
         if self.st.learn_end.is_none_or(|end| a.time < end) {
             return;
@@ -126,10 +126,10 @@ impl Engine {
             return;
         }
         let obs = Observation::of_auth(&a, Via::Failure);
-        self.score_and_group(obs, None, None, out);
+        self.score_and_group(obs, None, None);
     }
 
-    pub(super) fn on_flow(&mut self, f: FlowEvent, out: &mut Vec<Alert>) {
+    pub(super) fn on_flow(&mut self, f: FlowEvent) {
         if !self.admit(&Event::Flow(f)) {
             return;
         }
@@ -149,14 +149,14 @@ impl Engine {
             // A flow from a source the identity never succeeded from (its failed attempts)
             // teaches it no service.
             let succeeded = self.st.graph.sources.contains_key(&(id, f.src));
-            self.saw(Observation::of_flow(&f, id, Via::Joined), out);
+            self.saw(Observation::of_flow(&f, id, Via::Joined));
             if f.dst_port != 0 && succeeded {
                 let new = self
                     .st
                     .graph
                     .record_service(id, f.dst, f.dst_port, f.bytes, t);
                 if new {
-                    self.on_new_service(id, &f, out);
+                    self.on_new_service(id, &f);
                 }
             }
             return;
@@ -164,9 +164,9 @@ impl Engine {
         self.st.stats.join_misses += 1;
         let id = self.machine_account(f.src, t);
         let obs = Observation::of_flow(&f, id, Via::Flow);
-        self.saw(obs, out);
+        self.saw(obs);
         if pair_new {
-            self.observe(obs, out);
+            self.observe(obs);
         } else {
             self.st.graph.learn(&obs);
         }
@@ -179,7 +179,7 @@ impl Engine {
 
     /// A flow joined to `identity` on a port it never used on this edge: scored when the edge
     /// itself is at least a day old (a new edge was scored as novel reach already).
-    fn on_new_service(&mut self, identity: Sym, f: &FlowEvent, out: &mut Vec<Alert>) {
+    fn on_new_service(&mut self, identity: Sym, f: &FlowEvent) {
         let t = f.time;
         let g = &self.st.graph;
         let established = g
@@ -189,23 +189,18 @@ impl Engine {
         if !established || !self.alerting(identity, t) {
             return;
         }
-        self.score_and_group(
-            Observation::of_flow(f, identity, Via::Service),
-            None,
-            None,
-            out,
-        );
+        self.score_and_group(Observation::of_flow(f, identity, Via::Service), None, None);
     }
 
     /// Something reached (an authentication, or a flow joined or not): added to the reach
     /// record when one is kept, and judged by the rules' policy when there is one.
-    fn saw(&mut self, obs: Observation, out: &mut Vec<Alert>) {
+    fn saw(&mut self, obs: Observation) {
         if let Some((from, log)) = &mut self.reach {
             if obs.time >= *from {
                 crate::reach_log::record(log, &obs);
             }
         }
-        self.check_policy(obs, out);
+        self.check_policy(obs);
     }
 
     /// Past the learning period, and the identity past its own grace period.
@@ -223,7 +218,7 @@ impl Engine {
     /// Observes a reach observation: after learning it is scored (for an alerting identity),
     /// may complete or start a credential-switching chain, and feeds the fan-out window; then
     /// the graph learns it.
-    pub(super) fn observe(&mut self, obs: Observation, out: &mut Vec<Alert>) {
+    pub(super) fn observe(&mut self, obs: Observation) {
         self.st.stats.observations += 1;
         let t = obs.time;
         let after_learning = self.st.learn_end.is_some_and(|e| t >= e);
@@ -241,12 +236,12 @@ impl Engine {
             let into = self.chain_into(&obs, src_new);
             if self.alerting(obs.identity, t) {
                 let link = into.map(ChainLink::After);
-                self.score_and_group(obs, link.as_ref(), None, out);
+                self.score_and_group(obs, link.as_ref(), None);
             } else if let Some(into) = into.filter(|_| edge_new || src_new) {
                 // The hop out is by an identity that does not alert (a person's credential, say):
                 // the chain is reported on the identity whose login into the host started it.
                 if self.alerting(into.identity, into.time) {
-                    self.score_and_group(into, Some(&ChainLink::Before(obs)), None, out);
+                    self.score_and_group(into, Some(&ChainLink::Before(obs)), None);
                 }
             }
             if obs.via == Via::Auth && obs.src != Some(obs.dst) {

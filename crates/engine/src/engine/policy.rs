@@ -7,7 +7,7 @@ use super::Engine;
 use crate::graph::FxMap;
 use crate::observation::Observation;
 use reachwatch_model::policy::{Reach, Verdict};
-use reachwatch_model::{Alert, IdentityKind, Sym};
+use reachwatch_model::{IdentityKind, Sym};
 
 /// Verdicts remembered per (identity, source, destination, port).
 pub(super) type Verdicts = FxMap<(Sym, Option<Sym>, Sym, u16), Verdict>;
@@ -18,7 +18,7 @@ const MAX_VERDICTS: usize = 1 << 18;
 impl Engine {
     /// Judges one reach against the rules' policy, if any, after learning; reach outside it is
     /// a policy match.
-    pub(super) fn check_policy(&mut self, obs: Observation, out: &mut Vec<Alert>) {
+    pub(super) fn check_policy(&mut self, obs: Observation) {
         if self.st.learn_end.is_none_or(|end| obs.time < end) {
             return;
         }
@@ -39,7 +39,7 @@ impl Engine {
         };
         let detail = judge.explain(&self.reach(&obs), block);
         self.st.stats.policy_violations += 1;
-        self.score_and_group(obs, None, Some(detail), out);
+        self.score_and_group(obs, None, Some(detail));
     }
 
     /// The observation as the policy sees it: names, the identity's kind and environment.
