@@ -10,7 +10,9 @@
 //! - a generated enterprise replayed alone and with the explosion mixed into its authentications
 //!   (in time order): its alerts must be the same.
 //!
-//! `RW_BENCH_EVENTS` overrides the explosion's size, `RW_BENCH_SIZE` the enterprise's.
+//! `RW_BENCH_EVENTS` overrides the explosion's size, `RW_BENCH_SIZE` the enterprise's;
+//! `RW_BENCH_DESTINATIONS=N` draws each record's destination from N hosts instead of minting it
+//! (a flood that names hosts the engine holds, which the doorkeeper does not pass over).
 
 use reachwatch_benches::{cpu_seconds, data_dir, env_or, peak_rss_bytes, scenario, time_command};
 use reachwatch_formats::Format;
@@ -47,8 +49,8 @@ impl Rng {
 }
 
 /// `n` authentications spread over `[0, span)` seconds, in time order, each by a fresh random
-/// machine identity from a fresh random host to another.
-fn explosion(n: u64, span: u64, path: &Path) -> anyhow::Result<()> {
+/// machine identity from a fresh random host to another (or to one of `destinations` hosts).
+fn explosion(n: u64, span: u64, destinations: Option<u64>, path: &Path) -> anyhow::Result<()> {
     if path.exists() {
         return Ok(());
     }
@@ -56,7 +58,10 @@ fn explosion(n: u64, span: u64, path: &Path) -> anyhow::Result<()> {
     let mut w = BufWriter::new(std::fs::File::create(path)?);
     for i in 0..n {
         let t = i * span / n;
-        let (id, src, dst) = (rng.next(), rng.next(), rng.next());
+        let (id, src, mut dst) = (rng.next(), rng.next(), rng.next());
+        if let Some(d) = destinations {
+            dst %= d.max(1);
+        }
         writeln!(
             w,
             "{t},M{id:016x}$@DOM1,M{id:016x}$@DOM1,H{src:016x},H{dst:016x},Kerberos,Network,LogOn,Success"
@@ -99,7 +104,7 @@ fn child(auth: &Path, flows: &Path) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&alerts);
     let (e, r) = (s.evicted_at_cap, s.refused_full);
     println!(
-        "{} {} {} {} {} {} {} {} {} {} {}",
+        "{} {} {} {} {} {} {} {} {} {} {} {}",
         cpu_seconds().unwrap_or(0.0),
         peak_rss_bytes().unwrap_or(0),
         s.events,
@@ -110,7 +115,8 @@ fn child(auth: &Path, flows: &Path) -> anyhow::Result<()> {
         r.identities,
         r.hosts,
         s.identities,
-        s.symbol_compactions
+        s.symbol_compactions,
+        s.passed_over
     );
     Ok(())
 }
@@ -189,8 +195,14 @@ fn main() -> anyhow::Result<()> {
         .max()
         .unwrap_or(0)
         + 1;
-    let flood = dir.join(format!("explosion-{n}.txt"));
-    explosion(n, span, &flood)?;
+    let destinations: Option<u64> = std::env::var("RW_BENCH_DESTINATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let flood = match destinations {
+        Some(d) => dir.join(format!("explosion-{n}-to-{d}.txt")),
+        None => dir.join(format!("explosion-{n}.txt")),
+    };
+    explosion(n, span, destinations, &flood)?;
     let empty = dir.join("empty.txt");
     std::fs::write(&empty, "")?;
 
@@ -200,13 +212,18 @@ fn main() -> anyhow::Result<()> {
         c
     })?;
     let v = run_child(&flood, &empty)?;
-    anyhow::ensure!(v.len() == 11, "child printed {v:?}");
+    anyhow::ensure!(v.len() == 12, "child printed {v:?}");
     let (cpu, v) = (v[0], &v[1..]);
     let rate = v[1] / v[2];
     let wc_rate = n as f64 / wc.as_secs_f64();
-    println!(
-        "identity_explosion: {n} authentications, each by a fresh identity between fresh hosts"
-    );
+    match destinations {
+        Some(d) => println!(
+            "identity_explosion: {n} authentications, each by a fresh identity from a fresh host to one of {d} hosts"
+        ),
+        None => println!(
+            "identity_explosion: {n} authentications, each by a fresh identity between fresh hosts"
+        ),
+    }
     println!(
         "  wc -l        {:>8.3} s  {:>12.0} lines/s",
         wc.as_secs_f64(),
@@ -223,12 +240,15 @@ fn main() -> anyhow::Result<()> {
         v[1] / cpu
     );
     println!(
-        "  peak RSS {:.1} MiB; evicted at caps: {} identities, {} hosts, {} edges; refused: {} identities, {} hosts; {} identities held at the end; {} symbol compactions",
+        "  peak RSS {:.1} MiB; evicted at caps: {} identities, {} hosts, {} edges; refused: {} identities, {} hosts; {} identities held at the end; {} symbol compactions; {} first sightings passed over while crowded",
         v[0] / 1048576.0,
-        v[3], v[4], v[5], v[6], v[7], v[8], v[9]
+        v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]
     );
 
-    let mixed = dir.join(format!("mixed-{n}-size{size}.txt"));
+    let mixed = dir.join(format!(
+        "mixed-{}-size{size}.txt",
+        flood.file_stem().unwrap_or_default().to_string_lossy()
+    ));
     merge(&auth, &flood, &mixed)?;
     let plain = alerts(&auth, &flows, &dir.join("alerts-plain.jsonl"))?;
     let with_flood = alerts(&mixed, &flows, &dir.join("alerts-mixed.jsonl"))?;

@@ -8,6 +8,7 @@
 //! and emitted as explained alerts. No IO, no wall clock: the same input gives the same alerts.
 
 mod config;
+mod doorkeeper;
 mod engine;
 mod graph;
 mod incident;

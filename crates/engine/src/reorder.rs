@@ -127,12 +127,19 @@ impl Reorder {
         self.admission().check(t)
     }
 
-    /// Buffers `event`, or refuses it as late or skewed.
-    pub fn push(&mut self, event: Event) -> Result<(), Refusal> {
-        let t = event.time();
+    /// Takes the time of an event that is not held (passed over): refused as [`Reorder::push`]
+    /// would refuse it, else the watermark moves with it.
+    pub fn advance(&mut self, t: Ts) -> Result<(), Refusal> {
         let mut admission = self.admission();
         admission.admit(t)?;
         self.max_seen = admission.max_seen;
+        Ok(())
+    }
+
+    /// Buffers `event`, or refuses it as late or skewed.
+    pub fn push(&mut self, event: Event) -> Result<(), Refusal> {
+        let t = event.time();
+        self.advance(t)?;
         self.seq += 1;
         match self.in_order.back() {
             Some(&(last, _, _)) if t < last => self.stragglers.push(Held {

@@ -148,6 +148,11 @@ fn hash(bytes: &[u8], fold: bool) -> u64 {
     h.finish()
 }
 
+/// The hash a case-folding table keys `bytes` by: equal for every spelling of a name.
+pub fn name_hash(bytes: &[u8]) -> u64 {
+    hash(bytes, true)
+}
+
 impl Interner {
     /// An empty, case-folding interner.
     pub fn new() -> Self {

@@ -11,5 +11,5 @@ pub mod time;
 pub use alert::{Alert, Baseline, Evidence, FeatureHit, Peers, Seconds, Severity, Step};
 pub use classify::{Classifier, IdentityKind};
 pub use event::{AuthEvent, AuthProtocol, Event, FlowEvent, LogonType, Orientation, Outcome};
-pub use intern::{mark_symbols, remap_symbols, Interner, Sym};
+pub use intern::{mark_symbols, name_hash, remap_symbols, Interner, Sym};
 pub use time::Ts;

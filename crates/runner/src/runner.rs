@@ -7,7 +7,7 @@ use crate::raw::{RawRef, Raws};
 use crate::sink::Sink;
 use crate::skew::{SkewGuard, Verdict};
 use crate::summary::Summary;
-use crate::symbols::SymbolBridge;
+use crate::symbols::{is_pending, SymbolBridge};
 use anyhow::Result;
 use reachwatch_engine::{Accepted, Engine, Rejection, RuleSet};
 use reachwatch_formats::lines::Batch;
@@ -96,6 +96,8 @@ struct Queued {
     created: i64,
     /// Its original bytes, when the source kept them.
     raw: Option<RawRef>,
+    /// The decoding table its pending marks refer to.
+    table: usize,
 }
 
 /// Drives the engine: merges the inputs in event time, refuses what the engine cannot take,
@@ -284,11 +286,11 @@ impl Runner {
         if self.tables.len() <= table {
             self.tables.resize_with(table + 1, SymbolBridge::default);
         }
-        let bridge = &mut self.tables[table];
         if batch.names_reset {
-            bridge.reset();
+            self.intern_queued(table);
+            self.tables[table].reset();
         }
-        bridge.add(batch.new_names, self.engine.symbols_mut(), &self.hosts);
+        self.tables[table].add(batch.new_names, &self.hosts);
         let source = &self.sources[key.0];
         self.summary.bytes += batch.bytes;
         self.summary.records += (batch.events.len() + batch.dead.len()) as u64;
@@ -327,6 +329,7 @@ impl Runner {
                     event,
                     created: created(i),
                     raw: raws[i],
+                    table,
                 },
             };
             if future_limit.is_some_and(|limit| item.time > limit) {
@@ -440,7 +443,7 @@ impl Runner {
     pub fn set_rules(&mut self, rules: Arc<RuleSet>, hosts: HostMap) {
         self.hosts = hosts;
         for bridge in &mut self.tables {
-            bridge.rebind(self.engine.symbols_mut(), &self.hosts);
+            bridge.rebind(self.engine.symbols(), &self.hosts);
         }
         self.engine.set_rules(rules);
     }
@@ -510,7 +513,9 @@ impl Runner {
         let mut keep: Vec<Sym> = self.tables.iter().flat_map(SymbolBridge::symbols).collect();
         let mut note = |item: &mut Item<Queued>| {
             item.value.event.map_syms(|s| {
-                keep.push(s);
+                if !is_pending(s) {
+                    keep.push(s);
+                }
                 s
             })
         };
@@ -520,7 +525,12 @@ impl Runner {
             .flat_map(SkewGuard::held_mut)
             .for_each(&mut note);
         let remap = self.engine.compact_symbols(keep);
-        let to = |s: Sym| remap[s.index()].expect("a symbol the runner holds is kept");
+        let to = |s: Sym| {
+            if is_pending(s) {
+                return s;
+            }
+            remap[s.index()].expect("a symbol the runner holds is kept")
+        };
         for b in &mut self.tables {
             b.remap(to);
         }
@@ -590,8 +600,10 @@ impl Runner {
             event,
             created,
             raw,
+            table,
         } = item.value;
-        match self.engine.push(event, &mut self.due) {
+        let (event, pushed) = self.give(table, event);
+        match pushed {
             Ok(accepted) => {
                 if let Accepted::Late { by } = accepted {
                     self.summary.late_events += 1;
@@ -618,11 +630,48 @@ impl Runner {
                         event,
                         created,
                         raw,
+                        table,
                     },
                 };
                 self.refuse(key, &refused, &rejection, sink)
             }
         }
+    }
+
+    /// Gives the engine an event of decoding table `table`. An authentication none of whose
+    /// names the engine's table holds is first shown to the engine by its identity's name: if
+    /// it is passed over, none of its names is interned.
+    fn give(&mut self, table: usize, mut event: Event) -> (Event, Result<Accepted, Rejection>) {
+        let bridge = &mut self.tables[table];
+        if let Event::Auth(a) = &mut event {
+            let syms = self.engine.symbols();
+            let named = bridge.settle(&mut a.identity, syms)
+                || bridge.settle(&mut a.dst, syms)
+                || a.src.as_mut().is_some_and(|s| bridge.settle(s, syms));
+            if let Some(name) = bridge.pending_name(a.identity).filter(|_| !named) {
+                if let Some(r) = self.engine.pass_over_unnamed(name, a.time, &mut self.due) {
+                    return (event, r);
+                }
+            }
+        }
+        bridge.intern(&mut event, self.engine.symbols_mut());
+        (event, self.engine.push(event, &mut self.due))
+    }
+
+    /// Interns the pending names of every held record of decoding table `table` (before the
+    /// table starts afresh and its local symbols change meaning).
+    fn intern_queued(&mut self, table: usize) {
+        let (bridge, syms) = (&mut self.tables[table], self.engine.symbols_mut());
+        let mut intern = |item: &mut Item<Queued>| {
+            if item.value.table == table {
+                bridge.intern(&mut item.value.event, syms);
+            }
+        };
+        self.merge.items_mut().for_each(&mut intern);
+        self.guards
+            .values_mut()
+            .flat_map(SkewGuard::held_mut)
+            .for_each(&mut intern);
     }
 
     /// A skewed head would hold its input back until it is due: refuse it as soon as it is a

@@ -57,6 +57,9 @@ pub struct Summary {
     /// Events refused (identities, hosts) or authentications not remembered for the join
     /// (join) because a table was full.
     pub refused_full: StateCounts,
+    /// Authentications passed over while state was crowded: an identity with no profile, seen
+    /// for the first time (README "Limits").
+    pub passed_over: u64,
     /// Compactions of the engine's symbol table.
     pub symbol_compactions: u64,
     /// First event time accepted (ms).
@@ -105,6 +108,7 @@ impl Summary {
         self.evicted_at_cap = s.evicted_full;
         self.evicted_unseen = s.evicted_ttl;
         self.refused_full = s.refused_full;
+        self.passed_over = s.passed_over;
         self.symbol_compactions = s.compactions;
         self.learn_end = engine.learn_end();
     }
@@ -170,11 +174,13 @@ impl Summary {
         };
         if self.evicted_at_cap != StateCounts::default()
             || self.refused_full != StateCounts::default()
+            || self.passed_over > 0
         {
             s.push_str(&format!(
-                "  limits: evicted at caps {}; refused for full tables {}\n",
+                "  limits: evicted at caps {}; refused for full tables {}; first sightings passed over while crowded {}\n",
                 counts(&self.evicted_at_cap),
-                counts(&self.refused_full)
+                counts(&self.refused_full),
+                self.passed_over
             ));
         }
         s.push_str(&format!(

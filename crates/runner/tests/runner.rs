@@ -183,6 +183,14 @@ fn names_resolve_under_the_host_map_and_again_under_new_rules() {
     .unwrap();
     r.at_end((1, 0), now);
     r.finish(&mut sink).unwrap();
+    assert_eq!(
+        host_edges(&r),
+        vec![("C17", "10.0.0.5"), ("C17", "db01"), ("C17", "web02")]
+    );
+}
+
+/// The (source, destination) host pairs the engine holds, by name.
+fn host_edges(r: &Runner) -> Vec<(&str, &str)> {
     let syms = r.engine().symbols();
     let mut edges: Vec<(&str, &str)> = r
         .engine()
@@ -192,10 +200,7 @@ fn names_resolve_under_the_host_map_and_again_under_new_rules() {
         .map(|&(a, b)| (syms.resolve(a), syms.resolve(b)))
         .collect();
     edges.sort();
-    assert_eq!(
-        edges,
-        vec![("C17", "10.0.0.5"), ("C17", "db01"), ("C17", "web02")]
-    );
+    edges
 }
 
 #[test]
@@ -266,4 +271,139 @@ fn an_input_at_its_end_holds_the_merge_back_only_for_the_idle_timeout() {
     assert_eq!(r.run(t0 + Duration::from_secs(5), &mut sink).unwrap(), 1);
     assert_eq!(r.taken((0, 0)), 1);
     assert_eq!(r.room((0, 0)), 100);
+}
+
+/// LANL authentication lines: at second `t`, `identity` from `src` to `dst`.
+fn logon(t: u64, identity: &str, src: &str, dst: &str) -> String {
+    format!("{t},{identity},{identity},{src},{dst},Kerberos,Network,LogOn,Success")
+}
+
+/// Offers `lines` of the auth input as one batch and runs the runner.
+fn feed(r: &mut Runner, table: &mut Table, first: u64, lines: &[String], sink: &mut Collect) {
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let now = Instant::now();
+    r.offer(
+        (0, 0),
+        0,
+        table.batch(Stream::Auth, first, &lines),
+        now,
+        sink,
+    )
+    .unwrap();
+    r.run(now, sink).unwrap();
+}
+
+/// The names of the identities the engine holds a profile for.
+fn identities(r: &Runner) -> Vec<String> {
+    let syms = r.engine().symbols();
+    let mut names: Vec<String> = r
+        .engine()
+        .graph()
+        .identities
+        .keys()
+        .map(|&s| syms.resolve(s).to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_flood_passed_over_leaves_no_name_in_the_engine_table() {
+    let mut rules = reachwatch_rules::builtin();
+    rules.settings.limits.identities = 16;
+    rules.settings.limits.hosts = 16;
+    // Records are processed one second behind the latest: crowding is noticed at once.
+    rules.settings.lateness = 1_000;
+    let mut r = Runner::new(
+        Engine::with_rules(Arc::new(rules)),
+        Options::new(vec![Source::new("auth", "auth", Stream::Auth)]),
+    );
+    r.assign((0, 0), Instant::now());
+    let (mut table, mut sink) = (Table::new(), Collect::default());
+    let mut t = 0;
+    let mut next = || {
+        t += 1;
+        t
+    };
+    // The estate: four identities, each from its own host to the database, five times.
+    let estate: Vec<String> = (0..20)
+        .map(|i| {
+            logon(
+                next(),
+                &format!("svc{}", i % 4),
+                &format!("app{}", i % 4),
+                "db",
+            )
+        })
+        .collect();
+    feed(&mut r, &mut table, 1, &estate, &mut sink);
+    // A flood: every record a minted identity between two minted hosts.
+    for batch in 0..20u64 {
+        let flood: Vec<String> = (0..100)
+            .map(|i| {
+                let n = batch * 100 + i;
+                logon(
+                    next(),
+                    &format!("x{n:04}"),
+                    &format!("s{n:04}"),
+                    &format!("d{n:04}"),
+                )
+            })
+            .collect();
+        feed(&mut r, &mut table, 21 + batch * 100, &flood, &mut sink);
+    }
+    assert!(r.engine().state_fill().crowded);
+    let names = r.engine().symbols().len();
+    // Newcomers while crowded: one that reaches a host the engine holds is learned at once;
+    // one that names nothing held is learned from its second sighting.
+    let newcomers = [
+        logon(next(), "newsvc", "s1999", "db"),
+        logon(next(), "y", "ys", "yd"),
+        logon(next(), "y", "ys", "yd"),
+    ];
+    feed(&mut r, &mut table, 2021, &newcomers, &mut sink);
+    r.at_end((0, 0), Instant::now());
+    r.finish(&mut sink).unwrap();
+
+    let s = r.summary_now().clone();
+    assert_eq!(s.events, 2023, "every record is taken");
+    assert!(s.passed_over >= 1_980, "{}", s.passed_over);
+    assert_eq!(s.refused_full.identities + s.refused_full.hosts, 0);
+    // Names are interned only for the flood's records before the tables filled: at most the
+    // estate's 9, 3 per flood record until the 16 hosts were full, and the newcomers' 5.
+    assert!(names <= 9 + 3 * 16, "{names} names in the engine's table");
+    assert!(r.engine().symbols().get(b"x1999").is_none());
+    let held = identities(&r);
+    for who in ["newsvc", "svc0", "svc3", "y"] {
+        assert!(held.iter().any(|h| h == who), "{who} not in {held:?}");
+    }
+    let y = r.engine().symbols().get(b"y").unwrap();
+    assert_eq!(r.engine().graph().identities[&y].observations, 1);
+}
+
+#[test]
+fn records_queued_when_a_decoding_table_starts_afresh_keep_their_names() {
+    let mut r = runner(Options::new(sources()));
+    let now = Instant::now();
+    r.assign((0, 0), now);
+    r.assign((1, 0), now);
+    let mut sink = Collect::default();
+    let mut first = Table::new();
+    let a = [logon(10, "alpha", "h1", "h2")];
+    // The flows input has nothing yet: the record stays queued, its names pending.
+    feed(&mut r, &mut first, 1, &a, &mut sink);
+    assert_eq!(r.summary_now().events, 0);
+    // The decoding table starts afresh: its first symbols now mean other names.
+    let mut second = Table::new();
+    let lines = [logon(20, "beta", "h3", "h4")];
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let mut batch = second.batch(Stream::Auth, 2, &lines);
+    batch.names_reset = true;
+    r.offer((0, 0), 0, batch, now, &mut sink).unwrap();
+    r.at_end((0, 0), now);
+    r.at_end((1, 0), now);
+    r.finish(&mut sink).unwrap();
+    assert_eq!(r.summary_now().events, 2);
+    assert_eq!(identities(&r), vec!["alpha", "beta"]);
+    assert_eq!(host_edges(&r), vec![("h1", "h2"), ("h3", "h4")]);
 }

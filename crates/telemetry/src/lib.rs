@@ -92,6 +92,12 @@ pub struct Telemetry {
     pub alerts: IntCounterVec,
     /// `reachwatch_absorbed_matches_total`: matches grouped into an alert already emitted.
     pub absorbed: IntCounter,
+    /// `reachwatch_passed_over_total`: authentications passed over while state was crowded (an
+    /// identity with no profile, seen for the first time).
+    pub passed_over: IntCounter,
+    /// `reachwatch_state_crowded`: 1 while state is crowded (a table reached its cap; cleared
+    /// once identities and hosts are under half their caps).
+    pub state_crowded: IntGauge,
     /// `reachwatch_suppressed_matches_total{exception}`.
     pub suppressed: IntCounterVec,
     /// `reachwatch_state_identities`.
@@ -303,6 +309,16 @@ impl Telemetry {
                 "reachwatch_absorbed_matches_total",
                 "Matches grouped into an alert already emitted",
             ),
+            passed_over: counter(
+                &r,
+                "reachwatch_passed_over_total",
+                "Authentications by an identity with no profile, seen for the first time while state was crowded: counted, not learned",
+            ),
+            state_crowded: gauge(
+                &r,
+                "reachwatch_state_crowded",
+                "1 while engine state is crowded (a table reached its cap), else 0",
+            ),
             suppressed: counter_vec(
                 &r,
                 "reachwatch_suppressed_matches_total",
@@ -503,6 +519,8 @@ impl Telemetry {
         self.novel_edges
             .inc_by(d(stats.novel_edges, last.novel_edges));
         self.absorbed.inc_by(d(stats.absorbed, last.absorbed));
+        self.passed_over
+            .inc_by(d(stats.passed_over, last.passed_over));
         for (name, n) in &stats.suppressed {
             let before = last.suppressed.get(name).copied().unwrap_or(0);
             self.suppressed
@@ -538,6 +556,7 @@ impl Telemetry {
         self.edges.set(fill.held.edges as i64);
         self.buffered.set(buffered as i64);
         self.state_bytes.set(bytes as i64);
+        self.state_crowded.set(i64::from(fill.crowded));
     }
 
     /// Counts `n` records of `input` (a source name from the configuration, never a value from a
@@ -664,6 +683,7 @@ mod tests {
         let fill = StateFill {
             held: counts(1, 2),
             cap: counts(100, 1000),
+            crowded: true,
         };
         t.record_engine(&s, &fill, 3, 4);
         s.observations = 25;
@@ -672,6 +692,7 @@ mod tests {
         t.record_engine(&s, &fill, 3, 4);
         s.evicted_full.identities = 9;
         s.refused_full.hosts = 1;
+        s.passed_over = 6;
         t.record_engine(&s, &fill, 3, 4);
         assert_eq!(
             t.state_evicted
@@ -686,5 +707,7 @@ mod tests {
         assert_eq!(t.join_flows.with_label_values(&["joined"]).get(), 3);
         assert_eq!(t.suppressed.with_label_values(&["quiet"]).get(), 2);
         assert_eq!(t.state_bytes.get(), 4);
+        assert_eq!(t.passed_over.get(), 6);
+        assert_eq!(t.state_crowded.get(), 1);
     }
 }

@@ -6,13 +6,19 @@
 //! first. Names minted in a flood are each seen once, so the flood churns through itself while
 //! anything seen twice outranks it. Those with a learned baseline go only once unseen for
 //! `state_ttl`, so a flood cannot push real baselines out. When nothing more may go, an event
-//! that needs a new identity or host is refused and counted. An evicted identity or host takes its edges; edges beyond their own cap go least
-//! recently used first. Every eviction and refusal is counted in [`super::Stats`].
+//! that needs a new identity or host is refused and counted. An evicted identity or host takes
+//! its edges; edges beyond their own cap go least recently used first. Every eviction and
+//! refusal is counted in [`super::Stats`].
+//!
+//! Reaching a cap makes the tables crowded until both are under half their caps again: while
+//! crowded, an authentication that names nothing held (identity, source and destination all
+//! without a profile) is passed over (counted, not learned) on the identity's first sighting
+//! ([`crate::doorkeeper`]), so that a flood of minted names no longer churns through the tables.
 
 use super::Engine;
 use crate::graph::FxSet;
 use reachwatch_model::classify::principal;
-use reachwatch_model::{Event, Interner, Sym, Ts};
+use reachwatch_model::{AuthEvent, Event, Interner, Sym, Ts};
 use serde::{Deserialize, Serialize};
 
 /// Events below which an identity's or host's record is thin: evicted first at a cap.
@@ -39,6 +45,9 @@ pub struct StateFill {
     pub held: StateCounts,
     /// Caps.
     pub cap: StateCounts,
+    /// A table reached its cap and identities or hosts are not yet under half of theirs: an
+    /// unknown identity is learned from its second sighting on.
+    pub crowded: bool,
 }
 
 /// Why state is forgotten, for the counters.
@@ -92,6 +101,7 @@ impl Engine {
                 edges: l.edges as u64,
                 join: l.join_entries() as u64,
             },
+            crowded: self.st.crowded,
         }
     }
 
@@ -151,6 +161,7 @@ impl Engine {
         if fits(&self.st.graph) {
             return true;
         }
+        self.st.crowded = true;
         if self.st.room_wait > 0 {
             self.st.room_wait -= 1;
         } else {
@@ -171,6 +182,32 @@ impl Engine {
             return false;
         }
         true
+    }
+
+    /// Whether `a` names nothing the engine holds: neither its identity nor its hosts have a
+    /// profile (it relates to nothing learned).
+    pub(super) fn holds_none_of(&self, a: &AuthEvent) -> bool {
+        let g = &self.st.graph;
+        !g.identities.contains_key(&a.identity)
+            && !g.hosts.contains_key(&a.dst)
+            && a.src.is_none_or(|s| !g.hosts.contains_key(&s))
+    }
+
+    /// Whether an authentication that names nothing the engine holds (the hash of its
+    /// identity's name) is learned: always, unless the tables are crowded and this is the
+    /// identity's first sighting.
+    pub(super) fn learns_new_identity(&mut self, name_hash: u64) -> bool {
+        !self.st.crowded || !self.st.doorkeeper.first_sight(name_hash)
+    }
+
+    /// Ends crowding once identities and hosts are both under half their caps.
+    fn uncrowd(&mut self) {
+        let l = self.rules.settings.limits;
+        let g = &self.st.graph;
+        if self.st.crowded && g.identities.len() < l.identities / 2 && g.hosts.len() < l.hosts / 2 {
+            self.st.crowded = false;
+            self.st.doorkeeper.clear();
+        }
     }
 
     /// Brings identities and hosts at their caps down to three quarters of them, as far as the
@@ -265,5 +302,6 @@ impl Engine {
             .collect();
         let cutoff = g.rel(now.saturating_sub(self.rules.settings.edge_ttl));
         self.forget(&identities, &hosts, cutoff, Cause::Unseen);
+        self.uncrowd();
     }
 }

@@ -14,6 +14,7 @@ pub use snapshot::SnapshotError;
 pub use stats::{Accepted, Rejection, Stats};
 
 use crate::config::EngineConfig;
+use crate::doorkeeper::Doorkeeper;
 use crate::graph::{FxMap, Graph};
 use crate::incident::Book;
 use crate::join::Join;
@@ -22,7 +23,7 @@ use crate::reach_log::ReachLog;
 use crate::reorder::{Refusal, Reorder};
 use crate::score_log::ScoredObservation;
 use reachwatch_model::time::DAY;
-use reachwatch_model::{Alert, Classifier, Event, Interner, Sym, Ts};
+use reachwatch_model::{name_hash, Alert, Classifier, Event, Interner, Sym, Ts};
 use reachwatch_rules::RuleSet;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -82,6 +83,12 @@ struct State {
     stats: Stats,
     /// Events to admit before a table that could not be brought under its cap is tried again.
     room_wait: u64,
+    /// Set when the identities or hosts reach their cap, cleared at the daily sweep once both
+    /// are under half of it: while set, an identity with no profile is learned from its second
+    /// sighting on.
+    crowded: bool,
+    /// Identities with no profile seen once while crowded.
+    doorkeeper: Doorkeeper,
     /// While a late event is processed: how far behind the watermark it is (ms).
     #[serde(skip)]
     late: Option<Ts>,
@@ -116,6 +123,8 @@ impl Engine {
                 now: Ts::MIN,
                 stats: Stats::default(),
                 room_wait: 0,
+                crowded: false,
+                doorkeeper: Doorkeeper::default(),
                 late: None,
             },
             rules,
@@ -224,6 +233,7 @@ impl Engine {
             + self.st.join.estimated_bytes()
             + self.st.reorder.len() * std::mem::size_of::<(Ts, u64, Event)>()
             + self.st.syms.heap_bytes()
+            + self.st.doorkeeper.heap_bytes()
     }
 
     /// Event-time watermark: every event before it has been processed (`None` before the first
@@ -247,16 +257,55 @@ impl Engine {
     /// appended to `out`. An event behind the watermark but within the late window is processed
     /// at once, out of order: it joins with what the join still holds, updates the baseline and
     /// is scored; alerts it causes say how late it was. An older or skewed event is refused and
-    /// changes nothing.
+    /// changes nothing. While the tables are crowded, an authentication that names nothing the
+    /// engine holds (identity, source and destination all without a profile) is passed over on
+    /// the identity's first sighting: its time is taken, it is counted ([`Stats::passed_over`])
+    /// and nothing is learned from it.
     pub fn push(&mut self, event: Event, out: &mut Vec<Alert>) -> Result<Accepted, Rejection> {
-        match self.st.reorder.push(event) {
-            Ok(()) => {}
+        let learn = match &event {
+            Event::Auth(a) if self.holds_none_of(a) => {
+                let hash = name_hash(self.st.syms.resolve(a.identity).as_bytes());
+                self.learns_new_identity(hash)
+            }
+            _ => true,
+        };
+        let time = event.time();
+        self.take(learn.then_some(event), time, out)
+    }
+
+    /// An authentication at `time` none of whose identity, source and destination the symbol
+    /// table has a name for yet (`identity` names the identity): `None` when it is to be learned
+    /// (intern its names and [`Engine::push`] it), else what [`Engine::push`] does with it,
+    /// without interning a name.
+    pub fn pass_over_unnamed(
+        &mut self,
+        identity: &str,
+        time: Ts,
+        out: &mut Vec<Alert>,
+    ) -> Option<Result<Accepted, Rejection>> {
+        let learn = self.learns_new_identity(name_hash(identity.as_bytes()));
+        (!learn).then(|| self.take(None, time, out))
+    }
+
+    /// Takes an event at `time` (`None`: one passed over) into event time.
+    fn take(
+        &mut self,
+        event: Option<Event>,
+        time: Ts,
+        out: &mut Vec<Alert>,
+    ) -> Result<Accepted, Rejection> {
+        let admitted = match event {
+            Some(ev) => self.st.reorder.push(ev),
+            None => self.st.reorder.advance(time),
+        };
+        let accepted = match admitted {
+            Ok(()) => Accepted::InOrder,
             Err(Refusal::Late { watermark })
-                if event.time() >= watermark.saturating_sub(self.rules.settings.late_window) =>
+                if time >= watermark.saturating_sub(self.rules.settings.late_window) =>
             {
-                let by = watermark - event.time();
-                self.process_late(event, by);
-                return Ok(Accepted::Late { by });
+                Accepted::Late {
+                    by: watermark - time,
+                }
             }
             Err(refusal) => {
                 let rejection = Rejection::from(refusal);
@@ -266,11 +315,18 @@ impl Engine {
                 }
                 return Err(rejection);
             }
+        };
+        match (event, accepted) {
+            (None, _) => self.st.stats.passed_over += 1,
+            (Some(ev), Accepted::Late { by }) => self.process_late(ev, by),
+            (Some(_), Accepted::InOrder) => {}
         }
-        while let Some(ev) = self.st.reorder.pop(false) {
-            self.process(ev, out);
+        if accepted == Accepted::InOrder {
+            while let Some(ev) = self.st.reorder.pop(false) {
+                self.process(ev, out);
+            }
         }
-        Ok(Accepted::InOrder)
+        Ok(accepted)
     }
 
     /// An event behind the watermark, processed as it arrives: processing time does not go back

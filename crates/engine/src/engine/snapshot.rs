@@ -7,7 +7,7 @@ use reachwatch_rules::RuleSet;
 use std::sync::Arc;
 
 /// Magic bytes and format version at the head of an engine snapshot.
-const SNAPSHOT_MAGIC: &[u8; 8] = b"RWENGv06";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"RWENGv07";
 /// Magic bytes shared by every version (the last two bytes are the version).
 const MAGIC_PREFIX: &[u8; 6] = b"RWENGv";
 
@@ -48,7 +48,7 @@ impl Engine {
         let body = bytes.strip_prefix(SNAPSHOT_MAGIC).ok_or_else(|| {
             SnapshotError(match bytes.strip_prefix(MAGIC_PREFIX) {
                 Some(v) => format!(
-                    "engine snapshot format v{} cannot be restored by this version (format v06, \
+                    "engine snapshot format v{} cannot be restored by this version (format v07, \
                      with bounded state and the structure learned from behaviour): start afresh \
                      and let the engine learn again",
                     String::from_utf8_lossy(&v[..v.len().min(2)])

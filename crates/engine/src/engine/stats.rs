@@ -98,6 +98,10 @@ pub struct Stats {
     /// Events refused because they needed a new identity or host and the table was full of
     /// entries that may not be evicted (edges are never refused).
     pub refused_full: StateCounts,
+    /// Authentications passed over: by an identity with no profile, seen for the first time
+    /// while the tables were crowded (learned from its next sighting on).
+    #[serde(default)]
+    pub passed_over: u64,
     /// Compactions of the symbol table.
     pub compactions: u64,
     /// Alerts emitted, by rule.
