@@ -151,6 +151,23 @@ proptest! {
     }
 }
 
+/// A successful network logon at `time` (ms), in `engine`'s symbols.
+fn logon(engine: &mut Engine, id: &str, src: &str, dst: &str, time: i64) -> Event {
+    let syms = engine.symbols_mut();
+    Event::Auth(AuthEvent {
+        time,
+        identity: syms.intern(id.as_bytes()),
+        src: Some(syms.intern(src.as_bytes())),
+        dst: syms.intern(dst.as_bytes()),
+        service: None,
+        protocol: AuthProtocol::Kerberos,
+        logon: LogonType::Network,
+        orientation: Orientation::LogOn,
+        outcome: Outcome::Success,
+        credential: None,
+    })
+}
+
 /// A flood of identities and hosts minted once each, into an estate whose own identities are
 /// established: the caps hold, the flood evicts only itself until the tables are crowded and is
 /// then passed over (counted), the estate's baselines are all still there, newcomers are still
@@ -162,19 +179,7 @@ fn a_flood_of_minted_names_is_passed_over_once_the_tables_are_crowded() {
     let mut t = 0;
     let mut push = |engine: &mut Engine, id: &str, src: &str, dst: &str, step: i64| {
         t += step;
-        let syms = engine.symbols_mut();
-        let ev = Event::Auth(AuthEvent {
-            time: t,
-            identity: syms.intern(id.as_bytes()),
-            src: Some(syms.intern(src.as_bytes())),
-            dst: syms.intern(dst.as_bytes()),
-            service: None,
-            protocol: AuthProtocol::Kerberos,
-            logon: LogonType::Network,
-            orientation: Orientation::LogOn,
-            outcome: Outcome::Success,
-            credential: None,
-        });
+        let ev = logon(engine, id, src, dst, t);
         engine.push(ev, &mut out).unwrap();
     };
     // The estate: 8 identities, each from its own host to two servers, 10 times.
@@ -226,6 +231,11 @@ fn a_flood_of_minted_names_is_passed_over_once_the_tables_are_crowded() {
     push(&mut engine, "newsvc", "s4999", "db", 1000);
     push(&mut engine, "y", "ys", "yd", 1000);
     push(&mut engine, "y", "ys", "yd", 1000);
+    // A record refused as clock skew changes nothing, the doorkeeper included.
+    let skewed = logon(&mut engine, "z", "zs", "zd", 1_000_000_000_000);
+    assert!(engine.push(skewed, &mut vec![]).is_err());
+    push(&mut engine, "z", "zs", "zd", 1000);
+    push(&mut engine, "z", "zs", "zd", 1000);
     // Time moves on past the lateness, so that these are processed.
     for _ in 0..70 {
         push(&mut engine, "svc0", "app0", "db", 1000);
@@ -237,6 +247,11 @@ fn a_flood_of_minted_names_is_passed_over_once_the_tables_are_crowded() {
     };
     assert_eq!(profile("newsvc"), Some(1));
     assert_eq!(profile("y"), Some(1), "learned from its second sighting");
+    assert_eq!(
+        profile("z"),
+        Some(1),
+        "the skewed record was not a sighting"
+    );
     let db = engine.symbols().get(b"db").unwrap();
     assert_eq!(g.hosts[&db].identities, 9);
 

@@ -262,14 +262,14 @@ impl Engine {
     /// the identity's first sighting: its time is taken, it is counted ([`Stats::passed_over`])
     /// and nothing is learned from it.
     pub fn push(&mut self, event: Event, out: &mut Vec<Alert>) -> Result<Accepted, Rejection> {
+        let time = event.time();
         let learn = match &event {
-            Event::Auth(a) if self.holds_none_of(a) => {
+            Event::Auth(a) if !self.refuses(time) && self.holds_none_of(a) => {
                 let hash = name_hash(self.st.syms.resolve(a.identity).as_bytes());
                 self.learns_new_identity(hash)
             }
             _ => true,
         };
-        let time = event.time();
         self.take(learn.then_some(event), time, out)
     }
 
@@ -283,8 +283,30 @@ impl Engine {
         time: Ts,
         out: &mut Vec<Alert>,
     ) -> Option<Result<Accepted, Rejection>> {
-        let learn = self.learns_new_identity(name_hash(identity.as_bytes()));
+        let learn = !self.refuses(time) && self.learns_new_identity(name_hash(identity.as_bytes()));
         (!learn).then(|| self.take(None, time, out))
+    }
+
+    /// Whether an event at `time` would be refused (too late or skewed): such an event changes
+    /// nothing, the doorkeeper included.
+    fn refuses(&self, time: Ts) -> bool {
+        self.acceptance(time, self.st.reorder.check(time)).is_err()
+    }
+
+    /// How an event at `time` is taken, given what the reorder buffer said of it: behind the
+    /// watermark but within the late window is taken late.
+    fn acceptance(&self, time: Ts, admitted: Result<(), Refusal>) -> Result<Accepted, Rejection> {
+        match admitted {
+            Ok(()) => Ok(Accepted::InOrder),
+            Err(Refusal::Late { watermark })
+                if time >= watermark.saturating_sub(self.rules.settings.late_window) =>
+            {
+                Ok(Accepted::Late {
+                    by: watermark - time,
+                })
+            }
+            Err(refusal) => Err(Rejection::from(refusal)),
+        }
     }
 
     /// Takes an event at `time` (`None`: one passed over) into event time.
@@ -298,17 +320,9 @@ impl Engine {
             Some(ev) => self.st.reorder.push(ev),
             None => self.st.reorder.advance(time),
         };
-        let accepted = match admitted {
-            Ok(()) => Accepted::InOrder,
-            Err(Refusal::Late { watermark })
-                if time >= watermark.saturating_sub(self.rules.settings.late_window) =>
-            {
-                Accepted::Late {
-                    by: watermark - time,
-                }
-            }
-            Err(refusal) => {
-                let rejection = Rejection::from(refusal);
+        let accepted = match self.acceptance(time, admitted) {
+            Ok(accepted) => accepted,
+            Err(rejection) => {
                 match rejection {
                     Rejection::Late { .. } => self.st.stats.late += 1,
                     Rejection::ClockSkew { .. } => self.st.stats.skewed += 1,
