@@ -62,7 +62,7 @@ pub struct GenerateArgs {
     /// Only identities of this environment (repeatable).
     #[arg(long = "env")]
     pub envs: Vec<String>,
-    /// Only this identity (repeatable).
+    /// Only this identity (repeatable), whatever --kind and --env say.
     #[arg(long = "identity")]
     pub identities: Vec<String>,
     /// Output format.

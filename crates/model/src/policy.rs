@@ -57,6 +57,22 @@ pub struct Scope {
     pub identities: Vec<String>,
 }
 
+impl Scope {
+    /// Whether an identity of `kind` in `env` is in scope: a listed identity is, whatever its
+    /// kind and environment; when identities are listed, no other is; else one of the kind and
+    /// of a listed environment is. Names compare without case.
+    pub fn covers(&self, identity: &str, kind: &str, env: Option<&str>) -> bool {
+        let listed = |list: &[String], v: &str| list.iter().any(|l| l.eq_ignore_ascii_case(v));
+        if !self.identities.is_empty() {
+            return listed(&self.identities, identity);
+        }
+        self.kind
+            .as_deref()
+            .is_none_or(|k| k.eq_ignore_ascii_case(kind))
+            && (self.envs.is_empty() || env.is_some_and(|e| listed(&self.envs, e)))
+    }
+}
+
 /// One grant: identities with identical reach, each with its own sources, and what they may
 /// reach.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -187,8 +203,6 @@ pub struct Judge {
     allows: Vec<HashMap<String, BTreeSet<u16>>>,
     /// (identity, dst) → deny indexes.
     denies: HashMap<(String, String), Vec<usize>>,
-    identities: BTreeSet<String>,
-    envs: BTreeSet<String>,
 }
 
 fn key(s: &str) -> String {
@@ -231,8 +245,6 @@ impl Judge {
             members,
             allows,
             denies,
-            identities: policy.scope.identities.iter().map(|s| key(s)).collect(),
-            envs: policy.scope.envs.iter().map(|s| key(s)).collect(),
         }
     }
 
@@ -243,17 +255,7 @@ impl Judge {
 
     /// Is the identity governed by the policy?
     pub fn in_scope(&self, identity: &str, kind: &str, env: Option<&str>) -> bool {
-        let id = key(identity);
-        if self.members.contains_key(&id) || self.identities.contains(&id) {
-            return true;
-        }
-        let scope = &self.policy.scope;
-        self.identities.is_empty()
-            && scope
-                .kind
-                .as_deref()
-                .is_none_or(|k| k.eq_ignore_ascii_case(kind))
-            && (self.envs.is_empty() || env.is_some_and(|e| self.envs.contains(&key(e))))
+        self.members.contains_key(&key(identity)) || self.policy.scope.covers(identity, kind, env)
     }
 
     /// What the policy says about one reach.

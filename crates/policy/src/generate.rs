@@ -17,14 +17,11 @@ pub struct GenerateOptions {
     pub kind: Option<String>,
     /// Only identities of these environments (empty: any).
     pub envs: Vec<String>,
-    /// Only these identities (empty: any).
+    /// Only these identities (empty: any). A listed identity is in scope whatever its kind and
+    /// environment, as the policy's judge sees it.
     pub identities: Vec<String>,
     /// The graph's location, recorded in the policy.
     pub graph: String,
-}
-
-fn listed(list: &[String], value: Option<&str>) -> bool {
-    list.is_empty() || value.is_some_and(|v| list.iter().any(|l| l.eq_ignore_ascii_case(v)))
 }
 
 /// Builds the policy.
@@ -37,14 +34,14 @@ pub fn generate(map: &ReachMap, inventory: &Inventory, opts: &GenerateOptions) -
     let mut denies = vec![];
     // Identity → (its allows, its sources), for identities in scope.
     let mut reach: Vec<(&str, Vec<Allow>, Vec<String>)> = vec![];
+    // The judge's own notion of scope, so that whoever the policy covers has a grant.
+    let scope = Scope {
+        kind: opts.kind.clone(),
+        envs: opts.envs.clone(),
+        identities: opts.identities.clone(),
+    };
     for (name, id) in &map.identities {
-        let in_scope = opts
-            .kind
-            .as_deref()
-            .is_none_or(|k| k.eq_ignore_ascii_case(&id.kind))
-            && listed(&opts.envs, id.env.as_deref())
-            && listed(&opts.identities, Some(name));
-        if !in_scope {
+        if !scope.covers(name, &id.kind, id.env.as_deref()) {
             continue;
         }
         let mut allows = vec![];
@@ -82,12 +79,8 @@ pub fn generate(map: &ReachMap, inventory: &Inventory, opts: &GenerateOptions) -
             from,
             to: map.last_time(),
         },
-        scope: Scope {
-            kind: opts.kind.clone(),
-            envs: opts.envs.clone(),
-            identities: opts.identities.clone(),
-        },
         grants: group(reach),
+        scope,
         denies,
     }
 }
@@ -177,6 +170,7 @@ fn hard_denies(map: &ReachMap, inventory: &Inventory, id: &Identity, e: &Edge) -
 mod tests {
     use super::*;
     use crate::graph::Host;
+    use crate::model::{Judge, Reach, Verdict};
 
     fn edge(identity: &str, dst: &str, ports: &[u16]) -> Edge {
         Edge {
@@ -202,6 +196,47 @@ mod tests {
             env: env.map(String::from),
             sources: sources.iter().map(|s| s.to_string()).collect(),
         }
+    }
+
+    #[test]
+    fn a_listed_identity_gets_its_grant_whatever_its_kind() {
+        let human = Identity {
+            kind: "human".into(),
+            ..identity(None, &["WS-1"])
+        };
+        let map = ReachMap {
+            edges: vec![edge("alice", "DC", &[88]), edge("a$", "DC", &[88])],
+            identities: [("alice", human), ("a$", identity(None, &["A"]))]
+                .into_iter()
+                .map(|(n, i)| (n.to_string(), i))
+                .collect(),
+            hosts: Default::default(),
+        };
+        let opts = GenerateOptions {
+            window_seconds: 1000,
+            kind: Some("machine".into()),
+            identities: vec!["ALICE".into()],
+            ..GenerateOptions::default()
+        };
+        let p = generate(&map, &reachwatch_rules::builtin().inventory, &opts);
+        let members: Vec<&str> = p
+            .grants
+            .iter()
+            .flat_map(|g| g.members.iter().map(|m| m.identity.as_str()))
+            .collect();
+        assert_eq!(members, ["alice"]);
+        // What the judge makes of the generated policy: alice's own reach is allowed.
+        let judge = Judge::new(&p);
+        let reach = |identity, kind| Reach {
+            identity,
+            kind,
+            env: None,
+            src: Some("WS-1"),
+            dst: "DC",
+            port: 88,
+        };
+        assert_eq!(judge.judge(&reach("alice", "human")), Verdict::Allowed);
+        assert_eq!(judge.judge(&reach("a$", "machine")), Verdict::OutOfScope);
     }
 
     #[test]
