@@ -106,12 +106,15 @@ fn readyz_is_not_ready_until_partitions_are_assigned() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(try_get(&addr, "/healthz").unwrap().0, 200);
+    let mut answers = 0;
     for _ in 0..10 {
         if let Some((status, _)) = try_get(&addr, "/readyz") {
             assert_eq!(status, 503, "ready without a broker; log:\n{}", p.log());
+            answers += 1;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    assert!(answers > 0, "/readyz never answered; log:\n{}", p.log());
 }
 
 #[test]

@@ -9,27 +9,34 @@ use std::time::Duration;
 
 /// GET a path; returns (status, body).
 pub fn get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    fetch(addr, path).unwrap_or_else(|e| panic!("GET http://{addr}{path}: {e}"))
+}
+
+/// GET a path, or `None` when nothing at `addr` answers it (not listening yet, or the connection
+/// dropped before the answer: a server still starting, or something else on the port).
+pub fn try_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    fetch(addr, path).ok()
+}
+
+fn fetch(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
     write!(
         s,
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    )?;
     let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    s.read_to_string(&mut text)?;
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP answer: {text:?}")))?;
     let body = text
         .split_once("\r\n\r\n")
         .map_or("", |(_, b)| b)
         .to_string();
-    (status, body)
-}
-
-/// GET a path, or `None` when nothing accepts connections at `addr`.
-pub fn try_get(addr: &str, path: &str) -> Option<(u16, String)> {
-    TcpStream::connect(addr).ok()?;
-    Some(get(addr, path))
+    Ok((status, body))
 }
 
 /// Parses the Prometheus text format into `name{labels}` → value.
