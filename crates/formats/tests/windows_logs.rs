@@ -4,6 +4,8 @@
 //! renders it, and from the original OTRF records (see testdata/formats/README.md).
 
 use proptest::prelude::*;
+use reachwatch_formats::lines::BATCH;
+use reachwatch_formats::symbols::MAX_LOCAL_NAMES;
 use reachwatch_formats::windows::collection::{self, Options};
 use reachwatch_formats::{Format, Reason, SkipKey, Skipped};
 use reachwatch_model::{AuthProtocol, Event, Interner, LogonType, Orientation, Outcome};
@@ -50,6 +52,10 @@ struct Read {
     events: Vec<(E, u64)>,
     dead: Vec<(String, u64, Reason, String)>,
     skipped: Skipped,
+    /// Most names the decoding thread's table held at once (as handed over).
+    names_held: usize,
+    /// Batches that said the table was compacted.
+    resets: usize,
 }
 
 fn read(path: &Path, format: Format) -> Read {
@@ -62,9 +68,16 @@ fn read(path: &Path, format: Format) -> Read {
         events: vec![],
         dead: vec![],
         skipped: Skipped::default(),
+        names_held: 0,
+        resets: 0,
     };
     for batch in rx {
         let batch = batch.unwrap();
+        if batch.names_reset {
+            map.clear();
+            out.resets += 1;
+        }
+        out.names_held = out.names_held.max(map.len() + batch.new_names.len());
         for n in batch.new_names.iter() {
             map.push(syms.intern(n.as_bytes()));
         }
@@ -339,6 +352,59 @@ fn a_4648_and_the_4624_of_the_same_logon_count_once() {
             ..
         }
     ));
+}
+
+#[test]
+fn minted_names_in_a_collection_keep_its_symbol_table_bounded() {
+    // 80,000 logons, each by a minted account from a minted workstation: 160,000 names.
+    let n = 80_000;
+    let logon = |i: usize, ip: &str, ws: &str| {
+        // One every 10 ms: 800 s in all, well past the two-minute look-ahead.
+        let ms = i * 10;
+        let time = format!(
+            "2024-05-01T10:{:02}:{:02}.{:03}Z",
+            ms / 60_000,
+            ms / 1000 % 60,
+            ms % 1000
+        );
+        event_json(
+            4624,
+            SEC,
+            "SRV01.corp.local",
+            &time,
+            &format!(
+                r#""TargetUserName":"u{i:05}","TargetDomainName":"CORP","LogonType":3,"AuthenticationPackageName":"Kerberos","IpAddress":"{ip}","WorkstationName":"{ws}""#
+            ),
+        )
+    };
+    let mut text = vec![logon(0, "10.9.9.9", "EARLYWS")];
+    text.extend((1..n - 1).map(|i| logon(i, "-", &format!("ws{i:05}"))));
+    // The address named at the start, used again at the end without a workstation name.
+    text.push(logon(n - 1, "10.9.9.9", ""));
+    let r = read_text(&(text.join("\n") + "\n"), "minted.jsonl");
+    assert!(r.dead.is_empty(), "{:?}", r.dead.first());
+    assert_eq!(r.events.len(), n);
+    assert!(
+        r.resets >= 1,
+        "the table was never compacted: {} names",
+        r.names_held
+    );
+    // The table is compacted once a batch is sent with the table full: it exceeds its bound
+    // by at most the names of one batch (two per record here).
+    let bound = MAX_LOCAL_NAMES + 2 * BATCH;
+    assert!(r.names_held <= bound, "{} names held", r.names_held);
+    // Every record keeps its own names across compactions, and an address named before one
+    // is still named after it.
+    for (i, (e, _)) in r.events.iter().enumerate() {
+        let E::Auth { identity, .. } = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(identity, &format!("u{i:05}@CORP"));
+    }
+    let E::Auth { src, .. } = &r.events[n - 1].0 else {
+        unreachable!()
+    };
+    assert_eq!(src.as_deref(), Some("EARLYWS"));
 }
 
 #[test]

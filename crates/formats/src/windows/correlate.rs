@@ -23,6 +23,10 @@ use std::collections::{BTreeMap, HashMap};
 /// How long events are held, in milliseconds of event time.
 pub const LOOKAHEAD: Ts = 120_000;
 
+/// Address names remembered: once twice as many are learned, only the most recently learned
+/// this many are kept (addresses minted in the logs cannot grow the table without bound).
+pub const MAX_LEARNED: usize = 1 << 15;
+
 struct Held {
     mapped: Mapped,
     line: u64,
@@ -43,8 +47,8 @@ pub struct Window {
     held: BTreeMap<(Ts, u64), Held>,
     seq: u64,
     newest: Option<Ts>,
-    /// Address → host name, as learned.
-    learned: HashMap<Sym, Sym>,
+    /// Address → (host name, when learned: a sequence number), as learned.
+    learned: HashMap<Sym, (Sym, u64)>,
     /// Unpaired held 4648s and 4624/4625s by (identity, target host): their keys in `held`.
     explicit: HashMap<(Sym, Sym), Vec<(Ts, u64)>>,
     logons: HashMap<(Sym, Sym), Vec<(Ts, u64)>>,
@@ -67,7 +71,10 @@ impl Window {
     /// Adds one event; releases, through `out`, those the look-ahead has passed.
     pub fn push(&mut self, mapped: Mapped, line: u64, out: &mut impl FnMut(Event, u64)) {
         for (ip, host) in mapped.meta.hints.iter().flatten() {
-            self.learned.insert(*ip, *host);
+            self.learned.insert(*ip, (*host, self.seq));
+        }
+        if self.learned.len() > 2 * MAX_LEARNED {
+            self.forget_oldest_names();
         }
         let time = mapped.event.time();
         let key = (time, self.seq);
@@ -162,7 +169,7 @@ impl Window {
             return true;
         };
         src == host
-            || (logon.meta.src_is_address && self.learned.get(&src).is_none_or(|h| *h == host))
+            || (logon.meta.src_is_address && self.learned.get(&src).is_none_or(|(h, _)| *h == host))
     }
 
     /// Drops a flow whose connection is already held (keeping the responder's report).
@@ -186,7 +193,40 @@ impl Window {
     }
 
     fn resolve(&self, s: Sym) -> Sym {
-        self.learned.get(&s).copied().unwrap_or(s)
+        self.learned.get(&s).map_or(s, |(h, _)| *h)
+    }
+
+    /// Keeps the [`MAX_LEARNED`] most recently learned address names.
+    fn forget_oldest_names(&mut self) {
+        let mut when: Vec<u64> = self.learned.values().map(|(_, at)| *at).collect();
+        let cut = when.len() - MAX_LEARNED;
+        let (_, &mut oldest_kept, _) = when.select_nth_unstable(cut);
+        self.learned.retain(|_, (_, at)| *at >= oldest_kept);
+    }
+
+    /// Rewrites every symbol it holds through `f` (when the table they come from is compacted).
+    pub fn map_syms(&mut self, mut f: impl FnMut(Sym) -> Sym) {
+        for held in self.held.values_mut() {
+            held.mapped.map_syms(&mut f);
+        }
+        let learned = std::mem::take(&mut self.learned);
+        self.learned = learned
+            .into_iter()
+            .map(|(ip, (host, at))| (f(ip), (f(host), at)))
+            .collect();
+        for pairs in [&mut self.explicit, &mut self.logons] {
+            *pairs = std::mem::take(pairs)
+                .into_iter()
+                .map(|((a, b), at)| ((f(a), f(b)), at))
+                .collect();
+        }
+        self.conns = std::mem::take(&mut self.conns)
+            .into_iter()
+            .map(|(mut c, at)| {
+                c.map_syms(&mut f);
+                (c, at)
+            })
+            .collect();
     }
 
     fn release(&mut self, upto: Ts, out: &mut impl FnMut(Event, u64)) {
@@ -224,7 +264,7 @@ impl Window {
         let mut v: Vec<_> = self
             .learned
             .iter()
-            .map(|(a, h)| (syms.resolve(*a).to_string(), syms.resolve(*h).to_string()))
+            .map(|(a, (h, _))| (syms.resolve(*a).to_string(), syms.resolve(*h).to_string()))
             .collect();
         v.sort();
         v
@@ -237,5 +277,63 @@ fn fill_source(logon: &mut Mapped, source: Option<Sym>) {
         if a.src.is_none() {
             a.src = Some(s);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::windows::mapping::Meta;
+    use reachwatch_model::FlowEvent;
+
+    /// A flow at `time` from `src` to `dst` whose record names address `ip` as `host`.
+    fn flow(time: Ts, src: Sym, dst: Sym, hint: (Sym, Sym)) -> Mapped {
+        Mapped {
+            id: 3,
+            event: Event::Flow(FlowEvent {
+                time,
+                duration: 0,
+                src,
+                dst,
+                src_port: 50000,
+                dst_port: 445,
+                protocol: 6,
+                packets: 1,
+                bytes: 1,
+            }),
+            meta: Meta {
+                hints: [Some(hint), None],
+                ..Meta::default()
+            },
+        }
+    }
+
+    #[test]
+    fn address_names_are_bounded_the_latest_kept_and_they_survive_a_compaction() {
+        let mut syms = Interner::new();
+        let mut w = Window::default();
+        let mut out = vec![];
+        let n = 2 * MAX_LEARNED + 1;
+        let ip = |syms: &mut Interner, i: usize| syms.intern(format!("10.{i}").as_bytes());
+        let host = |syms: &mut Interner, i: usize| syms.intern(format!("h{i}").as_bytes());
+        let dst = syms.intern(b"srv");
+        for i in 0..n {
+            let hint = (ip(&mut syms, i), host(&mut syms, i));
+            w.push(flow(i as Ts, hint.0, dst, hint), i as u64, &mut |e, _| {
+                out.push(e)
+            });
+        }
+        assert!(w.learned.len() <= MAX_LEARNED + 1, "{}", w.learned.len());
+        let (first, last) = (ip(&mut syms, 0), ip(&mut syms, n - 1));
+        assert_eq!(w.resolve(first), first, "the oldest name is forgotten");
+        assert_eq!(w.resolve(last), host(&mut syms, n - 1));
+
+        // Rewritten into another table, the names still resolve.
+        let mut fresh = Interner::new();
+        w.map_syms(|s| fresh.intern(syms.resolve(s).as_bytes()));
+        let last = fresh.get(format!("10.{}", n - 1).as_bytes()).unwrap();
+        assert_eq!(fresh.resolve(w.resolve(last)), format!("h{}", n - 1));
+        w.finish(&mut |e, _| out.push(e));
+        assert_eq!(out.len(), n);
     }
 }

@@ -22,6 +22,14 @@ pub struct Conn {
     pub protocol: u8,
 }
 
+impl Conn {
+    /// Rewrites its addresses through `f`.
+    pub fn map_syms(&mut self, mut f: impl FnMut(Sym) -> Sym) {
+        self.from.0 = f(self.from.0);
+        self.to.0 = f(self.to.0);
+    }
+}
+
 /// What else a record tells, beside its event.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Meta {
@@ -46,6 +54,20 @@ pub struct Mapped {
     pub event: Event,
     /// Hints, GUID, connection.
     pub meta: Meta,
+}
+
+impl Mapped {
+    /// Rewrites every symbol it holds through `f` (when the table they come from is compacted).
+    pub fn map_syms(&mut self, mut f: impl FnMut(Sym) -> Sym) {
+        self.event.map_syms(&mut f);
+        for (ip, host) in self.meta.hints.iter_mut().flatten() {
+            *ip = f(*ip);
+            *host = f(*host);
+        }
+        if let Some(c) = &mut self.meta.conn {
+            c.map_syms(&mut f);
+        }
+    }
 }
 
 /// The event of a record, or why it has none.

@@ -1,6 +1,8 @@
 //! The decoding thread of a collection: each file read a chunk (EVTX) or a block (JSON, XML) at
 //! a time, its records mapped, the files' events merged by event time through the look-ahead
-//! [`Window`], and batches handed over as [`crate::lines::spawn_decoder`] hands them.
+//! [`Window`], and batches handed over as [`crate::lines::spawn_decoder`] hands them. Its symbol
+//! table is compacted, not started afresh, when full ([`Merge::compact_names`]): the window and
+//! the files' pending events still hold symbols.
 
 use super::correlate::Window;
 use super::evtx::{EvtxFile, Item, CHUNK_SIZE};
@@ -8,8 +10,9 @@ use super::mapping::{Mapped, Mapping};
 use super::split::{Blocks, Shape};
 use super::{event_json, event_xml};
 use crate::lines::{Batch, Batches, BATCH};
+use crate::symbols::MAX_LOCAL_NAMES;
 use crate::{DeadLetter, DecodeError, Format, Reason, Skipped, MAX_LINE};
-use reachwatch_model::{Interner, Ts};
+use reachwatch_model::{Interner, Sym, Ts};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::fs::File;
@@ -211,6 +214,8 @@ impl Out<'_> {
 struct Merge<'a> {
     sources: Vec<Source>,
     syms: Interner,
+    /// Names at which the table is compacted ([`Merge::compact_names`]).
+    compact_at: usize,
     window: Window,
     out: Out<'a>,
     skipped: Skipped,
@@ -256,6 +261,7 @@ impl Merge<'_> {
             self.refill(i)?;
             if self.out.batch.events.len() >= BATCH {
                 self.flush();
+                self.compact_names();
             }
         }
         let events = &mut self.out.batch.events;
@@ -263,6 +269,31 @@ impl Merge<'_> {
         self.out.batch.end = true;
         self.flush();
         Ok(())
+    }
+
+    /// Once the table holds `compact_at` names (after a batch is sent), starts it afresh with
+    /// only the names the merge still refers to (its files' pending events, the look-ahead
+    /// window, the address names learned), rewritten; the next batch says so and hands them
+    /// over again. Names minted in the logs thus cannot grow the table without bound.
+    fn compact_names(&mut self) {
+        if self.syms.len() < self.compact_at {
+            return;
+        }
+        let old = std::mem::take(&mut self.syms);
+        let mut fresh = Interner::new();
+        let mut to: Vec<Option<Sym>> = vec![None; old.len()];
+        let mut f =
+            |s: Sym| *to[s.index()].get_or_insert_with(|| fresh.intern(old.resolve(s).as_bytes()));
+        for source in &mut self.sources {
+            for (m, _) in &mut source.pending {
+                m.map_syms(&mut f);
+            }
+        }
+        self.window.map_syms(&mut f);
+        self.syms = fresh;
+        self.compact_at = MAX_LOCAL_NAMES.max(2 * self.syms.len());
+        self.out.sent_names = 0;
+        self.out.batch.names_reset = true;
     }
 
     /// Sends the batch with the skipped counts so far.
@@ -283,6 +314,7 @@ fn merge(
     Merge {
         sources,
         syms: Interner::new(),
+        compact_at: MAX_LOCAL_NAMES,
         window: Window::default(),
         out: Out {
             tx,
