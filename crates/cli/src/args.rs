@@ -95,8 +95,5 @@ pub fn host_map(rules: &RuleSet, hosts: Option<&Path>) -> Result<reachwatch_form
         .map(reachwatch_formats::HostMap::load)
         .transpose()
         .map_err(|e| anyhow::anyhow!("--hosts {e}"))?;
-    Ok(reachwatch_formats::HostMap::layered(
-        rules.inventory.addresses.iter().map(|(ip, h)| (ip, h)),
-        file.as_ref(),
-    ))
+    Ok(reachwatch_runner::host_map(rules, file.as_ref()))
 }

@@ -244,9 +244,10 @@ fn summarise(p: &Policy) {
     }
 }
 
-/// A least-reach policy file, indexed for the engine (`--policy`, `engine.policy`).
-pub fn load_judge(path: &Path) -> Result<Arc<Judge>> {
-    Ok(Arc::new(Judge::new(&file::load(path)?)))
+/// A least-reach policy file, indexed for judging (`--policy`, `engine.policy`,
+/// `serve --policy`).
+pub fn load_judge(path: &Path) -> Result<Judge> {
+    Ok(Judge::new(&file::load(path)?))
 }
 
 /// The rules with a least-reach policy file whose violations the engine reports, if one is given.
@@ -254,7 +255,7 @@ pub fn with_policy(rules: Arc<RuleSet>, path: Option<&Path>) -> Result<Arc<RuleS
     let Some(path) = path else {
         return Ok(rules);
     };
-    let judge = load_judge(path)?;
+    let judge = Arc::new(load_judge(path)?);
     Ok(Arc::new(
         Arc::unwrap_or_clone(rules).with_policy(Some(judge)),
     ))

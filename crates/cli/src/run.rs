@@ -39,7 +39,9 @@ pub fn run(a: RunArgs) -> Result<()> {
         .with_context(|| format!("{}", a.config.display()))?;
     let (learn, lateness, max_skew) = (settings.learn, settings.lateness, settings.max_skew);
     let policy = match &settings.raw.engine.policy {
-        Some(p) => Some(crate::policy_cmd::load_judge(p).context("engine.policy")?),
+        Some(p) => Some(std::sync::Arc::new(
+            crate::policy_cmd::load_judge(p).context("engine.policy")?,
+        )),
         None => None,
     };
     let judge = policy.clone();

@@ -66,13 +66,7 @@ pub fn load(alerts: &Path, graph: Option<&Path>, policy: Option<&Path>) -> Resul
         graph: graph.map(ReachGraph::load).transpose()?,
         graph_error: None,
         origin: alerts.display().to_string(),
-        policy: policy
-            .map(|p| {
-                reachwatch_policy::file::load(p)
-                    .map(|p| reachwatch_model::policy::Judge::new(&p))
-                    .with_context(|| format!("reading the policy {}", p.display()))
-            })
-            .transpose()?,
+        policy: policy.map(crate::policy_cmd::load_judge).transpose()?,
     })
 }
 

@@ -258,25 +258,27 @@ impl Judge {
         self.members.contains_key(&key(identity)) || self.policy.scope.covers(identity, kind, env)
     }
 
+    /// The hard deny (its index in the policy) that forbids `identity` reaching `dst` from
+    /// `src`, if any; with no source, only a deny of every source counts.
+    pub fn denied(&self, identity: &str, src: Option<&str>, dst: &str) -> Option<usize> {
+        let ds = self.denies.get(&(key(identity), key(dst)))?;
+        ds.iter().copied().find(|&i| {
+            self.policy.denies[i]
+                .src
+                .as_deref()
+                .is_none_or(|s| src.is_some_and(|src| src.eq_ignore_ascii_case(s)))
+        })
+    }
+
     /// What the policy says about one reach.
     pub fn judge(&self, r: &Reach) -> Verdict {
         if !self.in_scope(r.identity, r.kind, r.env) {
             return Verdict::OutOfScope;
         }
-        let id = key(r.identity);
-        let dst = key(r.dst);
-        if let Some(ds) = self.denies.get(&(id.clone(), dst.clone())) {
-            let src = r.src.map(key);
-            let hit = ds.iter().find(|&&i| {
-                self.policy.denies[i]
-                    .src
-                    .as_deref()
-                    .is_none_or(|s| src.as_deref() == Some(key(s).as_str()))
-            });
-            if let Some(&i) = hit {
-                return Verdict::Blocked(Block::Denied(i));
-            }
+        if let Some(i) = self.denied(r.identity, r.src, r.dst) {
+            return Verdict::Blocked(Block::Denied(i));
         }
+        let (id, dst) = (key(r.identity), key(r.dst));
         let Some((sources, g)) = self.members.get(&id) else {
             return Verdict::Blocked(Block::NoGrant);
         };

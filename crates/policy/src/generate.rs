@@ -128,10 +128,6 @@ fn group(reach: Vec<(&str, Vec<Allow>, Vec<String>)>) -> Vec<Grant> {
     grants
 }
 
-fn is_production(inventory: &Inventory, env: Option<&str>) -> bool {
-    env.is_some_and(|e| inventory.is_production(e))
-}
-
 /// The inventory's hard denies on one edge: a non-production identity reaching production (the
 /// engine's environment crossing), or a source whose zone may not reach the destination's (its
 /// zone crossing).
@@ -146,13 +142,12 @@ fn hard_denies(map: &ReachMap, inventory: &Inventory, id: &Identity, e: &Edge) -
         last_seen: e.last_seen,
         count: e.count,
     };
-    if is_production(inventory, dst.env.as_deref()) {
-        if let Some(env) = id.env.as_deref().filter(|e| !inventory.is_production(e)) {
-            return vec![deny(
-                None,
-                format!("non-production identity (environment {env}) reaches production"),
-            )];
-        }
+    let host_env = dst.env.as_deref().unwrap_or_default();
+    if let Some(env) = id.env.as_deref().filter(|e| inventory.crosses(e, host_env)) {
+        return vec![deny(
+            None,
+            format!("non-production identity (environment {env}) reaches production"),
+        )];
     }
     let mut out = vec![];
     for s in &id.sources {

@@ -261,6 +261,16 @@ impl Inventory {
         self.production.iter().any(|p| p.eq_ignore_ascii_case(env))
     }
 
+    /// Does an identity of environment `identity_env` reaching a host of `host_env` cross
+    /// environments: a non-production identity (its environment known) reaching production?
+    /// The engine's `environment-crossing`, a policy's hard deny, the web view's marking.
+    pub fn crosses(&self, identity_env: &str, host_env: &str) -> bool {
+        !host_env.is_empty()
+            && self.is_production(host_env)
+            && !identity_env.is_empty()
+            && !self.is_production(identity_env)
+    }
+
     /// Is traffic from zone `from` to zone `to` forbidden?
     pub fn zone_forbidden(&self, from: &str, to: &str) -> bool {
         self.forbidden_zones

@@ -24,6 +24,18 @@ pub use runner::{Options, Runner, Source};
 pub use sink::Sink;
 pub use summary::Summary;
 
+/// The IP → host map the runner resolves names through: the rules' inventory addresses, with a
+/// host file's (`--hosts`, `hosts_file`) over them.
+pub fn host_map(
+    rules: &reachwatch_engine::RuleSet,
+    file: Option<&reachwatch_formats::HostMap>,
+) -> reachwatch_formats::HostMap {
+    reachwatch_formats::HostMap::layered(
+        rules.inventory.addresses.iter().map(|(ip, h)| (ip, h)),
+        file,
+    )
+}
+
 /// Wall-clock Unix time in ms, for latency metrics only (the engine never reads the clock).
 pub(crate) fn unix_ms() -> i64 {
     std::time::SystemTime::now()

@@ -10,6 +10,7 @@
 use anyhow::{Context, Result};
 use reachwatch_hunt::blast::{self, ints, strings, BlastOptions};
 use reachwatch_hunt::Hunt;
+use reachwatch_rules::Inventory;
 use std::collections::HashMap;
 
 /// An identity of the graph.
@@ -100,6 +101,14 @@ pub struct Blast {
     pub details: Vec<(String, bool, bool)>,
 }
 
+/// An inventory in which only `production` is production (until the rules' is given).
+fn production_only() -> Inventory {
+    Inventory {
+        production: vec!["production".into()],
+        ..Inventory::default()
+    }
+}
+
 /// The reach graph.
 #[derive(Debug, Default)]
 pub struct ReachGraph {
@@ -113,8 +122,8 @@ pub struct ReachGraph {
     pub has_communities: bool,
     /// The blast-radius window (seconds before the graph's last activity).
     pub blast_window: i64,
-    /// Environments that count as production (the rules' `inventory.production`, lowercase).
-    pub production: Vec<String>,
+    /// The rules' inventory (which environments count as production).
+    pub inventory: Inventory,
     /// Destinations an identity must have reached before its environment is inferred (the
     /// rules' `settings.env_min_destinations`).
     pub env_min_destinations: usize,
@@ -190,7 +199,7 @@ impl ReachGraph {
         hunt.register_graph_at(dir)?;
         let mut graph = ReachGraph::from_hunt(&hunt)?;
         let rules = reachwatch_rules::builtin();
-        graph.production = rules.inventory.production.clone();
+        graph.inventory = rules.inventory.clone();
         graph.env_min_destinations = rules.settings.env_min_destinations as usize;
         Ok(graph)
     }
@@ -210,7 +219,7 @@ impl ReachGraph {
         let mut g = ReachGraph {
             has_communities: ids.has("community"),
             blast_window: BLAST_WINDOW_SECONDS,
-            production: vec!["production".into()],
+            inventory: production_only(),
             env_min_destinations: 2,
             ..ReachGraph::default()
         };
@@ -265,7 +274,7 @@ impl ReachGraph {
         let mut g = ReachGraph {
             has_communities: identities.iter().any(|i| i.community.is_some()),
             blast_window: BLAST_WINDOW_SECONDS,
-            production: vec!["production".into()],
+            inventory: production_only(),
             env_min_destinations: 2,
             ..ReachGraph::default()
         };
@@ -417,20 +426,6 @@ impl ReachGraph {
         self.blast.get(&identity)
     }
 
-    /// Is the environment a production one?
-    pub fn is_production(&self, env: &str) -> bool {
-        self.production.iter().any(|p| p.eq_ignore_ascii_case(env))
-    }
-
-    /// Does an identity of environment `identity_env` reaching a host of `host_env` cross
-    /// environments? As the engine's `environment-crossing`: a non-production identity
-    /// reaching a production host.
-    pub fn crosses(&self, identity_env: &str, host_env: &str) -> bool {
-        self.is_production(host_env)
-            && !identity_env.is_empty()
-            && !self.is_production(identity_env)
-    }
-
     /// Per edge, the environment crossing it made, if any: `Some(identity environment)` when a
     /// non-production identity first reached a production host by it. The identity's
     /// environment is taken as the engine takes it when it scores: its fixed (or home host's)
@@ -449,7 +444,7 @@ impl ReachGraph {
                 let id_env: Option<&str> = match &id.env {
                     Some(e) => Some(e),
                     None if n >= self.env_min_destinations && !reached.is_empty() => {
-                        Some(if reached.iter().any(|e| self.is_production(e)) {
+                        Some(if reached.iter().any(|e| self.inventory.is_production(e)) {
                             "production"
                         } else if reached.len() == 1 {
                             reached.iter().next().copied().unwrap_or_default()
@@ -460,7 +455,7 @@ impl ReachGraph {
                     None => None,
                 };
                 if let (Some(ie), Some(he)) = (id_env, host_env) {
-                    if self.crosses(ie, he) {
+                    if self.inventory.crosses(ie, he) {
                         out[k] = Some(ie.to_string());
                     }
                 }

@@ -207,11 +207,7 @@ fn crown_jewel(cx: &Context) -> Option<String> {
 }
 
 fn env_crossing(cx: &Context) -> Option<String> {
-    let inv = &cx.rules.inventory;
-    let crosses = !cx.dst_env.is_empty()
-        && inv.is_production(cx.dst_env)
-        && !cx.id_env.is_empty()
-        && !inv.is_production(cx.id_env);
+    let crosses = cx.rules.inventory.crosses(cx.id_env, cx.dst_env);
     (novel_reach(cx) && crosses).then(|| {
         format!(
             "{} identity reached {} in {}",

@@ -46,7 +46,7 @@ use receive::Book;
 use sinks::{client_config, published_alert_ids, Deliveries, KafkaSink, Producer};
 pub use sinks::{ensure_topics, ALERT_ID_HEADER};
 pub use stage::RuleSource;
-use stage::{host_map, Checkpoints, Shared, Stage, ToStage};
+use stage::{Checkpoints, Shared, Stage, ToStage};
 
 /// The driver counts as stuck (`/healthz` answers 503) after this long without a round: longer
 /// than anything a round may wait for (a checkpoint's flush of the producer, 30 s at most; a
@@ -271,7 +271,7 @@ fn build_stage(
     let runner = Runner::new(
         engine,
         Options {
-            hosts: host_map(&rules, file_hosts.as_ref()),
+            hosts: reachwatch_runner::host_map(&rules, file_hosts.as_ref()),
             alert_format: settings.alert_format,
             base_time,
             delivered,

@@ -23,14 +23,6 @@ use tokio::sync::Notify;
 /// broken change itself, keeping the running rules).
 pub type RuleSource = Box<dyn FnMut() -> Option<RuleSet> + Send>;
 
-/// The address map of a rule set: its inventory addresses, then the hosts file.
-pub(super) fn host_map(rules: &RuleSet, file: Option<&HostMap>) -> HostMap {
-    HostMap::layered(
-        rules.inventory.addresses.iter().map(|(ip, h)| (ip, h)),
-        file,
-    )
-}
-
 /// How often engine metrics and the watermark lag are updated while the stage is idle or busy.
 const METRICS_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -346,7 +338,7 @@ impl Stage {
         let Some(rules) = self.rules.as_mut().and_then(|r| r()) else {
             return;
         };
-        let hosts = host_map(&rules, self.file_hosts.as_ref());
+        let hosts = reachwatch_runner::host_map(&rules, self.file_hosts.as_ref());
         self.runner.set_rules(Arc::new(rules), hosts);
     }
 }

@@ -6,7 +6,7 @@
 //! be expressed and are listed as comments.
 
 use super::{protocols, Addresses};
-use crate::model::{Grant, Member, Policy};
+use crate::model::{Grant, Judge, Member, Policy};
 use crate::time::describe;
 use reachwatch_hunt::blast::yaml_str;
 use std::fmt::Write as _;
@@ -61,13 +61,14 @@ pub fn render(policy: &Policy, addresses: &Addresses, flavour: Flavour, pod_labe
         policy.generated.graph
     );
     let mut any = false;
+    let judge = Judge::new(policy);
     for grant in &policy.grants {
         for m in &grant.members {
             if let Some((ns, name)) = service_account(&m.identity) {
                 any = true;
                 document(
                     &mut y,
-                    policy,
+                    &judge,
                     grant,
                     m,
                     (ns, name),
@@ -87,7 +88,7 @@ pub fn render(policy: &Policy, addresses: &Addresses, flavour: Flavour, pod_labe
 #[allow(clippy::too_many_arguments)]
 fn document(
     y: &mut String,
-    policy: &Policy,
+    judge: &Judge,
     grant: &Grant,
     m: &Member,
     (ns, name): (&str, &str),
@@ -95,12 +96,7 @@ fn document(
     flavour: Flavour,
     pod_label: &str,
 ) {
-    let denied = |dst: &str| {
-        policy
-            .denies
-            .iter()
-            .any(|d| d.identity == m.identity && d.src.is_none() && d.dst == dst)
-    };
+    let denied = |dst: &str| judge.denied(&m.identity, None, dst).is_some();
     let (api, kind, selector_key, selector_label, label) = match flavour {
         Flavour::NetworkPolicy => (
             "networking.k8s.io/v1",

@@ -8,7 +8,7 @@ pub mod aws;
 pub mod k8s;
 pub mod nft;
 
-use crate::model::Policy;
+use crate::model::{Judge, Policy};
 use crate::time::describe;
 use reachwatch_formats::HostMap;
 use std::collections::{BTreeMap, BTreeSet};
@@ -105,22 +105,13 @@ pub type NetworkView = BTreeMap<String, BTreeMap<u16, BTreeMap<String, Evidence>
 
 /// Builds the network view of a policy.
 pub fn network_view(policy: &Policy) -> NetworkView {
-    let denied: BTreeSet<(String, Option<String>, String)> = policy
-        .denies
-        .iter()
-        .map(|d| (d.identity.clone(), d.src.clone(), d.dst.clone()))
-        .collect();
+    let judge = Judge::new(policy);
     let mut view = NetworkView::new();
     for grant in &policy.grants {
         for m in &grant.members {
             for a in &grant.allow {
-                let whole = (m.identity.clone(), None, a.dst.clone());
-                if denied.contains(&whole) {
-                    continue;
-                }
                 for s in &m.sources {
-                    let pair = (m.identity.clone(), Some(s.clone()), a.dst.clone());
-                    if denied.contains(&pair) {
+                    if judge.denied(&m.identity, Some(s), &a.dst).is_some() {
                         continue;
                     }
                     for &port in &a.ports {
