@@ -162,6 +162,18 @@ impl IdentityProfile {
         self.recent.iter().flat_map(|r| r.failures.iter())
     }
 
+    /// Distinct destinations of the recent failed authentications since `since`.
+    pub fn distinct_failures(&self, since: Ts) -> usize {
+        let mut failed: Vec<Sym> = self
+            .recent_failures()
+            .filter(|(t, _)| *t >= since)
+            .map(|(_, d)| *d)
+            .collect();
+        failed.sort_unstable();
+        failed.dedup();
+        failed.len()
+    }
+
     /// Recent novel destinations.
     pub fn recent_novel(&self) -> impl Iterator<Item = &(Ts, Sym)> {
         self.recent.iter().flat_map(|r| r.novel.iter())
@@ -287,6 +299,21 @@ impl Graph {
         }
     }
 
+    /// Counts one use of the hosts an event names (each once, a source equal to its
+    /// destination included), creating their profiles on first sight.
+    pub fn use_hosts(
+        &mut self,
+        syms: &mut Interner,
+        rules: &RuleSet,
+        (src, dst): (Option<Sym>, Sym),
+        now: Ts,
+    ) {
+        for host in [Some(dst), src.filter(|s| *s != dst)].into_iter().flatten() {
+            let h = self.host(syms, rules, host, now);
+            h.uses = h.uses.saturating_add(1);
+        }
+    }
+
     /// The host profile, created on first sight (with its inventory attributes).
     pub fn host(
         &mut self,
@@ -318,7 +345,6 @@ impl Graph {
         }
         let h = self.hosts.get_mut(&host).expect("inserted");
         h.last_seen = h.last_seen.max(now);
-        h.uses = h.uses.saturating_add(1);
         h
     }
 

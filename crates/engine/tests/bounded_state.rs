@@ -267,3 +267,51 @@ fn a_flood_of_minted_names_is_passed_over_once_the_tables_are_crowded() {
     assert!(!engine.state_fill().crowded);
     assert!(engine.graph().identities.len() < 12);
 }
+
+/// Eviction ranks thin hosts by their uses: each event that names a host counts once, however
+/// many roles the host plays in it.
+#[test]
+fn a_host_counts_one_use_per_event_that_names_it() {
+    let mut engine = Engine::with_rules(rules());
+    let mut out = vec![];
+    let interactive = {
+        let syms = engine.symbols_mut();
+        Event::Auth(AuthEvent {
+            time: 1_000,
+            identity: syms.intern(b"alice"),
+            src: Some(syms.intern(b"ws1")),
+            dst: syms.intern(b"srv"),
+            service: None,
+            protocol: AuthProtocol::Kerberos,
+            logon: LogonType::RemoteInteractive,
+            orientation: Orientation::LogOn,
+            outcome: Outcome::Success,
+            credential: None,
+        })
+    };
+    engine.push(interactive, &mut out).unwrap();
+    let local = logon(&mut engine, "svc", "srv", "srv", 2_000);
+    engine.push(local, &mut out).unwrap();
+    let flow = {
+        let syms = engine.symbols_mut();
+        Event::Flow(FlowEvent {
+            time: 3_000,
+            duration: 0,
+            src: syms.intern(b"ws1"),
+            dst: syms.intern(b"srv"),
+            src_port: 50000,
+            dst_port: 445,
+            protocol: 6,
+            packets: 1,
+            bytes: 1,
+        })
+    };
+    engine.push(flow, &mut out).unwrap();
+    engine.finish(&mut out);
+    let uses = |name: &str| {
+        let s = engine.symbols().get(name.as_bytes()).unwrap();
+        engine.graph().hosts[&s].uses
+    };
+    assert_eq!(uses("srv"), 3);
+    assert_eq!(uses("ws1"), 2);
+}

@@ -7,7 +7,6 @@ use reachwatch_model::time::DAY;
 use reachwatch_model::{
     AuthEvent, Event, FlowEvent, IdentityKind, LogonType, Orientation, Outcome, Sym, Ts,
 };
-use std::collections::BTreeSet;
 
 impl Engine {
     pub(super) fn on_auth(&mut self, a: AuthEvent) {
@@ -17,10 +16,9 @@ impl Engine {
             if matches!(a.orientation, Orientation::Tgs | Orientation::Tgt)
                 && (self.st.graph.hosts.contains_key(&a.dst) || self.admit(&Event::Auth(a)))
             {
-                let h = self
-                    .st
-                    .graph
-                    .host(&mut self.st.syms, &self.rules, a.dst, a.time);
+                let g = &mut self.st.graph;
+                g.use_hosts(&mut self.st.syms, &self.rules, (None, a.dst), a.time);
+                let h = g.hosts.get_mut(&a.dst).expect("used");
                 h.activity.tickets = h.activity.tickets.saturating_add(1);
             }
             return;
@@ -29,10 +27,9 @@ impl Engine {
             return;
         }
         let t = a.time;
-        self.st.graph.host(&mut self.st.syms, &self.rules, a.dst, t);
-        if let Some(src) = a.src {
-            self.st.graph.host(&mut self.st.syms, &self.rules, src, t);
-        }
+        self.st
+            .graph
+            .use_hosts(&mut self.st.syms, &self.rules, (a.src, a.dst), t);
         let kind = self.profile(a.identity, t).kind;
         if a.outcome == Outcome::Success && a.logon.is_interactive() {
             self.record_interactive(&a, kind);
@@ -109,16 +106,8 @@ impl Engine {
         {
             failures.pop_front();
         }
-        let distinct_since = |since: Ts| {
-            failures
-                .iter()
-                .filter(|(t, _)| *t >= since)
-                .map(|(_, d)| *d)
-                .collect::<BTreeSet<Sym>>()
-                .len()
-        };
-        let burst = distinct_since(a.time - cfg.failure_window);
-        let slow = distinct_since(a.time - cfg.spray_window);
+        let burst = p.distinct_failures(a.time - cfg.failure_window);
+        let slow = p.distinct_failures(a.time - cfg.spray_window);
         if (burst < cfg.failure_min_destinations as usize
             && slow < cfg.spray_min_destinations as usize)
             || !self.alerting(a.identity, a.time)
@@ -134,8 +123,9 @@ impl Engine {
             return;
         }
         let t = f.time;
-        self.st.graph.host(&mut self.st.syms, &self.rules, f.src, t);
-        self.st.graph.host(&mut self.st.syms, &self.rules, f.dst, t);
+        self.st
+            .graph
+            .use_hosts(&mut self.st.syms, &self.rules, (Some(f.src), f.dst), t);
         let pair_new =
             self.st
                 .graph

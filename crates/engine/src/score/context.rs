@@ -110,8 +110,8 @@ impl<'a> Context<'a> {
         let src = obs.src.and_then(|s| g.hosts.get(&s));
         let dst_stem_new = dst.is_some_and(|h| !profile.dst_groups.contains(&h.group));
         let src_stem_new = src.is_some_and(|h| !profile.src_groups.contains(&h.group));
-        let failed = distinct_failures(profile, t - cfg.failure_window);
-        let failed_slow = distinct_failures(profile, t - cfg.spray_window);
+        let failed = profile.distinct_failures(t - cfg.failure_window);
+        let failed_slow = profile.distinct_failures(t - cfg.spray_window);
         let novel = profile
             .recent_novel()
             .filter(|(rt, d)| *rt >= t - cfg.fanout_window && *d != obs.dst)
@@ -257,18 +257,6 @@ fn unlike(
         }
         _ => (stems && stem_new).then_some(Unlike::Name),
     }
-}
-
-/// Distinct destinations of the identity's recorded failures since `since`.
-fn distinct_failures(profile: &IdentityProfile, since: reachwatch_model::Ts) -> usize {
-    let mut failed: Vec<Sym> = profile
-        .recent_failures()
-        .filter(|(t, _)| *t >= since)
-        .map(|(_, d)| *d)
-        .collect();
-    failed.sort_unstable();
-    failed.dedup();
-    failed.len()
 }
 
 /// The environment of an identity: its fixed one, else inferred from the environments of what
