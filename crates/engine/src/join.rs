@@ -16,12 +16,17 @@ use std::collections::VecDeque;
 pub struct Join {
     recent: FxMap<(Sym, Sym), TinyVec>,
     pending: VecDeque<FlowEvent>,
+    /// With every pair held, the event time before which a new pair is refused without looking
+    /// for old pairs to forget (one pass per eighth of the window keeps the work per event
+    /// constant under a flood of new pairs).
+    next_pass: Ts,
 }
 
 impl Join {
     /// Remembers an authentication of `identity` from `src` to `dst` at `time`, keeping the
     /// newest `cap` of the pair; returns false when `max_pairs` pairs are held (after forgetting
-    /// those older than `keep_after`) and it is not remembered.
+    /// those older than `keep_after`, at most once per eighth of `keep_after`) and it is not
+    /// remembered.
     pub fn auth(
         &mut self,
         (src, dst): (Sym, Sym),
@@ -31,7 +36,10 @@ impl Join {
         (cap, max_pairs): (usize, usize),
     ) -> bool {
         if self.recent.len() >= max_pairs && !self.recent.contains_key(&(src, dst)) {
-            self.evict(time - keep_after);
+            if time >= self.next_pass {
+                self.evict(time - keep_after);
+                self.next_pass = time.saturating_add((keep_after / 8).max(1));
+            }
             if self.recent.len() >= max_pairs {
                 return false;
             }
@@ -193,6 +201,28 @@ mod tests {
             packets: 1,
             bytes: 1,
         }
+    }
+
+    #[test]
+    fn with_every_pair_held_old_pairs_are_looked_for_once_per_eighth_of_the_window() {
+        let mut syms = Interner::new();
+        let u = syms.intern(b"u");
+        let mut pair = |i: usize| {
+            let s = syms.intern(format!("s{i}").as_bytes());
+            (s, s)
+        };
+        let (keep, max) = (80_000, 4);
+        let mut j = Join::default();
+        for i in 0..max {
+            assert!(j.auth(pair(i), i as Ts * 1_000, u, keep, (8, max)));
+        }
+        // Full, nothing old enough: refused, and no other pass until 10 s later.
+        assert!(!j.auth(pair(10), 79_000, u, keep, (8, max)));
+        // The first pair is now old enough, but the pass is not due: still refused.
+        assert!(!j.auth(pair(11), 81_000, u, keep, (8, max)));
+        // Due: the pass forgets the pairs older than the window and the new one is held.
+        assert!(j.auth(pair(12), 89_000, u, keep, (8, max)));
+        assert_eq!(j.len(), 1, "every older pair forgotten");
     }
 
     #[test]
