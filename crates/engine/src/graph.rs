@@ -31,6 +31,13 @@ pub type Group = Sym;
 /// touch, say) teaches nothing about which hosts belong together.
 pub const ESTABLISHED_USES: u32 = 2;
 
+/// Novel destinations an identity's fan-out remembers at most: enough to tell any fan-out the
+/// rules look for (`fanout_min`) and to count up to 256, so that a scan of many destinations
+/// costs the same per event as a small one.
+pub fn novel_kept(fanout_min: u32) -> usize {
+    (fanout_min as usize).max(256)
+}
+
 /// Ports listed per edge (identity, destination), for service novelty and its explanation.
 pub const MAX_LISTED_PORTS: usize = 8;
 
@@ -120,7 +127,8 @@ pub const MAX_LISTED_SOURCES: usize = 4;
 /// Short-lived per-identity windows (only identities that do something unusual have them).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Recent {
-    /// Recent novel destinations (time, destination), for fan-out.
+    /// Recent novel destinations (time, destination), for fan-out: those within the fan-out
+    /// window, at most [`novel_kept`] of them.
     pub novel: VecDeque<(Ts, Sym)>,
     /// Recent failed authentications from a new source or to a new destination (time,
     /// destination), for sprays, fast and slow.

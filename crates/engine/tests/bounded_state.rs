@@ -315,3 +315,31 @@ fn a_host_counts_one_use_per_event_that_names_it() {
     assert_eq!(uses("srv"), 3);
     assert_eq!(uses("ws1"), 2);
 }
+
+/// A scan of many destinations by one identity: its fan-out remembers a bounded number of
+/// them (so each event's work stays the same), and the scan is one fan-out incident.
+#[test]
+fn a_scan_of_thousands_of_destinations_keeps_the_fan_out_bounded() {
+    let mut r = reachwatch_rules::builtin();
+    r.settings.learn = HOUR;
+    r.settings.identity_grace = 0;
+    let mut engine = Engine::with_rules(Arc::new(r));
+    let mut out = vec![];
+    // Learning: the identity's usual reach.
+    for i in 0..60 {
+        let ev = logon(&mut engine, "svc_scan", "app1", "db1", i * 60_000);
+        engine.push(ev, &mut out).unwrap();
+    }
+    // After learning: 3,000 new destinations within five minutes.
+    let start = 2 * HOUR;
+    for i in 0..3_000 {
+        let ev = logon(&mut engine, "svc_scan", "app1", &format!("t{i:04}"), start + i * 100);
+        engine.push(ev, &mut out).unwrap();
+    }
+    engine.finish(&mut out);
+    let id = engine.symbols().get(b"svc_scan").unwrap();
+    let kept = engine.graph().identities[&id].recent_novel().count();
+    assert!((200..=256).contains(&kept), "{kept} novel destinations kept");
+    assert_eq!(out.len(), 1, "one incident for the scan");
+    assert_eq!(out[0].rule, "fan-out");
+}

@@ -2,6 +2,7 @@
 //! (scored after learning) and learned.
 
 use super::Engine;
+use crate::graph::novel_kept;
 use crate::observation::{ChainLink, Observation, Via};
 use reachwatch_model::time::DAY;
 use reachwatch_model::{
@@ -244,6 +245,7 @@ impl Engine {
             }
             if edge_new {
                 let window = self.rules.settings.fanout_window;
+                let kept = novel_kept(self.rules.settings.fanout_min);
                 let p = self
                     .st
                     .graph
@@ -252,7 +254,7 @@ impl Engine {
                     .expect("profile");
                 let novel = &mut p.recent_mut().novel;
                 novel.push_back((t, obs.dst));
-                while novel.front().is_some_and(|(rt, _)| *rt < t - window) {
+                while novel.len() > kept || novel.front().is_some_and(|(rt, _)| *rt < t - window) {
                     novel.pop_front();
                 }
             }

@@ -194,9 +194,11 @@ fn new_asset(cx: &Context) -> Option<String> {
 fn fan_out(cx: &Context) -> Option<String> {
     let cfg = &cx.rules.settings;
     (novel_reach(cx) && cx.novel >= cfg.fanout_min).then(|| {
+        let kept = crate::graph::novel_kept(cfg.fanout_min) as u32;
+        let or_more = if cx.novel > kept { " or more" } else { "" };
         format!(
-            "{} novel destinations within {} min",
-            cx.novel,
+            "{}{or_more} novel destinations within {} min",
+            cx.novel.min(kept),
             cfg.fanout_window / 60_000
         )
     })

@@ -231,6 +231,23 @@ fn fan_out_fires_at_the_configured_number_of_novel_destinations() {
 }
 
 #[test]
+fn a_fan_out_beyond_what_is_remembered_says_its_count_is_a_floor() {
+    let mut fx = Fx::new();
+    let o = fx.obs("svc_a", "A-01", "T-new", T);
+    let others: Vec<Sym> = (0..300).map(|i| fx.sym(&format!("T-{i:03}"))).collect();
+    let p = fx.g.identities.get_mut(&o.identity).unwrap();
+    for &d in &others {
+        p.recent_mut().novel.push_back((T - MINUTE, d));
+    }
+    let profile = &fx.g.identities[&o.identity];
+    let cx = Context::new(&fx.g, &fx.rules, &fx.syms, profile, &o, None);
+    assert_eq!(
+        super::fan_out(&cx).as_deref(),
+        Some("256 or more novel destinations within 10 min")
+    );
+}
+
+#[test]
 fn crown_jewel_fires_for_an_inventory_crown_jewel() {
     let mut fx = Fx::new();
     let dc = fx.obs("svc_a", "A-01", "DC-01", T);
