@@ -333,13 +333,22 @@ fn a_scan_of_thousands_of_destinations_keeps_the_fan_out_bounded() {
     // After learning: 3,000 new destinations within five minutes.
     let start = 2 * HOUR;
     for i in 0..3_000 {
-        let ev = logon(&mut engine, "svc_scan", "app1", &format!("t{i:04}"), start + i * 100);
+        let ev = logon(
+            &mut engine,
+            "svc_scan",
+            "app1",
+            &format!("t{i:04}"),
+            start + i * 100,
+        );
         engine.push(ev, &mut out).unwrap();
     }
     engine.finish(&mut out);
     let id = engine.symbols().get(b"svc_scan").unwrap();
     let kept = engine.graph().identities[&id].recent_novel().count();
-    assert!((200..=256).contains(&kept), "{kept} novel destinations kept");
+    assert!(
+        (200..=256).contains(&kept),
+        "{kept} novel destinations kept"
+    );
     assert_eq!(out.len(), 1, "one incident for the scan");
     assert_eq!(out[0].rule, "fan-out");
 }
