@@ -174,7 +174,10 @@ fn logon(engine: &mut Engine, id: &str, src: &str, dst: &str, time: i64) -> Even
 /// learned, and crowding ends once the flood is forgotten.
 #[test]
 fn a_flood_of_minted_names_is_passed_over_once_the_tables_are_crowded() {
-    let mut engine = Engine::with_rules(rules());
+    // Unseen identities and hosts are kept for the shipped 90 days: crowding must end sooner.
+    let mut r = Arc::unwrap_or_clone(rules());
+    r.settings.limits.ttl = 90 * 24 * HOUR;
+    let mut engine = Engine::with_rules(Arc::new(r));
     let mut out = vec![];
     let mut t = 0;
     let mut push = |engine: &mut Engine, id: &str, src: &str, dst: &str, step: i64| {
@@ -261,7 +264,7 @@ fn a_flood_of_minted_names_is_passed_over_once_the_tables_are_crowded() {
     assert!(before > 15_000, "{before}");
     assert!(engine.symbols().len() <= 200, "{}", engine.symbols().len());
 
-    // A day later (state_ttl is 6 h), the flood is forgotten and crowding ends.
+    // Two days later, the flood's thin entries are forgotten and crowding ends.
     push(&mut engine, "svc0", "app0", "db", 24 * 3_600_000);
     push(&mut engine, "svc0", "app0", "db", 24 * 3_600_000);
     assert!(!engine.state_fill().crowded);
@@ -351,4 +354,54 @@ fn a_scan_of_thousands_of_destinations_keeps_the_fan_out_bounded() {
     );
     assert_eq!(out.len(), 1, "one incident for the scan");
     assert_eq!(out[0].rule, "fan-out");
+}
+
+/// While crowded, a stream of records passed over still moves time: an incident falls due and
+/// is emitted without waiting for a record that is learned.
+#[test]
+fn incidents_fall_due_while_only_passed_over_records_arrive() {
+    let mut r = reachwatch_rules::builtin();
+    r.settings.learn = HOUR;
+    r.settings.identity_grace = 0;
+    r.settings.limits.identities = 24;
+    r.settings.limits.hosts = 32;
+    let mut engine = Engine::with_rules(Arc::new(r));
+    let mut out = vec![];
+    let push = |engine: &mut Engine, out: &mut Vec<Alert>, id: &str, dst: &str, t: i64| {
+        let src = if id.starts_with('x') {
+            format!("s{id}")
+        } else {
+            "app1".into()
+        };
+        let ev = logon(engine, id, &src, dst, t);
+        engine.push(ev, out).unwrap();
+    };
+    // Learning (an hour): one identity's usual reach.
+    for i in 0..61 {
+        push(&mut engine, &mut out, "svc_scan", "db1", i * 60_000);
+    }
+    // A fan-out to new destinations: an incident opens.
+    let start = 2 * HOUR;
+    for i in 0..8 {
+        push(
+            &mut engine,
+            &mut out,
+            "svc_scan",
+            &format!("t{i}"),
+            start + i * 100,
+        );
+    }
+    // Then only minted names, one a second for three hours: crowded within a few records, all
+    // passed over after that.
+    for n in 0..10_800 {
+        let t = start + 1_000 + n * 1_000;
+        push(&mut engine, &mut out, &format!("x{n}"), &format!("d{n}"), t);
+    }
+    assert!(engine.state_fill().crowded);
+    assert!(engine.stats().passed_over > 10_000);
+    assert!(
+        out.iter()
+            .any(|a| a.identity == "svc_scan" && a.rule == "fan-out"),
+        "the fan-out's incident waits for a learned record"
+    );
 }

@@ -408,6 +408,42 @@ fn minted_names_in_a_collection_keep_its_symbol_table_bounded() {
 }
 
 #[test]
+fn records_that_give_no_event_keep_the_symbol_table_bounded_too() {
+    // 140,000 explicit-credential logons to the logging host itself, each by a minted account:
+    // no event, but a name each.
+    let n = 140_000;
+    let text: Vec<String> = (0..n)
+        .map(|i| {
+            let ms = i * 10;
+            let time = format!(
+                "2024-05-01T10:{:02}:{:02}.{:03}Z",
+                ms / 60_000 % 60,
+                ms / 1000 % 60,
+                ms % 1000
+            );
+            event_json(
+                4648,
+                SEC,
+                "WS01.corp.local",
+                &time,
+                &format!(
+                    r#""SubjectUserName":"m{i:06}","TargetUserName":"m{i:06}","TargetDomainName":"CORP","TargetServerName":"localhost""#
+                ),
+            )
+        })
+        .collect();
+    let r = read_text(&(text.join("\n") + "\n"), "local.jsonl");
+    assert!(r.events.is_empty() && r.dead.is_empty());
+    assert_eq!(r.skipped.get(SkipKey::LocalExplicit), n as u64);
+    assert!(r.resets >= 1, "never compacted: {} names", r.names_held);
+    assert!(
+        r.names_held <= MAX_LOCAL_NAMES + BATCH,
+        "{} names held",
+        r.names_held
+    );
+}
+
+#[test]
 fn sysmon_3_flows_join_names_from_the_logs_and_count_each_connection_once() {
     // Real OTRF records (schtask_create): Sysmon on WORKSTATION5 and WORKSTATION6 and the
     // 4624 on WORKSTATION6 of the same connection (172.18.39.5:56588 → 172.18.39.6:49671).

@@ -13,11 +13,14 @@
 //! Reaching a cap makes the tables crowded until both are under half their caps again: while
 //! crowded, an authentication that names nothing held (identity, source and destination all
 //! without a profile) is passed over (counted, not learned) on the identity's first sighting
-//! ([`crate::doorkeeper`]), so that a flood of minted names no longer churns through the tables.
+//! ([`crate::doorkeeper`]), so that a flood of minted names no longer churns through the tables;
+//! and the daily sweep forgets thin entries unseen for a day, so that crowding ends the day
+//! after a flood.
 
 use super::Engine;
 use crate::graph::FxSet;
 use reachwatch_model::classify::principal;
+use reachwatch_model::time::DAY;
 use reachwatch_model::{AuthEvent, Event, Interner, Sym, Ts};
 use serde::{Deserialize, Serialize};
 
@@ -201,7 +204,7 @@ impl Engine {
     }
 
     /// Ends crowding once identities and hosts are both under half their caps.
-    fn uncrowd(&mut self) {
+    pub(super) fn uncrowd(&mut self) {
         let l = self.rules.settings.limits;
         let g = &self.st.graph;
         if self.st.crowded && g.identities.len() < l.identities / 2 && g.hosts.len() < l.hosts / 2 {
@@ -278,17 +281,26 @@ impl Engine {
     }
 
     /// Forgets identities and hosts unseen for `state_ttl` (with their edges), and edges unseen
-    /// for `edge_ttl`.
+    /// for `edge_ttl`. While crowded, thin identities and hosts unseen for a day go too, so
+    /// that a flood's names are forgotten the day after it and crowding can end.
     pub(super) fn age_out(&mut self, now: Ts) {
         let l = self.rules.settings.limits;
         let unseen = now.saturating_sub(l.ttl);
+        let thin_unseen = if self.st.crowded {
+            now.saturating_sub(DAY)
+        } else {
+            Ts::MIN
+        };
+        let gone = |events: u64, last_seen: Ts| {
+            last_seen < unseen || (events < THIN && last_seen < thin_unseen)
+        };
         let g = &self.st.graph;
         let (incidents, policy) = (&self.st.incidents, &self.st.policy_incidents);
         let identities: FxSet<Sym> = g
             .identities
             .iter()
             .filter(|(id, p)| {
-                p.last_seen < unseen
+                gone(p.observations, p.last_seen)
                     && !incidents.open.contains_key(*id)
                     && !policy.open.contains_key(*id)
             })
@@ -297,7 +309,7 @@ impl Engine {
         let hosts: FxSet<Sym> = g
             .hosts
             .iter()
-            .filter(|(_, h)| h.last_seen < unseen)
+            .filter(|(_, h)| gone(u64::from(h.uses), h.last_seen))
             .map(|(s, _)| *s)
             .collect();
         let cutoff = g.rel(now.saturating_sub(self.rules.settings.edge_ttl));

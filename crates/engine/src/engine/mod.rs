@@ -196,6 +196,8 @@ impl Engine {
         }
         self.rules = rules;
         self.policy_verdicts = Default::default();
+        // Higher caps may end crowding at once.
+        self.uncrowd();
     }
 
     /// Starts recording every scored observation (see [`Engine::scores`]); off by default. The
@@ -330,6 +332,7 @@ impl Engine {
                 return Err(rejection);
             }
         };
+        let passed_over = event.is_none();
         match (event, accepted) {
             (None, _) => self.st.stats.passed_over += 1,
             (Some(ev), Accepted::Late { by }) => self.process_late(ev, by),
@@ -338,6 +341,14 @@ impl Engine {
         if accepted == Accepted::InOrder {
             while let Some(ev) = self.st.reorder.pop(false) {
                 self.process(ev, out);
+            }
+            // A record passed over moves time too: everything before the watermark is
+            // processed, so the flows and incidents due by then are released (what the next
+            // learned event would release first; the daily sweep waits for it).
+            if let Some(w) = self.st.reorder.watermark().filter(|_| passed_over) {
+                if self.st.learn_end.is_some() {
+                    self.release_due(w, out);
+                }
             }
         }
         Ok(accepted)
@@ -394,13 +405,7 @@ impl Engine {
             self.st.next_structure = end;
         }
         self.st.now = now;
-        while let Some(f) = self.st.join.due(now, self.rules.settings.join_before) {
-            self.on_flow(f);
-        }
-        let due = |b: &Book| b.due.first().is_some_and(|&(at, _)| at < now);
-        if due(&self.st.incidents) || due(&self.st.policy_incidents) {
-            self.emit_due(now, out);
-        }
+        self.release_due(now, out);
         if now >= self.st.next_join_evict {
             self.st
                 .join
@@ -414,6 +419,17 @@ impl Engine {
         if now >= self.st.next_structure {
             self.learn_structure(now);
             self.st.next_structure = now.saturating_add(DAY);
+        }
+    }
+
+    /// Decides the flows and emits the incidents due by `now` (everything before it processed).
+    fn release_due(&mut self, now: Ts, out: &mut Vec<Alert>) {
+        while let Some(f) = self.st.join.due(now, self.rules.settings.join_before) {
+            self.on_flow(f);
+        }
+        let due = |b: &Book| b.due.first().is_some_and(|&(at, _)| at < now);
+        if due(&self.st.incidents) || due(&self.st.policy_incidents) {
+            self.emit_due(now, out);
         }
     }
 

@@ -63,16 +63,17 @@ impl Source {
         }
     }
 
-    /// Reads until an event is pending or the file is done. Records that give no event go to
-    /// `skipped`, undecodable ones to `dead`. Returns the bytes and records read.
-    fn fill(
+    /// Reads one chunk (EVTX) or block (text) into the pending events, unless the file is done.
+    /// Records that give no event go to `skipped`, undecodable ones to `dead`. Returns the bytes
+    /// and records read.
+    fn read_some(
         &mut self,
         syms: &mut Interner,
         dead: &mut Vec<DeadLetter>,
         skipped: &mut Skipped,
     ) -> io::Result<(u64, u64)> {
         let (mut bytes, mut records) = (0u64, 0u64);
-        while self.pending.is_empty() && !self.done {
+        if !self.done {
             let name = &self.name;
             let pending = &mut self.pending;
             let mut take = |line: u64, raw: &[u8], res: Result<Mapping, DecodeError>| {
@@ -226,19 +227,24 @@ struct Merge<'a> {
 }
 
 impl Merge<'_> {
-    /// Reads source `i` until it has an event pending (or is done) and puts its head back.
+    /// Reads source `i` until it has an event pending (or is done) and puts its head back. The
+    /// table is compacted between chunks when full, even if they give no event.
     fn refill(&mut self, i: usize) -> io::Result<()> {
-        let source = &mut self.sources[i];
-        if source.pending.is_empty() {
+        while self.sources[i].pending.is_empty() && !self.sources[i].done {
             let dead = &mut self.out.batch.dead;
-            let (bytes, records) = source.fill(&mut self.syms, dead, &mut self.skipped)?;
+            let (bytes, records) =
+                self.sources[i].read_some(&mut self.syms, dead, &mut self.skipped)?;
             self.out.batch.bytes += bytes;
             self.out.batch.lines += records;
             self.progress.bytes += bytes;
             self.progress.records += records;
             self.progress.tick(&self.name);
+            if self.syms.len() >= self.compact_at {
+                self.flush();
+                self.compact_names();
+            }
         }
-        if let Some(t) = source.head_time() {
+        if let Some(t) = self.sources[i].head_time() {
             self.heads.push(Reverse((t, i)));
         }
         Ok(())
@@ -271,7 +277,7 @@ impl Merge<'_> {
         Ok(())
     }
 
-    /// Once the table holds `compact_at` names (after a batch is sent), starts it afresh with
+    /// Once the table holds `compact_at` names (as a batch is sent), starts it afresh with
     /// only the names the merge still refers to (its files' pending events, the look-ahead
     /// window, the address names learned), rewritten; the next batch says so and hands them
     /// over again. Names minted in the logs thus cannot grow the table without bound.

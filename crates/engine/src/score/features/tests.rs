@@ -234,7 +234,8 @@ fn fan_out_fires_at_the_configured_number_of_novel_destinations() {
 fn a_fan_out_beyond_what_is_remembered_says_its_count_is_a_floor() {
     let mut fx = Fx::new();
     let o = fx.obs("svc_a", "A-01", "T-new", T);
-    let others: Vec<Sym> = (0..300).map(|i| fx.sym(&format!("T-{i:03}"))).collect();
+    // As many as are remembered at most: with the new one, one more than can be counted.
+    let others: Vec<Sym> = (0..256).map(|i| fx.sym(&format!("T-{i:03}"))).collect();
     let p = fx.g.identities.get_mut(&o.identity).unwrap();
     for &d in &others {
         p.recent_mut().novel.push_back((T - MINUTE, d));
