@@ -13,14 +13,12 @@
 //! Reaching a cap makes the tables crowded until both are under half their caps again: while
 //! crowded, an authentication that names nothing held (identity, source and destination all
 //! without a profile) is passed over (counted, not learned) on the identity's first sighting
-//! ([`crate::doorkeeper`]), so that a flood of minted names no longer churns through the tables;
-//! and the daily sweep forgets thin entries unseen for a day, so that crowding ends the day
-//! after a flood.
+//! ([`crate::doorkeeper`]), so that a flood of minted names no longer churns through the tables.
+//! Crowding also ends at a daily sweep that finds nothing passed over since the previous one.
 
 use super::Engine;
 use crate::graph::FxSet;
 use reachwatch_model::classify::principal;
-use reachwatch_model::time::DAY;
 use reachwatch_model::{AuthEvent, Event, Interner, Sym, Ts};
 use serde::{Deserialize, Serialize};
 
@@ -203,11 +201,17 @@ impl Engine {
         !self.st.crowded || !self.st.doorkeeper.first_sight(name_hash)
     }
 
-    /// Ends crowding once identities and hosts are both under half their caps.
-    pub(super) fn uncrowd(&mut self) {
+    /// Ends crowding once identities and hosts are both under half their caps, or (at the daily
+    /// sweep, `day_passed`) when nothing was passed over since the previous sweep: the flood has
+    /// stopped, and what it left is evicted first should a cap be reached again.
+    pub(super) fn uncrowd(&mut self, day_passed: bool) {
         let l = self.rules.settings.limits;
         let g = &self.st.graph;
-        if self.st.crowded && g.identities.len() < l.identities / 2 && g.hosts.len() < l.hosts / 2 {
+        let passed = self.st.stats.passed_over;
+        let quiet = day_passed && passed == std::mem::replace(&mut self.st.passed_at_sweep, passed);
+        if self.st.crowded
+            && (quiet || (g.identities.len() < l.identities / 2 && g.hosts.len() < l.hosts / 2))
+        {
             self.st.crowded = false;
             self.st.doorkeeper.clear();
         }
@@ -281,26 +285,17 @@ impl Engine {
     }
 
     /// Forgets identities and hosts unseen for `state_ttl` (with their edges), and edges unseen
-    /// for `edge_ttl`. While crowded, thin identities and hosts unseen for a day go too, so
-    /// that a flood's names are forgotten the day after it and crowding can end.
+    /// for `edge_ttl`.
     pub(super) fn age_out(&mut self, now: Ts) {
         let l = self.rules.settings.limits;
         let unseen = now.saturating_sub(l.ttl);
-        let thin_unseen = if self.st.crowded {
-            now.saturating_sub(DAY)
-        } else {
-            Ts::MIN
-        };
-        let gone = |events: u64, last_seen: Ts| {
-            last_seen < unseen || (events < THIN && last_seen < thin_unseen)
-        };
         let g = &self.st.graph;
         let (incidents, policy) = (&self.st.incidents, &self.st.policy_incidents);
         let identities: FxSet<Sym> = g
             .identities
             .iter()
             .filter(|(id, p)| {
-                gone(p.observations, p.last_seen)
+                p.last_seen < unseen
                     && !incidents.open.contains_key(*id)
                     && !policy.open.contains_key(*id)
             })
@@ -309,11 +304,11 @@ impl Engine {
         let hosts: FxSet<Sym> = g
             .hosts
             .iter()
-            .filter(|(_, h)| gone(u64::from(h.uses), h.last_seen))
+            .filter(|(_, h)| h.last_seen < unseen)
             .map(|(s, _)| *s)
             .collect();
         let cutoff = g.rel(now.saturating_sub(self.rules.settings.edge_ttl));
         self.forget(&identities, &hosts, cutoff, Cause::Unseen);
-        self.uncrowd();
+        self.uncrowd(true);
     }
 }

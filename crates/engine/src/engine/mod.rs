@@ -22,7 +22,7 @@ use crate::observation::Observation;
 use crate::reach_log::ReachLog;
 use crate::reorder::{Refusal, Reorder};
 use crate::score_log::ScoredObservation;
-use reachwatch_model::time::DAY;
+use reachwatch_model::time::{DAY, MINUTE};
 use reachwatch_model::{name_hash, Alert, Classifier, Event, Interner, Sym, Ts};
 use reachwatch_rules::RuleSet;
 use serde::{Deserialize, Serialize};
@@ -83,12 +83,14 @@ struct State {
     stats: Stats,
     /// Events to admit before a table that could not be brought under its cap is tried again.
     room_wait: u64,
-    /// Set when the identities or hosts reach their cap, cleared at the daily sweep once both
-    /// are under half of it: while set, an identity with no profile is learned from its second
-    /// sighting on.
+    /// Set when the identities or hosts reach their cap, cleared once both are under half of it
+    /// or at a daily sweep with nothing passed over since the previous one: while set, an
+    /// identity with no profile is learned from its second sighting on.
     crowded: bool,
     /// Identities with no profile seen once while crowded.
     doorkeeper: Doorkeeper,
+    /// Records passed over by the previous daily sweep (`Stats::passed_over` then).
+    passed_at_sweep: u64,
     /// While a late event is processed: how far behind the watermark it is (ms).
     #[serde(skip)]
     late: Option<Ts>,
@@ -125,6 +127,7 @@ impl Engine {
                 room_wait: 0,
                 crowded: false,
                 doorkeeper: Doorkeeper::default(),
+                passed_at_sweep: 0,
                 late: None,
             },
             rules,
@@ -197,7 +200,7 @@ impl Engine {
         self.rules = rules;
         self.policy_verdicts = Default::default();
         // Higher caps may end crowding at once.
-        self.uncrowd();
+        self.uncrowd(false);
     }
 
     /// Starts recording every scored observation (see [`Engine::scores`]); off by default. The
@@ -344,9 +347,11 @@ impl Engine {
             }
             // A record passed over moves time too: everything before the watermark is
             // processed, so the flows and incidents due by then are released (what the next
-            // learned event would release first; the daily sweep waits for it).
+            // learned event would release first; the daily sweep waits for it), once a minute
+            // of event time.
             if let Some(w) = self.st.reorder.watermark().filter(|_| passed_over) {
-                if self.st.learn_end.is_some() {
+                if self.st.learn_end.is_some() && w >= self.st.now.saturating_add(MINUTE) {
+                    self.st.now = w;
                     self.release_due(w, out);
                 }
             }
