@@ -22,6 +22,10 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The allocator of the `reachwatch` binary, so that the replay measured is the one it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn options(auth: &Path, flows: &Path, alerts: &Path) -> ReplayOptions {
     ReplayOptions {
         format: Format::Lanl,
