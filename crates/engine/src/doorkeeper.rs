@@ -4,9 +4,8 @@
 //! sighting on, so that names minted in a flood (each seen once) cost a lookup, not a profile, a
 //! symbol and an eviction. The doorkeeper is a Bloom filter of the names seen once (blocked: a
 //! name's bits share a cache line): a false positive (under 1 in 100 when full) lets a first
-//! sighting in, as if nothing were crowded. It
-//! starts afresh once it has taken [`CAPACITY`] names, so a name seen once long ago counts as
-//! unseen again.
+//! sighting in, as if nothing were crowded. It starts afresh once it has taken [`CAPACITY`]
+//! names, so a name seen once long ago counts as unseen again.
 
 use serde::{Deserialize, Serialize};
 
@@ -51,8 +50,8 @@ impl Doorkeeper {
             return false;
         }
         if self.taken >= CAPACITY {
-            self.clear();
-            self.words = vec![0; BITS / 64];
+            self.words.fill(0);
+            self.taken = 0;
         }
         for b in bits {
             self.words[b / 64] |= 1 << (b % 64);

@@ -56,25 +56,26 @@ impl Expr {
     /// The features the condition mentions (not under a `not`).
     pub fn features(&self) -> Vec<Feature> {
         let mut out = vec![];
-        self.collect_features(&mut out);
+        self.any_feature(&mut |f| {
+            out.push(f);
+            false
+        });
         out
     }
 
     /// Does the condition mention `feature` (not under a `not`)? [`Expr::features`] without
     /// the list.
     pub fn mentions(&self, feature: Feature) -> bool {
-        match self {
-            Expr::Feature(f) => *f == feature,
-            Expr::And(v) | Expr::Or(v) => v.iter().any(|e| e.mentions(feature)),
-            _ => false,
-        }
+        self.any_feature(&mut |f| f == feature)
     }
 
-    fn collect_features(&self, out: &mut Vec<Feature>) {
+    /// Whether `found` holds for one of the features mentioned (not under a `not`), asked in
+    /// order until it does.
+    fn any_feature(&self, found: &mut impl FnMut(Feature) -> bool) -> bool {
         match self {
-            Expr::Feature(f) => out.push(*f),
-            Expr::And(v) | Expr::Or(v) => v.iter().for_each(|e| e.collect_features(out)),
-            _ => {}
+            Expr::Feature(f) => found(*f),
+            Expr::And(v) | Expr::Or(v) => v.iter().any(|e| e.any_feature(found)),
+            _ => false,
         }
     }
 

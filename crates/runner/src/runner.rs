@@ -638,12 +638,12 @@ impl Runner {
         }
     }
 
-    /// Gives the engine an event of decoding table `table`. An authentication none of whose
-    /// names the engine's table holds is first shown to the engine by its identity's name: if
-    /// it is passed over, none of its names is interned.
+    /// Gives the engine an event of decoding table `table`. While the engine is crowded, an
+    /// authentication none of whose names its table holds is first shown to it by its
+    /// identity's name: if it is passed over, none of its names is interned.
     fn give(&mut self, table: usize, mut event: Event) -> (Event, Result<Accepted, Rejection>) {
         let bridge = &mut self.tables[table];
-        if let Event::Auth(a) = &mut event {
+        if let (Event::Auth(a), true) = (&mut event, self.engine.crowded()) {
             let syms = self.engine.symbols();
             let named = bridge.settle(&mut a.identity, syms)
                 || bridge.settle(&mut a.dst, syms)

@@ -110,20 +110,13 @@ impl SymbolBridge {
     /// Rewrites `s` into an engine symbol if it is a pending mark whose name the engine's table
     /// holds by now; true when `s` is an engine symbol.
     pub fn settle(&mut self, s: &mut Sym, syms: &Interner) -> bool {
-        if !is_pending(*s) {
-            return true;
-        }
-        let slot = &mut self.slots[s.index() & !PENDING];
-        if let Slot::Pending(name) = slot {
-            match syms.get(name.as_bytes()) {
-                Some(g) => *slot = Slot::Interned(g),
-                None => return false,
+        match self.resolve_mark(*s, |name| syms.get(name.as_bytes())) {
+            Some(g) => {
+                *s = g;
+                true
             }
+            None => false,
         }
-        if let Slot::Interned(g) = slot {
-            *s = *g;
-        }
-        true
     }
 
     /// The name behind a pending mark, if it is one.
@@ -137,19 +130,26 @@ impl SymbolBridge {
     /// Interns the names of `event`'s pending marks and rewrites them into engine symbols.
     pub fn intern(&mut self, event: &mut Event, syms: &mut Interner) {
         event.map_syms(|s| {
-            if !is_pending(s) {
-                return s;
-            }
-            let slot = &mut self.slots[s.index() & !PENDING];
-            match slot {
-                Slot::Interned(g) => *g,
-                Slot::Pending(name) => {
-                    let g = syms.intern(name.as_bytes());
-                    *slot = Slot::Interned(g);
-                    g
-                }
-            }
+            self.resolve_mark(s, |name| Some(syms.intern(name.as_bytes())))
+                .expect("interned")
         });
+    }
+
+    /// `s` as an engine symbol: itself, or the one its pending mark's slot holds, or the one
+    /// `lookup` gives for its name (then held by the slot); `None` when `lookup` has none.
+    fn resolve_mark(&mut self, s: Sym, lookup: impl FnOnce(&str) -> Option<Sym>) -> Option<Sym> {
+        if !is_pending(s) {
+            return Some(s);
+        }
+        let slot = &mut self.slots[s.index() & !PENDING];
+        match slot {
+            Slot::Interned(g) => Some(*g),
+            Slot::Pending(name) => {
+                let g = lookup(name)?;
+                *slot = Slot::Interned(g);
+                Some(g)
+            }
+        }
     }
 }
 

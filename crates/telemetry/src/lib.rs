@@ -96,7 +96,8 @@ pub struct Telemetry {
     /// identity with no profile, seen for the first time).
     pub passed_over: IntCounter,
     /// `reachwatch_state_crowded`: 1 while state is crowded (a table reached its cap; cleared
-    /// once identities and hosts are under half their caps).
+    /// once identities and hosts are under half their caps, or after a day with nothing passed
+    /// over).
     pub state_crowded: IntGauge,
     /// `reachwatch_suppressed_matches_total{exception}`.
     pub suppressed: IntCounterVec,

@@ -102,8 +102,13 @@ impl Engine {
                 edges: l.edges as u64,
                 join: l.join_entries() as u64,
             },
-            crowded: self.st.crowded,
+            crowded: self.crowded(),
         }
+    }
+
+    /// Whether the tables are crowded: a first sighting that names nothing held is passed over.
+    pub fn crowded(&self) -> bool {
+        self.st.crowded
     }
 
     /// What `ev` would add: new identities and new hosts (upper bounds).

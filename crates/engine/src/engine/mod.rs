@@ -335,28 +335,38 @@ impl Engine {
                 return Err(rejection);
             }
         };
-        let passed_over = event.is_none();
-        match (event, accepted) {
-            (None, _) => self.st.stats.passed_over += 1,
-            (Some(ev), Accepted::Late { by }) => self.process_late(ev, by),
-            (Some(_), Accepted::InOrder) => {}
+        if event.is_none() {
+            self.st.stats.passed_over += 1;
         }
-        if accepted == Accepted::InOrder {
-            while let Some(ev) = self.st.reorder.pop(false) {
-                self.process(ev, out);
+        match accepted {
+            Accepted::Late { by } => {
+                if let Some(ev) = event {
+                    self.process_late(ev, by);
+                }
             }
-            // A record passed over moves time too: everything before the watermark is
-            // processed, so the flows and incidents due by then are released (what the next
-            // learned event would release first; the daily sweep waits for it), once a minute
-            // of event time.
-            if let Some(w) = self.st.reorder.watermark().filter(|_| passed_over) {
-                if self.st.learn_end.is_some() && w >= self.st.now.saturating_add(MINUTE) {
-                    self.st.now = w;
-                    self.release_due(w, out);
+            Accepted::InOrder => {
+                while let Some(ev) = self.st.reorder.pop(false) {
+                    self.process(ev, out);
+                }
+                if event.is_none() {
+                    self.release_passed_time(out);
                 }
             }
         }
         Ok(accepted)
+    }
+
+    /// A record passed over moves time too: everything before the watermark is processed, so
+    /// the flows and incidents due by then are released (what the next learned event would
+    /// release first; the daily sweep waits for it), once a minute of event time.
+    fn release_passed_time(&mut self, out: &mut Vec<Alert>) {
+        let Some(w) = self.st.reorder.watermark() else {
+            return;
+        };
+        if self.st.learn_end.is_some() && w >= self.st.now.saturating_add(MINUTE) {
+            self.st.now = w;
+            self.release_due(w, out);
+        }
     }
 
     /// An event behind the watermark, processed as it arrives: processing time does not go back

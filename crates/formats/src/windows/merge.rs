@@ -1,7 +1,7 @@
 //! The decoding thread of a collection: each file read a chunk (EVTX) or a block (JSON, XML) at
 //! a time, its records mapped, the files' events merged by event time through the look-ahead
 //! [`Window`], and batches handed over as [`crate::lines::spawn_decoder`] hands them. Its symbol
-//! table is compacted, not started afresh, when full ([`Merge::compact_names`]): the window and
+//! table is compacted, not started afresh, when full ([`Merge::compact_names_if_full`]): the window and
 //! the files' pending events still hold symbols.
 
 use super::correlate::Window;
@@ -215,7 +215,7 @@ impl Out<'_> {
 struct Merge<'a> {
     sources: Vec<Source>,
     syms: Interner,
-    /// Names at which the table is compacted ([`Merge::compact_names`]).
+    /// Names at which the table is compacted ([`Merge::compact_names_if_full`]).
     compact_at: usize,
     window: Window,
     out: Out<'a>,
@@ -239,10 +239,7 @@ impl Merge<'_> {
             self.progress.bytes += bytes;
             self.progress.records += records;
             self.progress.tick(&self.name);
-            if self.syms.len() >= self.compact_at {
-                self.flush();
-                self.compact_names();
-            }
+            self.compact_names_if_full();
         }
         if let Some(t) = self.sources[i].head_time() {
             self.heads.push(Reverse((t, i)));
@@ -267,7 +264,6 @@ impl Merge<'_> {
             self.refill(i)?;
             if self.out.batch.events.len() >= BATCH {
                 self.flush();
-                self.compact_names();
             }
         }
         let events = &mut self.out.batch.events;
@@ -277,29 +273,36 @@ impl Merge<'_> {
         Ok(())
     }
 
-    /// Once the table holds `compact_at` names (as a batch is sent), starts it afresh with
-    /// only the names the merge still refers to (its files' pending events, the look-ahead
-    /// window, the address names learned), rewritten; the next batch says so and hands them
-    /// over again. Names minted in the logs thus cannot grow the table without bound.
-    fn compact_names(&mut self) {
+    /// Once the table holds `compact_at` names (names are interned only as files are read),
+    /// sends the batch so far and compacts the table to the names the merge still refers to
+    /// (its files' pending events, the look-ahead window, the address names learned),
+    /// rewriting them; the next batch says so and hands them over again. Names minted in the
+    /// logs thus cannot grow the table without bound.
+    fn compact_names_if_full(&mut self) {
         if self.syms.len() < self.compact_at {
             return;
         }
-        let old = std::mem::take(&mut self.syms);
-        let mut fresh = Interner::new();
-        let mut to: Vec<Option<Sym>> = vec![None; old.len()];
-        let mut f =
-            |s: Sym| *to[s.index()].get_or_insert_with(|| fresh.intern(old.resolve(s).as_bytes()));
+        self.flush();
+        let mut keep = vec![false; self.syms.len()];
+        self.map_held_syms(|s| {
+            keep[s.index()] = true;
+            s
+        });
+        let to = self.syms.compact(&keep);
+        self.map_held_syms(|s| to[s.index()].expect("a held name is kept"));
+        self.compact_at = MAX_LOCAL_NAMES.max(2 * self.syms.len());
+        self.out.sent_names = 0;
+        self.out.batch.names_reset = true;
+    }
+
+    /// Rewrites every symbol the merge holds through `f`.
+    fn map_held_syms(&mut self, mut f: impl FnMut(Sym) -> Sym) {
         for source in &mut self.sources {
             for (m, _) in &mut source.pending {
                 m.map_syms(&mut f);
             }
         }
         self.window.map_syms(&mut f);
-        self.syms = fresh;
-        self.compact_at = MAX_LOCAL_NAMES.max(2 * self.syms.len());
-        self.out.sent_names = 0;
-        self.out.batch.names_reset = true;
     }
 
     /// Sends the batch with the skipped counts so far.
