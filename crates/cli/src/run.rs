@@ -94,8 +94,12 @@ pub fn run(a: RunArgs) -> Result<()> {
             .iter()
             .map(|s| format!("{} ({}, {})", s.topic, s.stream.name(), s.format.name()))
             .collect();
+        let kept = match &settings.checkpoint_topic {
+            Some(t) => format!(" and in topic {t} (created if missing: 2 partitions, compacted)"),
+            None => String::new(),
+        };
         println!(
-            "config ok: sources {}; group {}; checkpoints in {} every {:?}; rules {}",
+            "config ok: sources {}; group {}; checkpoints in {}{kept} every {:?}; rules {}",
             sources.join(", "),
             settings.raw.kafka.group_id,
             settings.raw.checkpoint.dir.display(),

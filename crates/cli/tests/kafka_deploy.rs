@@ -41,7 +41,13 @@ fn check_config(text: &str) {
         .output()
         .unwrap();
     common::assert_ok(&out);
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("config ok"));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.starts_with("config ok"), "{said}");
+    // The topic it would create to keep checkpoints, named after the group.
+    assert!(
+        said.contains("and in topic reachwatch-checkpoints (created if missing"),
+        "{said}"
+    );
 }
 
 #[test]

@@ -4,10 +4,12 @@
 
 mod common;
 mod kafka_support;
+mod scrape;
 
 use base64::Engine as _;
 use kafka_support::{
-    assert_same_alerts, by_id, config, produce, replay_alerts, with_bad_lines, Broker, Pipeline,
+    assert_same_alerts, by_id, config, free_port, produce, replay_alerts, with_bad_lines, Broker,
+    Pipeline,
 };
 use reachwatch_checkpoint::Checkpoint;
 use std::collections::BTreeMap;
@@ -84,6 +86,26 @@ fn split_at_time(src: &Path, cut: u64) -> (String, String) {
 
 #[test]
 fn kafka_crash_mid_stream_loses_and_duplicates_no_alert() {
+    crash_and_restart(Volume::Kept);
+}
+
+#[test]
+fn kafka_a_replica_on_a_fresh_volume_restores_from_the_checkpoint_topic() {
+    crash_and_restart(Volume::Fresh);
+}
+
+/// What the restarted replica finds in its checkpoint directory.
+#[derive(PartialEq)]
+enum Volume {
+    /// The directory of the replica that crashed.
+    Kept,
+    /// An empty directory: the checkpoint can only come from the checkpoint topic.
+    Fresh,
+}
+
+/// Publishes the first part of the scenario, kills a replica with `kill -9` once some alerts are
+/// out, publishes the rest and restarts it: every alert of replay comes out, none twice.
+fn crash_and_restart(volume: Volume) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let broker = Broker::start(d);
@@ -103,13 +125,11 @@ fn kafka_crash_mid_stream_loses_and_duplicates_no_alert() {
     assert!(before_cut >= 5 && before_cut < expected.len());
     produce(&broker, &d.join("a1"), &d.join("f1"), 3);
     // Checkpoints by count only, so that alerts are published after the last one.
-    let cfg = config(
-        d,
-        &broker,
-        "crash",
-        "interval = \"1h\"\nevery_events = 25000",
-        "[pipeline]\nidle_timeout = \"1s\"\n",
-    );
+    // Both name the checkpoint topic, which is named after the group by default: the restart
+    // joins another group (below).
+    let checkpoint = "interval = \"1h\"\nevery_events = 25000\ntopic = \"crash-checkpoints\"";
+    let pipeline = "[pipeline]\nidle_timeout = \"1s\"\n";
+    let cfg = config(d, &broker, "crash", checkpoint, pipeline);
     let mut first = Pipeline::start(&cfg, "first");
     broker.wait_for("alerts", before_cut, ALERTS_WITHIN, &mut first);
     let log1 = first.crash();
@@ -118,21 +138,71 @@ fn kafka_crash_mid_stream_loses_and_duplicates_no_alert() {
         .unwrap_or_else(|| panic!("no checkpoint before the crash; log:\n{log1}"));
     assert!(cp.sequence >= 2, "checkpointed mid-stream: {}", cp.sequence);
     produce(&broker, &d.join("a2"), &d.join("f2"), 3);
-    // Same checkpoint directory, another group: Tansu 0.6 keeps the killed member's assignment
-    // (the new member gets no partition) instead of expiring it after the session timeout. The
-    // restart does not depend on the group: it seeks every partition to the checkpoint's offsets.
+    // Another group: Tansu 0.6 keeps the killed member's assignment (the new member gets no
+    // partition) instead of expiring it after the session timeout, and fails static membership
+    // (README, "Kafka-compatible brokers"). The restart does not depend on the group: it seeks
+    // every partition to the checkpoint's offsets. The checkpoint directory is kept, or fresh.
+    let second_dir = match volume {
+        Volume::Kept => d.to_path_buf(),
+        Volume::Fresh => d.join("fresh"),
+    };
+    std::fs::create_dir_all(&second_dir).unwrap();
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let with_metrics = format!("{pipeline}\n[metrics]\naddr = \"{metrics}\"\n");
     let cfg = config(
-        d,
+        &second_dir,
         &broker,
         "crash-restart",
-        "interval = \"1h\"\nevery_events = 25000",
-        "[pipeline]\nidle_timeout = \"1s\"\n",
+        checkpoint,
+        &with_metrics,
     );
     let mut second = Pipeline::start(&cfg, "second");
     broker.wait_for("alerts", expected.len(), ALERTS_WITHIN, &mut second);
+    let (code, body) = scrape::get(&metrics, "/metrics");
+    assert_eq!(code, 200);
+    let scraped = scrape::parse(&body);
     let (status, log2) = second.terminate();
     assert!(status.success(), "exit {status}; log:\n{log2}");
-    assert!(log2.contains("restoring checkpoint"), "{log2}");
+    let (from, label) = match volume {
+        Volume::Kept => (
+            format!("from={}", d.join("checkpoints").display()),
+            "directory",
+        ),
+        Volume::Fresh => ("from=crash-checkpoints".to_string(), "topic"),
+    };
+    let restored: u64 = log2
+        .lines()
+        .find(|l| l.contains("restoring checkpoint") && l.contains(&from))
+        .and_then(|l| l.split("sequence=").nth(1))
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no checkpoint restored {from}:\n{log2}"));
+    // The topic is written right after the directory: a kill between the two leaves it one
+    // checkpoint behind.
+    let behind = cp.sequence - restored;
+    assert!(
+        behind == 0 || (volume == Volume::Fresh && behind == 1),
+        "restored {restored}, the directory had {}",
+        cp.sequence
+    );
+    let restored_bytes = scrape::metric(
+        &scraped,
+        &format!("reachwatch_checkpoint_restored_bytes{{from=\"{label}\"}}"),
+    );
+    let seconds = format!("reachwatch_checkpoint_restore_seconds{{from=\"{label}\"}}");
+    assert!(scrape::metric(&scraped, &seconds) > 0.0, "{body}");
+    if behind == 0 {
+        assert_eq!(restored_bytes, cp.encode().len() as f64, "{body}");
+    } else {
+        assert!(restored_bytes > 0.0, "{body}");
+    }
+    if volume == Volume::Fresh {
+        let cached = Checkpoint::read(&second_dir.join("checkpoints")).unwrap();
+        assert!(
+            cached.is_some_and(|c| c.sequence > cp.sequence),
+            "the fresh directory caches the restored checkpoint and the ones after it"
+        );
+    }
     // by_id fails on a duplicated id.
     assert_same_alerts(
         &alerts_by_id(&broker),

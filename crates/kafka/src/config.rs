@@ -1,8 +1,9 @@
 //! The `reachwatch run` configuration file: TOML, or YAML when the file name ends in `.yaml` or
 //! `.yml` (the same keys). Unknown keys are errors; every key has a
 //! documented default where one makes sense. Environment overrides: `REACHWATCH_BROKERS`
-//! (`kafka.brokers`), `REACHWATCH_KAFKA_USERNAME` and `REACHWATCH_KAFKA_PASSWORD` (librdkafka's
-//! `sasl.username` / `sasl.password`).
+//! (`kafka.brokers`), `REACHWATCH_KAFKA_INSTANCE_ID` (`kafka.instance_id`),
+//! `REACHWATCH_KAFKA_USERNAME` and `REACHWATCH_KAFKA_PASSWORD` (librdkafka's `sasl.username` /
+//! `sasl.password`).
 
 use anyhow::{bail, Context, Result};
 use reachwatch_formats::{AlertFormat, Format, Stream};
@@ -49,6 +50,11 @@ pub struct KafkaConfig {
     /// Client id reported to the brokers (default `reachwatch`).
     #[serde(default = "default_group")]
     pub client_id: String,
+    /// This replica's stable name in the group (librdkafka's `group.instance.id`, static
+    /// membership): a replica that restarts within the session timeout gets its partitions back
+    /// without a rebalance of the group. Unique per replica, e.g. the pod name of a StatefulSet
+    /// (default: none; `REACHWATCH_KAFKA_INSTANCE_ID` overrides).
+    pub instance_id: Option<String>,
     /// Where a partition without a committed or checkpointed offset starts: `earliest` or
     /// `latest` (default `earliest`).
     #[serde(default = "default_reset")]
@@ -111,6 +117,13 @@ pub struct CheckpointConfig {
     /// Also checkpoint after this many events (default `1000000`; `0` for never by count).
     #[serde(default = "default_every_events")]
     pub every_events: u64,
+    /// Also keep every checkpoint in a Kafka topic, so that a replica on a fresh volume restores
+    /// from Kafka and the directory is a cache (default `true`).
+    #[serde(default = "default_true")]
+    pub in_kafka: bool,
+    /// That topic (default `<kafka.group_id>-checkpoints`), created on start with two
+    /// partitions: manifests on 0, the checkpoints' chunks on 1.
+    pub topic: Option<String>,
 }
 
 /// `[engine]`.
@@ -261,6 +274,8 @@ pub struct Settings {
     pub alert_format: AlertFormat,
     /// Checkpoint interval.
     pub checkpoint_interval: Duration,
+    /// The topic that keeps checkpoints in Kafka (`None`: only the directory).
+    pub checkpoint_topic: Option<String>,
     /// Idle timeout of the merge.
     pub idle_timeout: Duration,
     /// Records further ahead of the wall clock than this are refused (`None`: not checked).
@@ -306,11 +321,15 @@ impl RunConfig {
         parsed.with_context(|| format!("{}", path.display()))
     }
 
-    /// Applies `REACHWATCH_BROKERS`, `REACHWATCH_KAFKA_USERNAME`, `REACHWATCH_KAFKA_PASSWORD`
-    /// from `env` (a lookup, so tests need not touch the process environment).
+    /// Applies `REACHWATCH_BROKERS`, `REACHWATCH_KAFKA_INSTANCE_ID`, `REACHWATCH_KAFKA_USERNAME`
+    /// and `REACHWATCH_KAFKA_PASSWORD` from `env` (a lookup, so tests need not touch the process
+    /// environment).
     pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) {
         if let Some(b) = env("REACHWATCH_BROKERS").filter(|b| !b.is_empty()) {
             self.kafka.brokers = b;
+        }
+        if let Some(i) = env("REACHWATCH_KAFKA_INSTANCE_ID").filter(|i| !i.is_empty()) {
+            self.kafka.instance_id = Some(i);
         }
         if let Some(u) = env("REACHWATCH_KAFKA_USERNAME") {
             self.kafka.options.insert("sasl.username".into(), u);
@@ -327,6 +346,9 @@ impl RunConfig {
         }
         if self.kafka.group_id.is_empty() {
             bail!("kafka.group_id is empty");
+        }
+        if self.kafka.instance_id.as_deref() == Some("") {
+            bail!("kafka.instance_id is empty: remove it or name this replica");
         }
         if !matches!(self.kafka.auto_offset_reset.as_str(), "earliest" | "latest") {
             bail!(
@@ -405,6 +427,22 @@ impl RunConfig {
         if self.checkpoint.dir.as_os_str().is_empty() {
             bail!("checkpoint.dir is empty");
         }
+        let checkpoint_topic = self.checkpoint.in_kafka.then(|| {
+            self.checkpoint
+                .topic
+                .clone()
+                .unwrap_or_else(|| format!("{}-checkpoints", self.kafka.group_id))
+        });
+        if let Some(t) = &checkpoint_topic {
+            let sinks = [&sinks.alerts_topic, &sinks.dead_letter_topic];
+            if t.is_empty() {
+                bail!("checkpoint.topic is empty");
+            }
+            if sources.iter().any(|s| &s.topic == t) || sinks.into_iter().flatten().any(|s| s == t)
+            {
+                bail!("checkpoint.topic `{t}` is also a source or a sink");
+            }
+        }
         let idle_timeout = duration("pipeline.idle_timeout", &self.pipeline.idle_timeout)?;
         if self.pipeline.queue_capacity < 2 {
             bail!("pipeline.queue_capacity must be at least 2");
@@ -425,6 +463,7 @@ impl RunConfig {
             sources,
             alert_format,
             checkpoint_interval,
+            checkpoint_topic,
             idle_timeout,
             raw: self,
         })
@@ -444,6 +483,7 @@ pub const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
 const RESERVED: &[(&str, &str)] = &[
     ("bootstrap.servers", "use kafka.brokers"),
     ("group.id", "use kafka.group_id"),
+    ("group.instance.id", "use kafka.instance_id"),
     ("auto.offset.reset", "use kafka.auto_offset_reset"),
     (
         "enable.auto.commit",
@@ -489,6 +529,9 @@ impl Settings {
             ("enable.partition.eof", "true"),
         ] {
             out.push((a.to_string(), b.to_string()));
+        }
+        if let Some(i) = &k.instance_id {
+            out.push(("group.instance.id".to_string(), i.clone()));
         }
         out
     }
@@ -639,6 +682,7 @@ pipeline:
             "REACHWATCH_BROKERS" => Some("b1:9093,b2:9093".into()),
             "REACHWATCH_KAFKA_USERNAME" => Some("rw".into()),
             "REACHWATCH_KAFKA_PASSWORD" => Some("secret".into()),
+            "REACHWATCH_KAFKA_INSTANCE_ID" => Some("reachwatch-2".into()),
             _ => None,
         });
         let s = c.validate().unwrap();
@@ -646,6 +690,49 @@ pipeline:
         assert!(o.contains(&("bootstrap.servers".into(), "b1:9093,b2:9093".into())));
         assert!(o.contains(&("sasl.username".into(), "rw".into())));
         assert!(o.contains(&("sasl.password".into(), "secret".into())));
+        // Static membership is the consumer's alone.
+        let static_member = ("group.instance.id".to_string(), "reachwatch-2".to_string());
+        assert!(s.consumer_options().contains(&static_member));
+        assert!(!o.iter().any(|(k, _)| k == "group.instance.id"));
+        let none = RunConfig::parse(MINIMAL).unwrap().validate().unwrap();
+        assert!(!none
+            .consumer_options()
+            .iter()
+            .any(|(k, _)| k == "group.instance.id"));
+    }
+
+    #[test]
+    fn checkpoints_are_kept_in_a_topic_named_after_the_group_unless_told_otherwise() {
+        let with = |kafka: &str, checkpoint: &str| {
+            let text = MINIMAL
+                .replace("[kafka]\n", &format!("[kafka]\n{kafka}\n"))
+                .replace(
+                    "dir = \"/tmp/rw\"",
+                    &format!("dir = \"/tmp/rw\"\n{checkpoint}"),
+                );
+            RunConfig::parse(&text).and_then(RunConfig::validate)
+        };
+        let topic = |k: &str, c: &str| with(k, c).unwrap().checkpoint_topic;
+        assert_eq!(topic("", ""), Some("reachwatch-checkpoints".into()));
+        assert_eq!(
+            topic("group_id = \"soc\"", ""),
+            Some("soc-checkpoints".into())
+        );
+        assert_eq!(topic("", "topic = \"state\""), Some("state".into()));
+        assert_eq!(topic("", "in_kafka = false"), None);
+        let err = with("", "topic = \"alerts\"").unwrap_err().to_string();
+        assert!(
+            err.contains("checkpoint.topic `alerts` is also a source or a sink"),
+            "{err}"
+        );
+        let err = with("", "topic = \"auth\"").unwrap_err().to_string();
+        assert!(err.contains("is also a source or a sink"), "{err}");
+        let err = with("instance_id = \"\"", "").unwrap_err().to_string();
+        assert!(err.contains("kafka.instance_id is empty"), "{err}");
+        let err = with("options = { \"group.instance.id\" = \"x\" }", "")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("use kafka.instance_id"), "{err}");
     }
 
     #[test]

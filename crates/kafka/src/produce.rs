@@ -91,7 +91,7 @@ pub fn produce(opts: &ProduceOptions) -> Result<ProduceSummary> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(ensure_topics(&opts.client, &topics, opts.partitions))?;
+    rt.block_on(ensure_topics(&opts.client, &topics, opts.partitions, &[]))?;
     let mut c = ClientConfig::new();
     for (k, v) in &opts.client {
         c.set(k, v);

@@ -121,6 +121,11 @@ pub struct Telemetry {
     pub checkpoint_age: Gauge,
     /// `reachwatch_checkpoint_duration_seconds` (summary).
     pub checkpoint_duration: LatencySummary,
+    /// `reachwatch_checkpoint_restore_seconds{from}`: time to read and restore the checkpoint
+    /// at start (`from`: `directory` or `topic`).
+    pub checkpoint_restore: GaugeVec,
+    /// `reachwatch_checkpoint_restored_bytes{from}`: that checkpoint's size.
+    pub checkpoint_restored_bytes: IntGaugeVec,
     /// `reachwatch_rules_reloads_total{result}` (`ok`, `error`).
     pub rule_reloads: IntCounterVec,
     /// `reachwatch_rules_info{hash}` = 1 for the active rule set.
@@ -363,6 +368,18 @@ impl Telemetry {
                 &r,
                 "reachwatch_checkpoint_duration_seconds",
                 "Time to write a checkpoint",
+            ),
+            checkpoint_restore: gauge_vec(
+                &r,
+                "reachwatch_checkpoint_restore_seconds",
+                "Time to read and restore the checkpoint at start, by where it was read from",
+                &["from"],
+            ),
+            checkpoint_restored_bytes: int_gauge_vec(
+                &r,
+                "reachwatch_checkpoint_restored_bytes",
+                "Size of the checkpoint restored at start, by where it was read from",
+                &["from"],
             ),
             rule_reloads: counter_vec(
                 &r,

@@ -37,6 +37,7 @@ mod group;
 mod receive;
 mod sinks;
 mod stage;
+mod state;
 
 pub use commit::{checkpoint_due, commit_plan};
 use driver::Driver;
@@ -47,6 +48,8 @@ use sinks::{client_config, published_alert_ids, Deliveries, KafkaSink, Producer}
 pub use sinks::{ensure_topics, ALERT_ID_HEADER};
 pub use stage::RuleSource;
 use stage::{Checkpoints, Shared, Stage, ToStage};
+pub use state::StateTopic;
+use std::path::Path;
 
 /// The driver counts as stuck (`/healthz` answers 503) after this long without a round: longer
 /// than anything a round may wait for (a checkpoint's flush of the producer, 30 s at most; a
@@ -97,7 +100,10 @@ async fn run_async(settings: Settings, rules: Arc<RuleSet>, attach: Attach) -> R
             .map(String::as_str)
             .collect();
         if !t.is_empty() {
-            ensure_topics(&client, &t, 1).await?;
+            ensure_topics(&client, &t, 1, &[]).await?;
+        }
+        if let Some(t) = &settings.checkpoint_topic {
+            ensure_topics(&client, &[t], 2, CHECKPOINT_TOPIC_SETTINGS).await?;
         }
     }
     let shared = Arc::new(Shared::default());
@@ -212,23 +218,45 @@ fn build_stage(
         .transpose()
         .map_err(|e| anyhow!("engine.hosts: {e}"))?;
     let dir = &raw.checkpoint.dir;
+    let client = settings.client_options();
+    let topic = settings
+        .checkpoint_topic
+        .as_deref()
+        .map(|t| StateTopic::new(&client, t))
+        .transpose()?;
+    let started = Instant::now();
     let restored = if raw.pipeline.from_start {
         None
     } else {
-        Checkpoint::read(dir)?
+        latest_checkpoint(dir, topic.as_ref())?
     };
     let mut engine = match &restored {
-        Some(cp) => {
-            tracing::info!(sequence = cp.sequence, dir = %dir.display(), "restoring checkpoint");
-            Engine::restore_with_rules(&cp.engine, rules.clone())
-                .map_err(|e| anyhow!("checkpoint in {}: {e}", dir.display()))?
+        Some((cp, from)) => {
+            tracing::info!(sequence = cp.sequence, from = %from.name, "restoring checkpoint");
+            let engine = Engine::restore_with_rules(&cp.engine, rules.clone())
+                .map_err(|e| anyhow!("checkpoint from {}: {e}", from.name))?;
+            let seconds = started.elapsed().as_secs_f64();
+            tracing::info!(
+                sequence = cp.sequence,
+                bytes = from.bytes,
+                seconds,
+                "checkpoint restored"
+            );
+            if let Some(t) = &telemetry {
+                let label = [from.label];
+                t.checkpoint_restore.with_label_values(&label).set(seconds);
+                t.checkpoint_restored_bytes
+                    .with_label_values(&label)
+                    .set(from.bytes as i64);
+            }
+            engine
         }
         None => Engine::with_rules(rules.clone()),
     };
+    let restored = restored.map(|(cp, _)| cp);
     let absolute = settings.sources.iter().all(|s| s.format.absolute_time());
     let base_time = absolute.then_some(0);
     engine.set_time_base(base_time.unwrap_or(0));
-    let client = settings.client_options();
     let delivered = match (&restored, &raw.sinks.alerts_topic) {
         (Some(cp), Some(topic)) => {
             let ids = published_alert_ids(&client, topic, &cp.alerts)?;
@@ -295,6 +323,7 @@ fn build_stage(
         topics: settings.sources.iter().map(|s| s.topic.clone()).collect(),
         checkpoints: Checkpoints {
             dir: dir.clone(),
+            topic,
             interval: settings.checkpoint_interval,
             every_events: raw.checkpoint.every_events,
             last: restored.unwrap_or(Checkpoint::empty()),
@@ -311,4 +340,72 @@ fn build_stage(
         shared: shared.clone(),
     };
     Ok((stage, sequence))
+}
+
+/// Topic settings of the checkpoint topic: only each key's latest record is needed.
+const CHECKPOINT_TOPIC_SETTINGS: &[(&str, &str)] = &[("cleanup.policy", "compact")];
+
+/// Where a restored checkpoint was read from.
+struct Origin {
+    /// For logs and errors: the directory's path or the topic's name.
+    name: String,
+    /// Metric label: `directory` or `topic`.
+    label: &'static str,
+    /// The checkpoint's size.
+    bytes: u64,
+}
+
+/// The checkpoint to restore: the directory's or the topic's, whichever is later (the directory
+/// is a cache). One found only in the topic, or later there, is written to the directory. When
+/// the topic cannot be read, the directory's checkpoint is used if there is one.
+fn latest_checkpoint(
+    dir: &Path,
+    topic: Option<&StateTopic>,
+) -> Result<Option<(Checkpoint, Origin)>> {
+    let local = Checkpoint::read(dir)?.map(|cp| {
+        let bytes =
+            std::fs::metadata(dir.join(reachwatch_checkpoint::FILE_NAME)).map_or(0, |m| m.len());
+        let origin = Origin {
+            name: dir.display().to_string(),
+            label: "directory",
+            bytes,
+        };
+        (cp, origin)
+    });
+    let Some(topic) = topic else {
+        return Ok(local);
+    };
+    let remote = match topic.read_last() {
+        Ok(r) => r,
+        Err(e) if local.is_some() => {
+            tracing::warn!(error = %format!("{e:#}"), "the checkpoint topic cannot be read; restoring the directory's checkpoint");
+            return Ok(local);
+        }
+        Err(e) => {
+            return Err(e.context(
+                "restoring the checkpoint (start with --from-start to begin afresh, \
+                 or name another checkpoint.topic)",
+            ))
+        }
+    };
+    match (local, remote) {
+        (Some(l), Some((r, _))) if l.0.sequence >= r.sequence => Ok(Some(l)),
+        (l, Some((cp, bytes))) => {
+            if let Some((stale, _)) = l {
+                tracing::info!(
+                    directory = stale.sequence,
+                    topic = cp.sequence,
+                    "the directory's checkpoint is older than the topic's"
+                );
+            }
+            cp.write(dir)?;
+            let origin = Origin {
+                name: topic.topic().to_string(),
+                label: "topic",
+                bytes,
+            };
+            Ok(Some((cp, origin)))
+        }
+        (l, None) => Ok(l),
+    }
 }

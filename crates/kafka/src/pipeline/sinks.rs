@@ -181,18 +181,25 @@ pub(super) fn client_config(options: &[(String, String)]) -> ClientConfig {
     c
 }
 
-/// Creates the topics that are missing (existing ones are left as they are).
+/// Creates the topics that are missing, with these topic settings (existing ones are left as
+/// they are).
 pub async fn ensure_topics(
     options: &[(String, String)],
     topics: &[&str],
     partitions: i32,
+    settings: &[(&str, &str)],
 ) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = client_config(options)
         .create()
         .context("creating the admin client")?;
     let new: Vec<NewTopic> = topics
         .iter()
-        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+        .map(|t| {
+            settings.iter().fold(
+                NewTopic::new(t, partitions, TopicReplication::Fixed(1)),
+                |n, (k, v)| n.set(k, v),
+            )
+        })
         .collect();
     let opts = AdminOptions::new().operation_timeout(Some(META_TIMEOUT));
     for r in admin.create_topics(&new, &opts).await? {

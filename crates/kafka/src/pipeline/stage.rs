@@ -5,6 +5,7 @@
 
 use super::commit::checkpoint_due;
 use super::sinks::KafkaSink;
+use super::state::StateTopic;
 use anyhow::{anyhow, bail, Result};
 use reachwatch_checkpoint::{Checkpoint, PartitionOffset};
 use reachwatch_engine::RuleSet;
@@ -89,6 +90,8 @@ pub(super) struct Stage {
 /// Where and when checkpoints are written, and the last one.
 pub(super) struct Checkpoints {
     pub(super) dir: PathBuf,
+    /// The topic each checkpoint is also written to (`checkpoint.in_kafka`).
+    pub(super) topic: Option<StateTopic>,
     pub(super) interval: Duration,
     pub(super) every_events: u64,
     /// The last checkpoint written or restored (offsets of partitions not assigned now).
@@ -305,6 +308,9 @@ impl Stage {
             alerts,
         };
         cp.write(&self.checkpoints.dir)?;
+        if let Some(topic) = &self.checkpoints.topic {
+            topic.write(&cp)?;
+        }
         let events = self.runner.summary().events;
         tracing::debug!(sequence = cp.sequence, events, inputs = ?cp.inputs, "checkpoint written");
         let c = &mut self.checkpoints;
@@ -381,6 +387,7 @@ mod tests {
             topics: vec!["auth".into()],
             checkpoints: Checkpoints {
                 dir: dir.to_path_buf(),
+                topic: None,
                 interval: Duration::from_secs(3600),
                 every_events: 0,
                 last: Checkpoint::empty(),
