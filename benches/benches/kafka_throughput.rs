@@ -21,59 +21,14 @@
 //! `"fetch.wait.max.ms" = "10"`); `RW_BENCH_QUEUE` sets its `pipeline.queue_capacity`.
 
 use anyhow::{ensure, Context, Result};
-use reachwatch_benches::{env_or, scenario};
+use reachwatch_benches::{cpu_seconds, env_or, scenario, start_broker};
 use reachwatch_kafka::produce::{produce, ProduceOptions};
 use reachwatch_kafka::read::{ConsumeTimes, Progress};
 use reachwatch_kafka::{Attach, RunConfig, RunSummary, StopHandle};
 use reachwatch_telemetry::{Health, Telemetry};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-struct Broker(Child);
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_broker() -> Result<(Broker, String)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = Command::new(root.join("scripts/tansu"))
-        .arg("path")
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "Tansu is missing: run scripts/tansu install"
-    );
-    let bin = PathBuf::from(String::from_utf8(out.stdout)?.trim());
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let addr = format!("127.0.0.1:{port}");
-    let url = format!("tcp://{addr}");
-    let child = Command::new(bin)
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-        ])
-        .args(["--storage-engine", "memory://tansu/"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let broker = Broker(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(&addr).is_err() {
-        ensure!(Instant::now() < deadline, "tansu did not start on {addr}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok((broker, addr))
-}
 
 fn config(addr: &str, group: &str, auth: &str, flows: &str, dir: &Path) -> Result<RunConfig> {
     RunConfig::parse(&format!(
@@ -207,6 +162,7 @@ fn main() -> Result<()> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .chain(client.iter().cloned())
         .collect();
+    let cpu = cpu_seconds().unwrap_or(0.0);
     let bare = reachwatch_kafka::read::consume_count(
         &bare_client,
         "bench-bare",
@@ -214,6 +170,8 @@ fn main() -> Result<()> {
         total,
         Duration::from_secs(60),
     )?;
+    let bare_cpu = cpu_seconds().unwrap_or(0.0) - cpu;
+    let cpu = cpu_seconds().unwrap_or(0.0);
     let (_, pipe, summary) = run_until(
         config(&addr, "bench-pipeline", "auth", "flows", work.path())?,
         7,
@@ -221,6 +179,7 @@ fn main() -> Result<()> {
         total,
         Duration::from_secs(600),
     )?;
+    let pipe_cpu = cpu_seconds().unwrap_or(0.0) - cpu;
     // Sustained: from a tenth to nine tenths of the records (the start, while the consumer looks
     // up where each partition begins, and the end are left out). Whole input: from assignment
     // to the last record.
@@ -283,6 +242,13 @@ fn main() -> Result<()> {
     println!(
         "  pipeline waiting        {:>10.2} s with nothing ready",
         summary.waited_seconds
+    );
+    let micros = |cpu: f64| cpu * 1e6 / total as f64;
+    println!(
+        "CPU (this process; the broker apart): bare consumer {bare_cpu:.2} s ({:.2} µs per record), pipeline {pipe_cpu:.2} s ({:.2} µs per event, checkpoints and the idle end included); pipeline / bare {:.2}",
+        micros(bare_cpu),
+        micros(pipe_cpu),
+        pipe_cpu / bare_cpu
     );
     println!(
         "end-to-end latency at {rate} records/s (scenario-small, {} alerts): p50 {:.1} ms, p99 {:.1} ms",

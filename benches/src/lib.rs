@@ -1,7 +1,8 @@
 //! Shared helpers for the benchmarks: scenario caching, reference timings and memory readings.
 
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A benchmark setting from the environment (`RW_BENCH_*`), or `default` when unset or unparsable.
@@ -68,4 +69,50 @@ pub fn cpu_seconds() -> Option<f64> {
     let (user, system): (f64, f64) = (f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?);
     // Clock ticks; 100 per second on Linux.
     Some((user + system) / 100.0)
+}
+
+/// A Tansu broker started by a benchmark; killed on drop.
+pub struct Broker(Child);
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts Tansu (`scripts/tansu path`) on a free port with in-memory storage; returns it and its
+/// address.
+pub fn start_broker() -> anyhow::Result<(Broker, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new(root.join("scripts/tansu"))
+        .arg("path")
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "Tansu is missing: run scripts/tansu install"
+    );
+    let bin = PathBuf::from(String::from_utf8(out.stdout)?.trim());
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let addr = format!("127.0.0.1:{port}");
+    let url = format!("tcp://{addr}");
+    let child = Command::new(bin)
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
+        .args(["--storage-engine", "memory://tansu/"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let broker = Broker(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(&addr).is_err() {
+        anyhow::ensure!(Instant::now() < deadline, "tansu did not start on {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok((broker, addr))
 }

@@ -76,6 +76,17 @@ pub fn read_topic(
     from: &[PartitionOffset],
     timeout: Duration,
 ) -> Result<Vec<Record>> {
+    read_topic_until(client, topic, from, timeout, |_| false)
+}
+
+/// [`read_topic`], stopping early once `enough` holds for the records read so far.
+pub fn read_topic_until(
+    client: &[(String, String)],
+    topic: &str,
+    from: &[PartitionOffset],
+    timeout: Duration,
+    enough: impl Fn(&[Record]) -> bool,
+) -> Result<Vec<Record>> {
     let mut config = ClientConfig::new();
     for (k, v) in client {
         config.set(k, v);
@@ -135,6 +146,9 @@ pub fn read_topic(
             .is_some_and(|&end| m.offset() + 1 >= end)
         {
             remaining.remove(&m.partition());
+        }
+        if enough(&out) {
+            break;
         }
     }
     out.sort_by_key(|r| (r.partition, r.offset));

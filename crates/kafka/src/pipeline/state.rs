@@ -10,7 +10,7 @@
 //! not seen.
 
 use super::sinks::client_config;
-use crate::read::{end_offsets, read_topic, Record};
+use crate::read::{end_offsets, read_topic, read_topic_until, Record};
 use anyhow::{anyhow, bail, Context, Result};
 use rdkafka::consumer::Consumer as _;
 use rdkafka::message::ToBytes;
@@ -19,7 +19,7 @@ use rdkafka::{ClientContext, Message};
 use reachwatch_checkpoint::{Checkpoint, PartitionOffset};
 use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Largest chunk of a checkpoint (below the brokers' default largest message, 1 MB).
 pub const CHUNK: usize = 512 * 1024;
@@ -29,6 +29,14 @@ const MANIFESTS: i32 = 0;
 const CHUNKS: i32 = 1;
 /// How long writing or reading a checkpoint may take.
 const TIMEOUT: Duration = Duration::from_secs(60);
+/// Reader settings for checkpoints: a checkpoint is read whole, so fetch its chunks in large
+/// pieces and do not hold a fetch at the broker for long. The user's `kafka.options` come later
+/// and win.
+const READER: &[(&str, &str)] = &[
+    ("max.partition.fetch.bytes", "16777216"),
+    ("fetch.max.bytes", "67108864"),
+    ("fetch.wait.max.ms", "50"),
+];
 /// Names the manifest format.
 const MANIFEST_FORMAT: &str = "reachwatch-checkpoint-manifest/1";
 
@@ -127,12 +135,13 @@ impl StateTopic {
     /// A writer to `topic` with these client settings.
     pub fn new(client: &[(String, String)], topic: &str) -> Result<StateTopic> {
         let producer = client_config(client)
-            .set("enable.idempotence", "true")
+            .set("linger.ms", "0")
             .create_with_context(Acks::default())
             .context("creating the checkpoint producer")?;
+        let reader = READER.iter().map(|(k, v)| (k.to_string(), v.to_string()));
         Ok(StateTopic {
             topic: topic.to_string(),
-            client: client.to_vec(),
+            client: reader.chain(client.iter().cloned()).collect(),
             producer,
         })
     }
@@ -204,9 +213,18 @@ impl StateTopic {
 
     /// Waits for every record sent to be acknowledged; fails on the first refusal.
     fn settle(&self, what: &str) -> Result<()> {
-        self.producer
-            .flush(TIMEOUT)
-            .with_context(|| format!("checkpoint topic {}: flushing the {what}", self.topic))?;
+        // Polls in short steps: the client's flush waits up to 100 ms per round for delivery
+        // reports, which the runner's thread would spend idle at every checkpoint.
+        let deadline = Instant::now() + TIMEOUT;
+        while self.producer.in_flight_count() > 0 {
+            if Instant::now() > deadline {
+                bail!(
+                    "checkpoint topic {}: the {what} were not acknowledged within {TIMEOUT:?}",
+                    self.topic
+                );
+            }
+            self.producer.poll(Duration::from_millis(1));
+        }
         if let Some(e) = self
             .producer
             .context()
@@ -247,6 +265,9 @@ impl StateTopic {
             partition,
             offset,
         };
+        if end(MANIFESTS)? == 0 {
+            return Ok(None);
+        }
         let manifests = read_topic(&self.client, topic, &[at(CHUNKS, end(CHUNKS)?)], TIMEOUT)?;
         let Some(manifest) =
             last_manifest(&manifests).map_err(|e| anyhow!("checkpoint topic {topic}: {e}"))?
@@ -255,7 +276,11 @@ impl StateTopic {
         };
         let first = manifest.chunks.first().copied().unwrap_or(end(CHUNKS)?);
         let from = [at(MANIFESTS, end(MANIFESTS)?), at(CHUNKS, first)];
-        let chunks = read_topic(&self.client, topic, &from, TIMEOUT)?;
+        let last = manifest.chunks.last().copied();
+        let all_read = |r: &[Record]| {
+            last.is_some_and(|o| r.iter().any(|r| r.partition == CHUNKS && r.offset == o))
+        };
+        let chunks = read_topic_until(&self.client, topic, &from, TIMEOUT, all_read)?;
         let bytes = assemble(&manifest, &chunks).map_err(|e| {
             anyhow!(
                 "checkpoint topic {topic}: checkpoint {}: {e}",
