@@ -81,30 +81,21 @@ impl Drop for Broker {
     }
 }
 
-/// Starts Tansu (`scripts/tansu path`) on a free port with in-memory storage; returns it and its
+/// Starts Tansu (`scripts/tansu start`) on a free port with in-memory storage; returns it and its
 /// address.
 pub fn start_broker() -> anyhow::Result<(Broker, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = Command::new(root.join("scripts/tansu"))
+    let installed = Command::new(root.join("scripts/tansu"))
         .arg("path")
         .output()?;
     anyhow::ensure!(
-        out.status.success(),
+        installed.status.success(),
         "Tansu is missing: run scripts/tansu install"
     );
-    let bin = PathBuf::from(String::from_utf8(out.stdout)?.trim());
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let addr = format!("127.0.0.1:{port}");
-    let url = format!("tcp://{addr}");
-    let child = Command::new(bin)
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-        ])
-        .args(["--storage-engine", "memory://tansu/"])
+    let child = Command::new(root.join("scripts/tansu"))
+        .args(["start", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;

@@ -226,6 +226,15 @@ fn run_metrics_match_the_input_and_rules_reload_live() {
     assert_eq!((errors("auth"), errors("flows")), (2.0, 1.0));
     assert!(metric(&after, "reachwatch_checkpoint_duration_seconds_count") >= 1.0);
     assert!(metric(&after, "reachwatch_state_identities") > 0.0);
+    // The lone replica owns every partition of both topics (3 each).
+    assert_eq!(
+        family(&after, "reachwatch_kafka_partitions_assigned"),
+        [
+            ("{topic=\"auth\"}".to_string(), 3.0),
+            ("{topic=\"flows\"}".to_string(), 3.0)
+        ]
+        .into()
+    );
     // LANL time is relative: the watermark has no wall-clock meaning, so the lag is absent.
     assert!(family(&after, "reachwatch_watermark_lag_seconds").is_empty());
 

@@ -111,6 +111,9 @@ pub struct Telemetry {
     pub state_bytes: IntGauge,
     /// `reachwatch_kafka_consumer_lag_records{topic, partition}` (absent when unknown).
     pub consumer_lag: IntGaugeVec,
+    /// `reachwatch_kafka_partitions_assigned{topic}`: partitions the group assigned to this
+    /// replica.
+    pub partitions_assigned: IntGaugeVec,
     /// `reachwatch_kafka_records_received_total{topic}`: records received from the consumer.
     pub kafka_received: IntCounterVec,
     /// `reachwatch_watermark_lag_seconds`: wall clock minus the event-time watermark (absent
@@ -352,6 +355,12 @@ impl Telemetry {
                 "Estimated bytes of engine state",
             ),
             consumer_lag,
+            partitions_assigned: int_gauge_vec(
+                &r,
+                "reachwatch_kafka_partitions_assigned",
+                "Partitions the consumer group assigned to this replica, by topic",
+                &["topic"],
+            ),
             kafka_received: counter_vec(
                 &r,
                 "reachwatch_kafka_records_received_total",
@@ -502,6 +511,9 @@ impl Telemetry {
             &self.state_capacity,
             &self.state_evicted,
             &self.state_refused,
+            &self.partitions_assigned,
+            &self.checkpoint_restore,
+            &self.checkpoint_restored_bytes,
         ] {
             for d in c.desc() {
                 names.push(d.fq_name.clone());

@@ -26,7 +26,7 @@ pub struct Broker {
     log: PathBuf,
 }
 
-fn tansu_binary() -> PathBuf {
+fn assert_tansu_installed() {
     let out = Command::new(root().join("scripts/tansu"))
         .arg("path")
         .output()
@@ -36,7 +36,6 @@ fn tansu_binary() -> PathBuf {
         "the Kafka-compatible broker Tansu is not installed: run `scripts/tansu install` \
          (scripts/test does it when it is missing)"
     );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
 /// A port nothing listens on now.
@@ -51,20 +50,12 @@ pub fn free_port() -> u16 {
 impl Broker {
     /// Starts a broker and waits until it accepts connections.
     pub fn start(dir: &Path) -> Broker {
-        let bin = tansu_binary();
+        assert_tansu_installed();
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         let log = dir.join(format!("tansu-{port}.log"));
-        let url = format!("tcp://{addr}");
-        let child = Command::new(bin)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
+        let child = Command::new(root().join("scripts/tansu"))
+            .args(["start", &port.to_string()])
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(Stdio::from(
                 std::fs::OpenOptions::new().append(true).open(&log).unwrap(),

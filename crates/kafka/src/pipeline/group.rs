@@ -13,7 +13,7 @@ use rdkafka::consumer::{
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use reachwatch_checkpoint::PartitionOffset;
 use reachwatch_runner::SourceKey;
-use reachwatch_telemetry::Health;
+use reachwatch_telemetry::{Health, Telemetry};
 use std::sync::mpsc::{channel, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
@@ -26,6 +26,7 @@ pub struct Ctx {
     /// The consumer itself, to split partition queues off on assignment.
     pub(super) consumer: OnceLock<Weak<StreamConsumer<Ctx>>>,
     pub(super) health: Option<Arc<Health>>,
+    pub(super) telemetry: Option<Arc<Telemetry>>,
     /// A failure inside a rebalance callback, reported by the driver loop.
     pub(super) failed: Mutex<Option<anyhow::Error>>,
 }
@@ -80,6 +81,7 @@ impl Ctx {
             }
             book.assign(k, start);
         }
+        self.report_assigned(&book);
         drop(book);
         tracing::info!(partitions = tpl.count(), "partitions assigned");
         if let Some(h) = &self.health {
@@ -122,8 +124,23 @@ impl Ctx {
         for k in keys {
             book.revoke(k);
         }
+        self.report_assigned(&book);
         tracing::info!(partitions = tpl.count(), "partitions revoked");
         Ok(())
+    }
+
+    /// Sets `reachwatch_kafka_partitions_assigned` from the book.
+    fn report_assigned(&self, book: &Book<PartitionQueue>) {
+        let Some(t) = &self.telemetry else {
+            return;
+        };
+        let owned = book.owned(&self.settings);
+        for s in &self.settings.sources {
+            let n = owned.iter().filter(|(topic, _)| topic == &s.topic).count();
+            t.partitions_assigned
+                .with_label_values(&[&s.topic])
+                .set(n as i64);
+        }
     }
 
     /// Commits offsets a checkpoint covers, if the plan allows (owned partitions, forward only).

@@ -135,6 +135,7 @@ async fn run_async(settings: Settings, rules: Arc<RuleSet>, attach: Attach) -> R
         book: Mutex::new(Book::new(settings.clone())),
         consumer: OnceLock::new(),
         health: attach.health,
+        telemetry: telemetry.clone(),
         failed: Mutex::new(None),
     };
     let consumer: Arc<StreamConsumer<Ctx>> = Arc::new(
