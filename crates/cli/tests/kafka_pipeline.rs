@@ -196,6 +196,22 @@ fn crash_and_restart(volume: Volume) {
     } else {
         assert!(restored_bytes > 0.0, "{body}");
     }
+    // The checkpoint topic's manifests, across the crash: each write took the slot the previous
+    // complete checkpoint did not use, so a write cut short never overwrites the last one.
+    let manifests: Vec<serde_json::Value> = broker
+        .read("crash-checkpoints")
+        .iter()
+        .filter(|r| r.partition == 0)
+        .map(|r| serde_json::from_slice(&r.payload).unwrap())
+        .collect();
+    assert!(manifests.len() >= 3, "{manifests:?}");
+    for w in manifests.windows(2) {
+        assert!(
+            w[1]["sequence"].as_u64() > w[0]["sequence"].as_u64(),
+            "{w:?}"
+        );
+        assert_ne!(w[0]["slot"], w[1]["slot"], "{w:?}");
+    }
     if volume == Volume::Fresh {
         let cached = Checkpoint::read(&second_dir.join("checkpoints")).unwrap();
         assert!(

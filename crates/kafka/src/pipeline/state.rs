@@ -2,10 +2,10 @@
 //! the checkpoint directory is a cache.
 //!
 //! The topic has two partitions. Partition 1 holds each checkpoint's bytes in chunks (at most
-//! [`CHUNK`] bytes each, keyed `engine/<slot>/<index>`, where the slot alternates between two
-//! checkpoints so that compaction never removes the chunks of the last complete one). Partition
-//! 0 holds one small manifest per checkpoint, written once all its chunks are acknowledged: its
-//! sequence, length and the chunks' offsets. Restoring reads the manifests, takes the last one and
+//! [`CHUNK`] bytes each, keyed `engine/<slot>/<index>`, where each write takes the slot the last
+//! complete checkpoint does not use, so that compaction never removes that checkpoint's chunks).
+//! Partition 0 holds one small manifest per checkpoint, written once all its chunks are
+//! acknowledged: its sequence, slot, length and the chunks' offsets. Restoring reads the manifests, takes the last one and
 //! reads exactly its chunks; a checkpoint whose manifest was never written (a crash mid-write) is
 //! not seen.
 
@@ -18,6 +18,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Message};
 use reachwatch_checkpoint::{Checkpoint, PartitionOffset};
 use serde::{Deserialize, Serialize};
+use std::cell::Cell;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -46,15 +47,17 @@ pub struct Manifest {
     format: String,
     /// The checkpoint's sequence number.
     pub sequence: u64,
+    /// The slot its chunks are keyed under (0 or 1).
+    pub slot: u8,
     /// Its length in bytes.
     pub bytes: u64,
     /// Offsets of its chunks on partition 1, in order.
     pub chunks: Vec<i64>,
 }
 
-/// Key of chunk `index` of the checkpoint with this sequence.
-fn chunk_key(sequence: u64, index: usize) -> String {
-    format!("engine/{}/{index}", sequence % 2)
+/// Key of chunk `index` of a checkpoint written to `slot`.
+fn chunk_key(slot: u8, index: usize) -> String {
+    format!("engine/{slot}/{index}")
 }
 
 /// Checkpoint bytes from the chunks `manifest` names, found among `records` (partition 1).
@@ -65,7 +68,7 @@ pub fn assemble(manifest: &Manifest, records: &[Record]) -> Result<Vec<u8>, Stri
             .iter()
             .find(|r| r.partition == CHUNKS && r.offset == *offset)
             .ok_or_else(|| format!("chunk {i} (offset {offset}) is missing"))?;
-        let key = chunk_key(manifest.sequence, i);
+        let key = chunk_key(manifest.slot, i);
         if r.key.as_deref() != Some(key.as_bytes()) {
             return Err(format!("offset {offset} is not chunk {key}"));
         }
@@ -129,6 +132,8 @@ pub struct StateTopic {
     topic: String,
     client: Vec<(String, String)>,
     producer: rdkafka::producer::BaseProducer<Acks>,
+    /// The slot of the last complete checkpoint written or read.
+    last_slot: Cell<u8>,
 }
 
 impl StateTopic {
@@ -143,6 +148,7 @@ impl StateTopic {
             topic: topic.to_string(),
             client: reader.chain(client.iter().cloned()).collect(),
             producer,
+            last_slot: Cell::new(1),
         })
     }
 
@@ -157,8 +163,10 @@ impl StateTopic {
         let ctx = self.producer.context();
         ctx.offsets.lock().expect("acks lock").clear();
         let chunks: Vec<&[u8]> = bytes.chunks(CHUNK).collect();
+        // Not the slot of the last complete checkpoint: a write cut short leaves that one whole.
+        let slot = 1 - self.last_slot.get();
         for (i, chunk) in chunks.iter().enumerate() {
-            let key = chunk_key(cp.sequence, i);
+            let key = chunk_key(slot, i);
             self.send(
                 BaseRecord::with_opaque_to(&self.topic, i)
                     .partition(CHUNKS)
@@ -180,6 +188,7 @@ impl StateTopic {
         let manifest = Manifest {
             format: MANIFEST_FORMAT.into(),
             sequence: cp.sequence,
+            slot,
             bytes: bytes.len() as u64,
             chunks: acked.into_iter().map(|(_, o)| o).collect(),
         };
@@ -191,6 +200,7 @@ impl StateTopic {
                 .payload(body.as_slice()),
         )?;
         self.settle("manifest")?;
+        self.last_slot.set(slot);
         Ok(bytes.len() as u64)
     }
 
@@ -274,6 +284,14 @@ impl StateTopic {
         else {
             return Ok(None);
         };
+        if manifest.slot > 1 {
+            bail!(
+                "checkpoint topic {topic}: checkpoint {} names slot {}",
+                manifest.sequence,
+                manifest.slot
+            );
+        }
+        self.last_slot.set(manifest.slot);
         let first = manifest.chunks.first().copied().unwrap_or(end(CHUNKS)?);
         let from = [at(MANIFESTS, end(MANIFESTS)?), at(CHUNKS, first)];
         let last = manifest.chunks.last().copied();
@@ -311,16 +329,19 @@ mod tests {
         }
     }
 
-    /// The records a write of `bytes` as checkpoint `sequence` leaves, chunks from `offset`.
+    /// The records a write of `bytes` as checkpoint `sequence` leaves, chunks from `offset` in
+    /// the slot its sequence's parity gives.
     fn written(sequence: u64, bytes: &[u8], chunk: usize, offset: i64) -> (Manifest, Vec<Record>) {
+        let slot = (sequence % 2) as u8;
         let records: Vec<Record> = bytes
             .chunks(chunk)
             .enumerate()
-            .map(|(i, c)| record(CHUNKS, offset + i as i64, &chunk_key(sequence, i), c))
+            .map(|(i, c)| record(CHUNKS, offset + i as i64, &chunk_key(slot, i), c))
             .collect();
         let manifest = Manifest {
             format: MANIFEST_FORMAT.into(),
             sequence,
+            slot,
             bytes: bytes.len() as u64,
             chunks: records.iter().map(|r| r.offset).collect(),
         };
@@ -359,7 +380,7 @@ mod tests {
         let e = assemble(&m, &chunks[..2]).unwrap_err();
         assert!(e.contains("chunk 2 (offset 12) is missing"), "{e}");
         let mut wrong = chunks.clone();
-        wrong[1].key = Some(chunk_key(5, 1).into_bytes());
+        wrong[1].key = Some(chunk_key(1, 1).into_bytes());
         let e = assemble(&m, &wrong).unwrap_err();
         assert!(e.contains("offset 11 is not chunk engine/0/1"), "{e}");
         let mut short = chunks;
