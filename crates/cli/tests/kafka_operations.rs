@@ -304,3 +304,60 @@ fn run_metrics_match_the_input_and_rules_reload_live() {
     assert!(status.success(), "exit {status}; log:\n{log}");
     assert!(log.contains("restoring checkpoint"), "{log}");
 }
+
+#[test]
+fn a_second_replica_in_the_group_is_reported_as_splitting_the_identities() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path());
+    let s = common::small_scenario();
+    produce(&broker, &s.join("auth.txt"), &s.join("flows.txt"), 3);
+    let replica = |name: &str| {
+        let d = dir.path().join(name);
+        std::fs::create_dir(&d).unwrap();
+        let addr = format!("127.0.0.1:{}", free_port());
+        let extra = format!("[metrics]\naddr = \"{addr}\"\n\n[pipeline]\nidle_timeout = \"1s\"\n");
+        let cfg = config(&d, &broker, "shared", "interval = \"2s\"", &extra);
+        (Pipeline::start(&cfg, name), addr)
+    };
+    let owned = |m: &BTreeMap<String, f64>, topic: &str| {
+        let key = format!("{{topic=\"{topic}\"}}");
+        let n = |name| family(m, name).get(&key).copied();
+        n("reachwatch_kafka_partitions_assigned").zip(n("reachwatch_kafka_partitions"))
+    };
+    let (mut first, first_addr) = replica("first");
+    scrape_until(&first_addr, "alone: all 3 + 3", PARTS, &mut first, |m| {
+        owned(m, "auth") == Some((3.0, 3.0)) && owned(m, "flows") == Some((3.0, 3.0))
+    });
+    let warning = "another replica in the group holds some partitions";
+    assert!(!first.log().contains(warning), "{}", first.log());
+
+    let (mut second, second_addr) = replica("second");
+    let split = |m: &BTreeMap<String, f64>| {
+        ["auth", "flows"]
+            .iter()
+            .any(|t| owned(m, t).is_some_and(|(mine, all)| mine > 0.0 && mine < all))
+    };
+    let a = scrape_until(&first_addr, "first: a share", PARTS, &mut first, split);
+    let b = scrape_until(&second_addr, "second: a share", PARTS, &mut second, split);
+    for t in ["auth", "flows"] {
+        let (x, y) = (owned(&a, t).unwrap(), owned(&b, t).unwrap());
+        assert_eq!(
+            x.0 + y.0,
+            3.0,
+            "{t}: the two replicas share its 3 partitions"
+        );
+    }
+    first.wait_for_log(warning, PARTS);
+    second.wait_for_log(warning, PARTS);
+
+    // The second leaves: the first owns everything again, and says so.
+    let (status, log) = second.terminate();
+    assert!(status.success(), "{log}");
+    scrape_until(&first_addr, "alone again", PARTS, &mut first, |m| {
+        owned(m, "auth") == Some((3.0, 3.0)) && owned(m, "flows") == Some((3.0, 3.0))
+    });
+    first.wait_for_log("owns every partition of its input topics again", PARTS);
+}
+
+/// Upper bound for a rebalance to settle and the next partition check (every 5 s) to see it.
+const PARTS: Duration = Duration::from_secs(60);

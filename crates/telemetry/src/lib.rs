@@ -114,6 +114,8 @@ pub struct Telemetry {
     /// `reachwatch_kafka_partitions_assigned{topic}`: partitions the group assigned to this
     /// replica.
     pub partitions_assigned: IntGaugeVec,
+    /// `reachwatch_kafka_partitions{topic}`: partitions the topic has.
+    pub partitions: IntGaugeVec,
     /// `reachwatch_kafka_records_received_total{topic}`: records received from the consumer.
     pub kafka_received: IntCounterVec,
     /// `reachwatch_watermark_lag_seconds`: wall clock minus the event-time watermark (absent
@@ -361,6 +363,12 @@ impl Telemetry {
                 "Partitions the consumer group assigned to this replica, by topic",
                 &["topic"],
             ),
+            partitions: int_gauge_vec(
+                &r,
+                "reachwatch_kafka_partitions",
+                "Partitions of each input topic",
+                &["topic"],
+            ),
             kafka_received: counter_vec(
                 &r,
                 "reachwatch_kafka_records_received_total",
@@ -512,6 +520,7 @@ impl Telemetry {
             &self.state_evicted,
             &self.state_refused,
             &self.partitions_assigned,
+            &self.partitions,
             &self.checkpoint_restore,
             &self.checkpoint_restored_bytes,
         ] {

@@ -12,6 +12,7 @@ use rdkafka::Message;
 use reachwatch_formats::lines::{Batch, RAW_BATCH};
 use reachwatch_runner::SourceKey;
 use reachwatch_telemetry::Telemetry;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,6 +48,8 @@ pub(super) struct Driver<'a> {
     pub(super) capacity: usize,
     pub(super) telemetry: Option<Arc<Telemetry>>,
     pub(super) waited: Duration,
+    /// Topics of which this replica was last found to own some partitions but not all.
+    pub(super) shared_topics: BTreeSet<String>,
 }
 
 impl Driver<'_> {
@@ -94,6 +97,7 @@ impl Driver<'_> {
             self.commit_checkpointed()?;
             if last_watermarks.elapsed() >= WATERMARK_INTERVAL {
                 self.refresh_watermarks()?;
+                self.check_sharing();
                 last_watermarks = Instant::now();
             }
             if got > 0 {
@@ -301,6 +305,50 @@ impl Driver<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Finds input topics of which this replica owns some partitions but not all: another
+    /// replica in the group holds the rest, so each engine sees a share of the identities and
+    /// alerts are missed. Logged when it starts and ends; the partition counts go to the metrics.
+    fn check_sharing(&mut self) {
+        let owned = {
+            let ctx = self.ctx();
+            ctx.book.lock().expect("book lock").owned(&ctx.settings)
+        };
+        let mut shared = BTreeSet::new();
+        for s in &self.ctx().settings.sources {
+            let Ok(md) = self
+                .consumer
+                .fetch_metadata(Some(&s.topic), Duration::from_secs(1))
+            else {
+                continue;
+            };
+            let total = md
+                .topics()
+                .iter()
+                .map(|t| t.partitions().len())
+                .sum::<usize>();
+            let mine = owned.iter().filter(|(t, _)| t == &s.topic).count();
+            if let Some(t) = &self.telemetry {
+                t.partitions
+                    .with_label_values(&[&s.topic])
+                    .set(total as i64);
+            }
+            if mine > 0 && mine < total {
+                shared.insert(s.topic.clone());
+            }
+        }
+        if shared != self.shared_topics {
+            if shared.is_empty() {
+                tracing::info!("this replica owns every partition of its input topics again");
+            } else {
+                tracing::warn!(
+                    topics = ?shared,
+                    "another replica in the group holds some partitions of these topics: each engine sees a share of the identities and alerts are missed; run one replica per group (README, \"Rebalance\")"
+                );
+            }
+            self.shared_topics = shared;
+        }
     }
 }
 

@@ -153,6 +153,7 @@ async fn run_async(settings: Settings, rules: Arc<RuleSet>, attach: Attach) -> R
         capacity: settings.raw.pipeline.queue_capacity,
         telemetry,
         waited: Duration::ZERO,
+        shared_topics: Default::default(),
     };
     let result = driver.drive(&attach.stop).await;
     let waited = driver.waited;
