@@ -235,6 +235,52 @@ fn crash_and_restart(volume: Volume) {
         suppressed > 0,
         "alerts published after the last checkpoint were re-derived and not re-emitted:\n{log2}"
     );
+    if volume == Volume::Fresh {
+        from_start_numbers_after(&broker, d, checkpoint, manifests.len());
+    }
+}
+
+/// A `--from-start` run on another fresh volume and the same checkpoint topic numbers its
+/// checkpoints after the topic's last: a later start restores the fresh run's state, not the
+/// state it set out to discard.
+fn from_start_numbers_after(broker: &Broker, d: &Path, checkpoint: &str, written: usize) {
+    let last = |broker: &Broker| -> Vec<u64> {
+        broker
+            .read("crash-checkpoints")
+            .iter()
+            .filter(|r| r.partition == 0)
+            .map(|r| serde_json::from_slice::<serde_json::Value>(&r.payload).unwrap())
+            .map(|m| m["sequence"].as_u64().unwrap())
+            .collect()
+    };
+    let before = *last(broker).last().unwrap();
+    let again = d.join("again");
+    std::fs::create_dir_all(&again).unwrap();
+    let pipeline = "[pipeline]\nidle_timeout = \"1s\"\nfrom_start = true\ncommit = false\n";
+    let cfg = config(&again, broker, "crash-again", checkpoint, pipeline);
+    let p = Pipeline::start(&cfg, "again");
+    // Its first checkpoint is written before anything is consumed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while last(broker).len() <= written {
+        assert!(std::time::Instant::now() < deadline, "{}", p.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (status, log) = p.terminate();
+    assert!(status.success(), "{log}");
+    let after = last(broker);
+    assert!(
+        after[written..].iter().all(|&s| s > before),
+        "after {before}: {:?}",
+        &after[written..]
+    );
+    let cached = Checkpoint::read(&again.join("checkpoints"))
+        .unwrap()
+        .unwrap();
+    assert!(
+        cached.sequence > before,
+        "{} after {before}",
+        cached.sequence
+    );
 }
 
 #[test]

@@ -321,6 +321,10 @@ impl Driver<'_> {
                 .consumer
                 .fetch_metadata(Some(&s.topic), Duration::from_secs(1))
             else {
+                // Unknown this time: as it was.
+                if self.shared_topics.contains(&s.topic) {
+                    shared.insert(s.topic.clone());
+                }
                 continue;
             };
             let total = md

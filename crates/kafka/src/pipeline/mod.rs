@@ -52,8 +52,8 @@ pub use state::StateTopic;
 use std::path::Path;
 
 /// The driver counts as stuck (`/healthz` answers 503) after this long without a round: longer
-/// than anything a round may wait for (a checkpoint's flush of the producer, 30 s at most; a
-/// rebalance's drain and checkpoint).
+/// than anything a round may wait for (a checkpoint's flush of the producer, 30 s at most, and its
+/// write to the checkpoint topic, 60 s at most; a rebalance's drain and checkpoint).
 const STALL_AFTER: Duration = Duration::from_secs(120);
 
 /// Batches waiting for the runner's thread before the driver blocks (back-pressure).
@@ -227,10 +227,10 @@ fn build_stage(
         .map(|t| StateTopic::new(&client, t))
         .transpose()?;
     let started = Instant::now();
-    let restored = if raw.pipeline.from_start {
-        None
+    let (restored, floor) = if raw.pipeline.from_start {
+        (None, sequence_floor(dir, topic.as_ref()))
     } else {
-        latest_checkpoint(dir, topic.as_ref())?
+        (latest_checkpoint(dir, topic.as_ref())?, 0)
     };
     let mut engine = match &restored {
         Some((cp, from)) => {
@@ -328,7 +328,10 @@ fn build_stage(
             topic,
             interval: settings.checkpoint_interval,
             every_events: raw.checkpoint.every_events,
-            last: restored.unwrap_or(Checkpoint::empty()),
+            last: restored.unwrap_or(Checkpoint {
+                sequence: floor,
+                ..Checkpoint::empty()
+            }),
             last_at: Instant::now(),
             events_at_last: 0,
             poisoned: false,
@@ -344,8 +347,10 @@ fn build_stage(
     Ok((stage, sequence))
 }
 
-/// Topic settings of the checkpoint topic: only each key's latest record is needed.
-const CHECKPOINT_TOPIC_SETTINGS: &[(&str, &str)] = &[("cleanup.policy", "compact")];
+/// Topic settings of the checkpoint topic: only each key's latest record is needed, and segments
+/// roll every 10 minutes so that compaction reaches all but the newest.
+const CHECKPOINT_TOPIC_SETTINGS: &[(&str, &str)] =
+    &[("cleanup.policy", "compact"), ("segment.ms", "600000")];
 
 /// Where a restored checkpoint was read from.
 struct Origin {
@@ -358,41 +363,53 @@ struct Origin {
 }
 
 /// The checkpoint to restore: the directory's or the topic's, whichever is later (the directory
-/// is a cache). One found only in the topic, or later there, is written to the directory. When
-/// the topic cannot be read, the directory's checkpoint is used if there is one.
+/// is a cache). One found only in the topic, or later there, is written to the directory. When one
+/// of the two cannot be read, the other is used if it can be; with neither, the start fails.
 fn latest_checkpoint(
     dir: &Path,
     topic: Option<&StateTopic>,
 ) -> Result<Option<(Checkpoint, Origin)>> {
-    let local = Checkpoint::read(dir)?.map(|cp| {
-        let bytes =
-            std::fs::metadata(dir.join(reachwatch_checkpoint::FILE_NAME)).map_or(0, |m| m.len());
-        let origin = Origin {
-            name: dir.display().to_string(),
-            label: "directory",
-            bytes,
-        };
-        (cp, origin)
-    });
+    let local = match Checkpoint::read(dir) {
+        Ok(cp) => cp.map(|cp| {
+            let bytes = std::fs::metadata(dir.join(reachwatch_checkpoint::FILE_NAME))
+                .map_or(0, |m| m.len());
+            let origin = Origin {
+                name: dir.display().to_string(),
+                label: "directory",
+                bytes,
+            };
+            (cp, origin)
+        }),
+        Err(e) if topic.is_some() => {
+            tracing::warn!(error = %e, "the directory's checkpoint cannot be read; trying the checkpoint topic");
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
     let Some(topic) = topic else {
         return Ok(local);
     };
-    let remote = match topic.read_last() {
-        Ok(r) => r,
-        Err(e) if local.is_some() => {
+    let fallback = |e: anyhow::Error, local: Option<(Checkpoint, Origin)>| match local {
+        Some(l) => {
             tracing::warn!(error = %format!("{e:#}"), "the checkpoint topic cannot be read; restoring the directory's checkpoint");
-            return Ok(local);
+            Ok(Some(l))
         }
-        Err(e) => {
-            return Err(e.context(
-                "restoring the checkpoint (start with --from-start to begin afresh, \
-                 or name another checkpoint.topic)",
-            ))
-        }
+        None => Err(e.context(
+            "restoring the checkpoint (start with --from-start to begin afresh, \
+             or name another checkpoint.topic)",
+        )),
     };
-    match (local, remote) {
-        (Some(l), Some((r, _))) if l.0.sequence >= r.sequence => Ok(Some(l)),
-        (l, Some((cp, bytes))) => {
+    let manifest = match topic.last_manifest() {
+        Ok(m) => m,
+        Err(e) => return fallback(e, local),
+    };
+    match (local, manifest) {
+        (Some(l), Some(m)) if l.0.sequence >= m.sequence => Ok(Some(l)),
+        (l, Some(m)) => {
+            let (cp, bytes) = match topic.read(&m) {
+                Ok(r) => r,
+                Err(e) => return fallback(e, l),
+            };
             if let Some((stale, _)) = l {
                 tracing::info!(
                     directory = stale.sequence,
@@ -410,4 +427,14 @@ fn latest_checkpoint(
         }
         (l, None) => Ok(l),
     }
+}
+
+/// With `--from-start`: the highest sequence the directory or the topic holds, so that the fresh
+/// run's checkpoints come after them and a later start restores the fresh run's, not theirs.
+fn sequence_floor(dir: &Path, topic: Option<&StateTopic>) -> u64 {
+    let local = Checkpoint::read(dir).ok().flatten().map(|c| c.sequence);
+    let remote = topic
+        .and_then(|t| t.last_manifest().ok().flatten())
+        .map(|m| m.sequence);
+    local.max(remote).unwrap_or(0)
 }

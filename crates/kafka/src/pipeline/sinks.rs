@@ -196,7 +196,7 @@ pub async fn ensure_topics(
         .iter()
         .map(|t| {
             settings.iter().fold(
-                NewTopic::new(t, partitions, TopicReplication::Fixed(1)),
+                NewTopic::new(t, partitions, TopicReplication::Fixed(-1)),
                 |n, (k, v)| n.set(k, v),
             )
         })

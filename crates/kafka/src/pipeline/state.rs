@@ -19,6 +19,7 @@ use rdkafka::{ClientContext, Message};
 use reachwatch_checkpoint::{Checkpoint, PartitionOffset};
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -28,7 +29,8 @@ pub const CHUNK: usize = 512 * 1024;
 const MANIFESTS: i32 = 0;
 /// Partition of the chunks.
 const CHUNKS: i32 = 1;
-/// How long writing or reading a checkpoint may take.
+/// How long writing a checkpoint may take (below the driver's stall limit, with the sinks' flush),
+/// and how long a read may go without progress.
 const TIMEOUT: Duration = Duration::from_secs(60);
 /// Reader settings for checkpoints: a checkpoint is read whole, so fetch its chunks in large
 /// pieces and do not hold a fetch at the broker for long. The user's `kafka.options` come later
@@ -174,7 +176,8 @@ impl StateTopic {
                     .payload(chunk),
             )?;
         }
-        self.settle("chunks")?;
+        let deadline = Instant::now() + TIMEOUT;
+        self.settle("chunks", deadline)?;
         let mut acked = std::mem::take(&mut *ctx.offsets.lock().expect("acks lock"));
         acked.sort_unstable();
         if acked.len() != chunks.len() || acked.iter().enumerate().any(|(i, (j, _))| i != *j) {
@@ -199,7 +202,7 @@ impl StateTopic {
                 .key("engine/manifest")
                 .payload(body.as_slice()),
         )?;
-        self.settle("manifest")?;
+        self.settle("manifest", deadline)?;
         self.last_slot.set(slot);
         Ok(bytes.len() as u64)
     }
@@ -221,11 +224,11 @@ impl StateTopic {
         }
     }
 
-    /// Waits for every record sent to be acknowledged; fails on the first refusal.
-    fn settle(&self, what: &str) -> Result<()> {
+    /// Waits until `deadline` for every record sent to be acknowledged; fails on the first
+    /// refusal.
+    fn settle(&self, what: &str, deadline: Instant) -> Result<()> {
         // Polls in short steps: the client's flush waits up to 100 ms per round for delivery
         // reports, which the runner's thread would spend idle at every checkpoint.
-        let deadline = Instant::now() + TIMEOUT;
         while self.producer.in_flight_count() > 0 {
             if Instant::now() > deadline {
                 bail!(
@@ -250,19 +253,78 @@ impl StateTopic {
 
     /// The last checkpoint written to the topic (`None` when there is none) and its length.
     pub fn read_last(&self) -> Result<Option<(Checkpoint, u64)>> {
+        self.last_manifest()?.map(|m| self.read(&m)).transpose()
+    }
+
+    /// The manifest of the last checkpoint written to the topic (`None` when there is none).
+    /// Later writes take the other slot.
+    pub fn last_manifest(&self) -> Result<Option<Manifest>> {
+        let topic = &self.topic;
+        let ends = self.ends()?;
+        let end = ends[MANIFESTS as usize];
+        if end == 0 {
+            return Ok(None);
+        }
+        // Only the last manifest: the one before the end (later ones, if the reported end lags,
+        // are read too).
+        let from = [
+            self.at(MANIFESTS, end - 1),
+            self.at(CHUNKS, ends[CHUNKS as usize]),
+        ];
+        let manifests = read_topic(&self.client, topic, &from, TIMEOUT)?;
+        let Some(manifest) =
+            last_manifest(&manifests).map_err(|e| anyhow!("checkpoint topic {topic}: {e}"))?
+        else {
+            return Ok(None);
+        };
+        if manifest.slot > 1 || manifest.chunks.is_empty() {
+            bail!(
+                "checkpoint topic {topic}: checkpoint {} names slot {} and {} chunks",
+                manifest.sequence,
+                manifest.slot,
+                manifest.chunks.len()
+            );
+        }
+        self.last_slot.set(manifest.slot);
+        Ok(Some(manifest))
+    }
+
+    /// The checkpoint `manifest` names, and its length.
+    pub fn read(&self, manifest: &Manifest) -> Result<(Checkpoint, u64)> {
+        let topic = &self.topic;
+        let ends = self.ends()?;
+        let wanted: BTreeSet<i64> = manifest.chunks.iter().copied().collect();
+        let first = wanted.first().copied().unwrap_or(ends[CHUNKS as usize]);
+        let from = [
+            self.at(MANIFESTS, ends[MANIFESTS as usize]),
+            self.at(CHUNKS, first),
+        ];
+        let all_read = |r: &[Record]| {
+            let got = r
+                .iter()
+                .filter(|r| r.partition == CHUNKS && wanted.contains(&r.offset));
+            got.count() >= wanted.len()
+        };
+        let chunks = read_topic_until(&self.client, topic, &from, TIMEOUT, all_read)?;
+        let what = |e: String| {
+            anyhow!(
+                "checkpoint topic {topic}: checkpoint {}: {e}",
+                manifest.sequence
+            )
+        };
+        let bytes = assemble(manifest, &chunks).map_err(what)?;
+        let cp = Checkpoint::decode(&bytes).map_err(what)?;
+        Ok((cp, bytes.len() as u64))
+    }
+
+    /// End offsets of the manifests' and the chunks' partitions.
+    fn ends(&self) -> Result<[i64; 2]> {
         let topic = &self.topic;
         let consumer: rdkafka::consumer::BaseConsumer = client_config(&self.client)
             .set("group.id", "reachwatch-reader")
             .create()
             .context("creating a checkpoint reader")?;
         let ends = end_offsets(consumer.client(), topic)?;
-        drop(consumer);
-        let end = |p: i32| {
-            ends.iter()
-                .find(|e| e.partition == p)
-                .map(|e| e.offset)
-                .ok_or_else(|| anyhow!("checkpoint topic {topic} has no partition {p}"))
-        };
         if ends.len() != 2 {
             bail!(
                 "checkpoint topic {topic} has {} partitions (expected 2: manifests and chunks); \
@@ -270,48 +332,19 @@ impl StateTopic {
                 ends.len()
             );
         }
-        let at = |partition, offset| PartitionOffset {
-            topic: topic.clone(),
+        let end = |p: i32| ends.iter().find(|e| e.partition == p).map(|e| e.offset);
+        match (end(MANIFESTS), end(CHUNKS)) {
+            (Some(m), Some(c)) => Ok([m, c]),
+            _ => bail!("checkpoint topic {topic} lacks partition 0 or 1"),
+        }
+    }
+
+    fn at(&self, partition: i32, offset: i64) -> PartitionOffset {
+        PartitionOffset {
+            topic: self.topic.clone(),
             partition,
             offset,
-        };
-        if end(MANIFESTS)? == 0 {
-            return Ok(None);
         }
-        let manifests = read_topic(&self.client, topic, &[at(CHUNKS, end(CHUNKS)?)], TIMEOUT)?;
-        let Some(manifest) =
-            last_manifest(&manifests).map_err(|e| anyhow!("checkpoint topic {topic}: {e}"))?
-        else {
-            return Ok(None);
-        };
-        if manifest.slot > 1 {
-            bail!(
-                "checkpoint topic {topic}: checkpoint {} names slot {}",
-                manifest.sequence,
-                manifest.slot
-            );
-        }
-        self.last_slot.set(manifest.slot);
-        let first = manifest.chunks.first().copied().unwrap_or(end(CHUNKS)?);
-        let from = [at(MANIFESTS, end(MANIFESTS)?), at(CHUNKS, first)];
-        let last = manifest.chunks.last().copied();
-        let all_read = |r: &[Record]| {
-            last.is_some_and(|o| r.iter().any(|r| r.partition == CHUNKS && r.offset == o))
-        };
-        let chunks = read_topic_until(&self.client, topic, &from, TIMEOUT, all_read)?;
-        let bytes = assemble(&manifest, &chunks).map_err(|e| {
-            anyhow!(
-                "checkpoint topic {topic}: checkpoint {}: {e}",
-                manifest.sequence
-            )
-        })?;
-        let cp = Checkpoint::decode(&bytes).map_err(|e| {
-            anyhow!(
-                "checkpoint topic {topic}: checkpoint {}: {e}",
-                manifest.sequence
-            )
-        })?;
-        Ok(Some((cp, bytes.len() as u64)))
     }
 }
 
@@ -329,8 +362,8 @@ mod tests {
         }
     }
 
-    /// The records a write of `bytes` as checkpoint `sequence` leaves, chunks from `offset` in
-    /// the slot its sequence's parity gives.
+    /// The records a write of `bytes` as checkpoint `sequence` leaves, chunks from `offset`, in
+    /// slot `sequence % 2`.
     fn written(sequence: u64, bytes: &[u8], chunk: usize, offset: i64) -> (Manifest, Vec<Record>) {
         let slot = (sequence % 2) as u8;
         let records: Vec<Record> = bytes
