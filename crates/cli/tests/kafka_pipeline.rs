@@ -94,6 +94,11 @@ fn kafka_a_replica_on_a_fresh_volume_restores_from_the_checkpoint_topic() {
     crash_and_restart(Volume::Fresh);
 }
 
+#[test]
+fn kafka_a_damaged_checkpoint_file_gives_way_to_the_checkpoint_topic() {
+    crash_and_restart(Volume::Damaged);
+}
+
 /// What the restarted replica finds in its checkpoint directory.
 #[derive(PartialEq)]
 enum Volume {
@@ -101,6 +106,8 @@ enum Volume {
     Kept,
     /// An empty directory: the checkpoint can only come from the checkpoint topic.
     Fresh,
+    /// A directory whose checkpoint file is damaged: the same.
+    Damaged,
 }
 
 /// Publishes the first part of the scenario, kills a replica with `kill -9` once some alerts are
@@ -145,8 +152,15 @@ fn crash_and_restart(volume: Volume) {
     let second_dir = match volume {
         Volume::Kept => d.to_path_buf(),
         Volume::Fresh => d.join("fresh"),
+        Volume::Damaged => d.join("damaged"),
     };
-    std::fs::create_dir_all(&second_dir).unwrap();
+    std::fs::create_dir_all(second_dir.join("checkpoints")).unwrap();
+    if volume == Volume::Damaged {
+        let mut bytes = cp.encode();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(second_dir.join("checkpoints/checkpoint"), bytes).unwrap();
+    }
     let metrics = format!("127.0.0.1:{}", free_port());
     let with_metrics = format!("{pipeline}\n[metrics]\naddr = \"{metrics}\"\n");
     let cfg = config(
@@ -168,7 +182,7 @@ fn crash_and_restart(volume: Volume) {
             format!("from={}", d.join("checkpoints").display()),
             "directory",
         ),
-        Volume::Fresh => ("from=crash-checkpoints".to_string(), "topic"),
+        Volume::Fresh | Volume::Damaged => ("from=crash-checkpoints".to_string(), "topic"),
     };
     let restored: u64 = log2
         .lines()
@@ -181,7 +195,7 @@ fn crash_and_restart(volume: Volume) {
     // checkpoint behind.
     let behind = cp.sequence - restored;
     assert!(
-        behind == 0 || (volume == Volume::Fresh && behind == 1),
+        behind == 0 || (volume != Volume::Kept && behind == 1),
         "restored {restored}, the directory had {}",
         cp.sequence
     );
@@ -212,11 +226,17 @@ fn crash_and_restart(volume: Volume) {
         );
         assert_ne!(w[0]["slot"], w[1]["slot"], "{w:?}");
     }
-    if volume == Volume::Fresh {
+    if volume == Volume::Damaged {
+        assert!(
+            log2.contains("the directory's checkpoint cannot be read"),
+            "{log2}"
+        );
+    }
+    if volume != Volume::Kept {
         let cached = Checkpoint::read(&second_dir.join("checkpoints")).unwrap();
         assert!(
             cached.is_some_and(|c| c.sequence > cp.sequence),
-            "the fresh directory caches the restored checkpoint and the ones after it"
+            "the directory caches the restored checkpoint and the ones after it"
         );
     }
     // by_id fails on a duplicated id.
