@@ -172,7 +172,7 @@ fn main() -> Result<()> {
     )?;
     let bare_cpu = cpu_seconds().unwrap_or(0.0) - cpu;
     let cpu = cpu_seconds().unwrap_or(0.0);
-    let (_, pipe, summary) = run_until(
+    let (pipe_telemetry, pipe, summary) = run_until(
         config(&addr, "bench-pipeline", "auth", "flows", work.path())?,
         7,
         &["auth", "flows"],
@@ -242,6 +242,13 @@ fn main() -> Result<()> {
     println!(
         "  pipeline waiting        {:>10.2} s with nothing ready",
         summary.waited_seconds
+    );
+    let c = &pipe_telemetry.checkpoint_duration;
+    println!(
+        "  checkpoints             {:>10} written, p50 {:.1} ms, max {:.1} ms (the runner waits for each)",
+        c.count(),
+        c.quantile(0.5) * 1e3,
+        c.quantile(1.0) * 1e3
     );
     let micros = |cpu: f64| cpu * 1e6 / total as f64;
     println!(
