@@ -332,10 +332,14 @@ fn a_second_replica_in_the_group_is_reported_as_splitting_the_identities() {
     assert!(!first.log().contains(warning), "{}", first.log());
 
     let (mut second, second_addr) = replica("second");
+    // Both topics known (the partition counts are looked up every 5 s), one of them shared.
     let split = |m: &BTreeMap<String, f64>| {
-        ["auth", "flows"]
-            .iter()
-            .any(|t| owned(m, t).is_some_and(|(mine, all)| mine > 0.0 && mine < all))
+        let topics = ["auth", "flows"].map(|t| owned(m, t));
+        topics.iter().all(Option::is_some)
+            && topics
+                .iter()
+                .flatten()
+                .any(|&(mine, all)| mine > 0.0 && mine < all)
     };
     let a = scrape_until(&first_addr, "first: a share", PARTS, &mut first, split);
     let b = scrape_until(&second_addr, "second: a share", PARTS, &mut second, split);
