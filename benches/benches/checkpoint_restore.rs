@@ -143,18 +143,19 @@ fn main() -> Result<()> {
         let dir_read = t.elapsed();
         ensure!(from_dir.sequence == cp.sequence);
         let t = Instant::now();
-        state.write(&cp)?;
+        state.write(cp.sequence, &cp.encode())?;
         let topic_write = t.elapsed();
         let t = Instant::now();
-        let (from_topic, read_bytes) = state.read_last()?.expect("just written");
+        let (from_topic, read) = state.read_last()?.expect("just written");
         let topic_read = t.elapsed();
         ensure!(
             from_topic.sequence == cp.sequence && from_topic.engine == cp.engine,
             "the topic gave back another checkpoint"
         );
         ensure!(
-            read_bytes as f64 == bytes,
-            "the topic gave back {read_bytes} bytes"
+            read.len() as f64 == bytes,
+            "the topic gave back {} bytes",
+            read.len()
         );
         println!(
             "round {round}, {mib} MiB: directory write {:.2} s, read {:.2} s; topic write {:.2} s ({:.1} s/GiB), read {:.2} s ({:.1} s/GiB); topic/directory: write {:.1}, read {:.1}",

@@ -106,6 +106,11 @@ impl Checkpoint {
     /// Writes the checkpoint atomically into `dir` (created if missing): temp file, fsync,
     /// rename, fsync of the directory. Returns the checkpoint's path.
     pub fn write(&self, dir: &Path) -> Result<PathBuf, CheckpointError> {
+        Checkpoint::write_encoded(dir, &self.encode())
+    }
+
+    /// [`Checkpoint::write`] of a checkpoint already encoded ([`Checkpoint::encode`]).
+    pub fn write_encoded(dir: &Path, bytes: &[u8]) -> Result<PathBuf, CheckpointError> {
         let path = dir.join(FILE_NAME);
         let tmp = dir.join(format!("{FILE_NAME}.tmp"));
         let io = |p: &Path| {
@@ -119,7 +124,7 @@ impl Checkpoint {
             .truncate(true)
             .open(&tmp)
             .map_err(io(&tmp))?;
-        f.write_all(&self.encode()).map_err(io(&tmp))?;
+        f.write_all(bytes).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
         drop(f);
         fs::rename(&tmp, &path).map_err(io(&path))?;

@@ -212,12 +212,7 @@ fn crash_and_restart(volume: Volume) {
     }
     // The checkpoint topic's manifests, across the crash: each write took the slot the previous
     // complete checkpoint did not use, so a write cut short never overwrites the last one.
-    let manifests: Vec<serde_json::Value> = broker
-        .read("crash-checkpoints")
-        .iter()
-        .filter(|r| r.partition == 0)
-        .map(|r| serde_json::from_slice(&r.payload).unwrap())
-        .collect();
+    let manifests = manifests(&broker);
     assert!(manifests.len() >= 3, "{manifests:?}");
     for w in manifests.windows(2) {
         assert!(
@@ -260,16 +255,23 @@ fn crash_and_restart(volume: Volume) {
     }
 }
 
+/// The manifests on the crash tests' checkpoint topic (partition 0), in order.
+fn manifests(broker: &Broker) -> Vec<serde_json::Value> {
+    broker
+        .read("crash-checkpoints")
+        .iter()
+        .filter(|r| r.partition == 0)
+        .map(|r| serde_json::from_slice(&r.payload).unwrap())
+        .collect()
+}
+
 /// A `--from-start` run on another fresh volume and the same checkpoint topic numbers its
 /// checkpoints after the topic's last: a later start restores the fresh run's state, not the
 /// state it set out to discard.
 fn from_start_numbers_after(broker: &Broker, d: &Path, checkpoint: &str, written: usize) {
     let last = |broker: &Broker| -> Vec<u64> {
-        broker
-            .read("crash-checkpoints")
+        manifests(broker)
             .iter()
-            .filter(|r| r.partition == 0)
-            .map(|r| serde_json::from_slice::<serde_json::Value>(&r.payload).unwrap())
             .map(|m| m["sequence"].as_u64().unwrap())
             .collect()
     };

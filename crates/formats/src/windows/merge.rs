@@ -1,8 +1,8 @@
 //! The decoding thread of a collection: each file read a chunk (EVTX) or a block (JSON, XML) at
 //! a time, its records mapped, the files' events merged by event time through the look-ahead
 //! [`Window`], and batches handed over as [`crate::lines::spawn_decoder`] hands them. Its symbol
-//! table is compacted, not started afresh, when full ([`Merge::compact_names_if_full`]): the window and
-//! the files' pending events still hold symbols.
+//! table is compacted, not started afresh, when full ([`Merge::compact_names_if_full`]): the
+//! window and the files' pending events still hold symbols.
 
 use super::correlate::Window;
 use super::evtx::{EvtxFile, Item, CHUNK_SIZE};

@@ -311,12 +311,14 @@ impl Driver<'_> {
     /// replica in the group holds the rest, so each engine sees a share of the identities and
     /// alerts are missed. Logged when it starts and ends; the partition counts go to the metrics.
     fn check_sharing(&mut self) {
-        let owned = {
-            let ctx = self.ctx();
-            ctx.book.lock().expect("book lock").owned(&ctx.settings)
+        let owned: Vec<usize> = {
+            let book = self.ctx().book.lock().expect("book lock");
+            (0..self.ctx().settings.sources.len())
+                .map(|i| book.owned_of(i))
+                .collect()
         };
         let mut shared = BTreeSet::new();
-        for s in &self.ctx().settings.sources {
+        for (s, &mine) in self.ctx().settings.sources.iter().zip(&owned) {
             let Ok(md) = self
                 .consumer
                 .fetch_metadata(Some(&s.topic), Duration::from_secs(1))
@@ -332,7 +334,6 @@ impl Driver<'_> {
                 .iter()
                 .map(|t| t.partitions().len())
                 .sum::<usize>();
-            let mine = owned.iter().filter(|(t, _)| t == &s.topic).count();
             if let Some(t) = &self.telemetry {
                 t.partitions
                     .with_label_values(&[&s.topic])

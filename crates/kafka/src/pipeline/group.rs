@@ -134,12 +134,10 @@ impl Ctx {
         let Some(t) = &self.telemetry else {
             return;
         };
-        let owned = book.owned(&self.settings);
-        for s in &self.settings.sources {
-            let n = owned.iter().filter(|(topic, _)| topic == &s.topic).count();
+        for (i, s) in self.settings.sources.iter().enumerate() {
             t.partitions_assigned
                 .with_label_values(&[&s.topic])
-                .set(n as i64);
+                .set(book.owned_of(i) as i64);
         }
     }
 

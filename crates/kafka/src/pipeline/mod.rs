@@ -417,11 +417,11 @@ fn latest_checkpoint(
                     "the directory's checkpoint is older than the topic's"
                 );
             }
-            cp.write(dir)?;
+            Checkpoint::write_encoded(dir, &bytes)?;
             let origin = Origin {
                 name: topic.topic().to_string(),
                 label: "topic",
-                bytes,
+                bytes: bytes.len() as u64,
             };
             Ok(Some((cp, origin)))
         }

@@ -68,6 +68,11 @@ impl<Q> Book<Q> {
         self.parts.clear();
     }
 
+    /// How many partitions of source `source` are assigned now.
+    pub(super) fn owned_of(&self, source: usize) -> usize {
+        self.parts.keys().filter(|k| k.0 == source).count()
+    }
+
     /// The (topic, partition) pairs assigned now.
     pub(super) fn owned(&self, settings: &Settings) -> BTreeSet<(String, i32)> {
         self.parts

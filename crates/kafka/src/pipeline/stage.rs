@@ -307,9 +307,10 @@ impl Stage {
                 .collect(),
             alerts,
         };
-        cp.write(&self.checkpoints.dir)?;
+        let bytes = cp.encode();
+        Checkpoint::write_encoded(&self.checkpoints.dir, &bytes)?;
         if let Some(topic) = &self.checkpoints.topic {
-            topic.write(&cp)?;
+            topic.write(cp.sequence, &bytes)?;
         }
         let events = self.runner.summary().events;
         tracing::debug!(sequence = cp.sequence, events, inputs = ?cp.inputs, "checkpoint written");

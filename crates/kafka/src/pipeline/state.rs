@@ -5,9 +5,9 @@
 //! [`CHUNK`] bytes each, keyed `engine/<slot>/<index>`, where each write takes the slot the last
 //! complete checkpoint does not use, so that compaction never removes that checkpoint's chunks).
 //! Partition 0 holds one small manifest per checkpoint, written once all its chunks are
-//! acknowledged: its sequence, slot, length and the chunks' offsets. Restoring reads the manifests, takes the last one and
-//! reads exactly its chunks; a checkpoint whose manifest was never written (a crash mid-write) is
-//! not seen.
+//! acknowledged: its sequence, slot, length and the chunks' offsets. Restoring reads the last
+//! manifest and exactly its chunks; a checkpoint whose manifest was never written (a crash
+//! mid-write) is not seen.
 
 use super::sinks::client_config;
 use crate::read::{end_offsets, read_topic, read_topic_until, Record};
@@ -19,7 +19,6 @@ use rdkafka::{ClientContext, Message};
 use reachwatch_checkpoint::{Checkpoint, PartitionOffset};
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
-use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -159,9 +158,9 @@ impl StateTopic {
         &self.topic
     }
 
-    /// Writes `cp` and returns once its manifest is acknowledged; returns the bytes written.
-    pub fn write(&self, cp: &Checkpoint) -> Result<u64> {
-        let bytes = cp.encode();
+    /// Writes checkpoint `sequence`, encoded as `bytes` ([`Checkpoint::encode`]), and returns
+    /// once its manifest is acknowledged.
+    pub fn write(&self, sequence: u64, bytes: &[u8]) -> Result<()> {
         let ctx = self.producer.context();
         ctx.offsets.lock().expect("acks lock").clear();
         let chunks: Vec<&[u8]> = bytes.chunks(CHUNK).collect();
@@ -190,7 +189,7 @@ impl StateTopic {
         }
         let manifest = Manifest {
             format: MANIFEST_FORMAT.into(),
-            sequence: cp.sequence,
+            sequence,
             slot,
             bytes: bytes.len() as u64,
             chunks: acked.into_iter().map(|(_, o)| o).collect(),
@@ -204,7 +203,7 @@ impl StateTopic {
         )?;
         self.settle("manifest", deadline)?;
         self.last_slot.set(slot);
-        Ok(bytes.len() as u64)
+        Ok(())
     }
 
     fn send<K: ToBytes + ?Sized>(&self, record: BaseRecord<'_, K, [u8], usize>) -> Result<()> {
@@ -251,8 +250,8 @@ impl StateTopic {
         Ok(())
     }
 
-    /// The last checkpoint written to the topic (`None` when there is none) and its length.
-    pub fn read_last(&self) -> Result<Option<(Checkpoint, u64)>> {
+    /// The last checkpoint written to the topic (`None` when there is none) and its bytes.
+    pub fn read_last(&self) -> Result<Option<(Checkpoint, Vec<u8>)>> {
         self.last_manifest()?.map(|m| self.read(&m)).transpose()
     }
 
@@ -289,21 +288,20 @@ impl StateTopic {
         Ok(Some(manifest))
     }
 
-    /// The checkpoint `manifest` names, and its length.
-    pub fn read(&self, manifest: &Manifest) -> Result<(Checkpoint, u64)> {
+    /// The checkpoint `manifest` names, and its bytes ([`Checkpoint::encode`]).
+    pub fn read(&self, manifest: &Manifest) -> Result<(Checkpoint, Vec<u8>)> {
         let topic = &self.topic;
         let ends = self.ends()?;
-        let wanted: BTreeSet<i64> = manifest.chunks.iter().copied().collect();
-        let first = wanted.first().copied().unwrap_or(ends[CHUNKS as usize]);
+        // A partition is read in offset order: every chunk is read once the highest is.
+        let chunks = manifest.chunks.iter();
+        let (first, last) = (chunks.clone().min(), chunks.max());
         let from = [
             self.at(MANIFESTS, ends[MANIFESTS as usize]),
-            self.at(CHUNKS, first),
+            self.at(CHUNKS, first.copied().unwrap_or(ends[CHUNKS as usize])),
         ];
         let all_read = |r: &[Record]| {
-            let got = r
-                .iter()
-                .filter(|r| r.partition == CHUNKS && wanted.contains(&r.offset));
-            got.count() >= wanted.len()
+            r.last()
+                .is_some_and(|r| r.partition == CHUNKS && last.is_some_and(|&l| r.offset >= l))
         };
         let chunks = read_topic_until(&self.client, topic, &from, TIMEOUT, all_read)?;
         let what = |e: String| {
@@ -314,7 +312,7 @@ impl StateTopic {
         };
         let bytes = assemble(manifest, &chunks).map_err(what)?;
         let cp = Checkpoint::decode(&bytes).map_err(what)?;
-        Ok((cp, bytes.len() as u64))
+        Ok((cp, bytes))
     }
 
     /// End offsets of the manifests' and the chunks' partitions.
