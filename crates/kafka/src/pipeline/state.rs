@@ -311,6 +311,7 @@ impl StateTopic {
             )
         };
         let bytes = assemble(manifest, &chunks).map_err(what)?;
+        drop(chunks);
         let cp = Checkpoint::decode(&bytes).map_err(what)?;
         Ok((cp, bytes))
     }
